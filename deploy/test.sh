@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# test.sh: Quick start, step two. Installs what is missing, builds weft twice (plain, and with
+# AddressSanitizer + UndefinedBehaviorSanitizer) and runs the whole test suite on both builds:
+# unit tests, deterministic simulations and integration tests with real weftd processes.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$here"
+"$here/deploy/install-deps.sh"
+
+jobs=$(nproc)
+status=0
+run_suite() {
+  local dir=$1 label=$2
+  echo "== $label: build" >&2
+  if [ "$dir" = build-asan ]; then "$here/deploy/build.sh" --sanitize; else "$here/deploy/build.sh"; fi
+  echo "== $label: tests" >&2
+  ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 900 || status=1
+}
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+run_suite build "plain build"
+run_suite build-asan "ASan+UBSan build"
+exit $status
