@@ -93,7 +93,7 @@ int weft_schema_decode(const weft_schema *schema, const msgpack_object *obj, voi
  * Returns 0, or a negative msgpack/ENOMEM error from the packer's writer. */
 int weft_schema_encode(const weft_schema *schema, const void *in, msgpack_packer *pk);
 
-/* Convenience: encode into a fresh malloc'd buffer. On success *out/*out_len belong to the
+/* Convenience: encode into a fresh malloc'd buffer. On success *out and *out_len belong to the
  * caller (free()). Returns 0 or -WEFT_E_RESOURCE_EXHAUSTED. */
 int weft_schema_encode_buf(const weft_schema *schema, const void *in, uint8_t **out,
                            size_t *out_len);
