@@ -25,8 +25,9 @@ void weft_key_u64(weft_key *k, uint64_t v);
 /* An identifier: if it fits, u16 big-endian length then the bytes; identifiers longer than
  * WEFT_KEY_IDENT_INLINE_BYTES are stored as their first bytes plus an xxh3-128 of the whole,
  * so that keys stay under LMDB's 511-byte limit while staying unique in practice. The record
- * itself always holds the full identifier, and readers compare it. */
-#define WEFT_KEY_IDENT_INLINE_BYTES 200u
+ * itself always holds the full identifier, and readers compare it. 160 lets the widest key,
+ * run_ids with three identifiers of 2 + 160 bytes each, fit in WEFT_KEY_BYTES_MAX. */
+#define WEFT_KEY_IDENT_INLINE_BYTES 160u
 void weft_key_ident(weft_key *k, weft_str s);
 
 uint64_t weft_be64_get(const void *p);

@@ -113,19 +113,27 @@ int weft_meta_put_u64(weft_txn *t, const char *name, uint64_t v, weft_err *err);
 int weft_store_applied_index(weft_store *s, uint64_t *index, weft_err *err);
 
 /* Snapshot: a consistent copy of the whole env (compacted, MDB_CP_COMPACT) into one buffer
- * allocated with `alloc` (raft_malloc for raft's sake). On success *buf/*len belong to the
- * caller. Returns -WEFT_E_RESOURCE_EXHAUSTED if the copy would exceed WEFT_SNAPSHOT_BYTES_MAX
- * ("shard snapshot is N bytes; the limit is 1 GiB: run with more shards"). */
+ * allocated with `alloc` (raft_malloc for raft's sake). On success *buf and *len belong to the
+ * caller; on failure `alloc`'s memory has been released or never taken. The image format is
+ * documented at the top of snapshot.c. Errors: -WEFT_E_RESOURCE_EXHAUSTED if the image would
+ * exceed WEFT_SNAPSHOT_BYTES_MAX ("shard snapshot of DIR is N bytes; the limit is M bytes: use
+ * more shards ...") or memory ran out (not poisoned); -WEFT_E_UNAVAILABLE if a write committed
+ * during the copy (call it where apply cannot run concurrently; not poisoned);
+ * -WEFT_E_INTERNAL on an LMDB failure (poisoned) or when already poisoned. */
 int weft_store_snapshot(weft_store *s, void *(*alloc)(size_t), void **buf, size_t *len,
                         weft_err *err);
 
 /* Restore: replaces the env's contents with a snapshot image produced by weft_store_snapshot.
- * Writes the image beside the env, fsyncs it, renames it over data.mdb, and reopens. The store
- * stays usable on success; on failure it is poisoned. `buf` is borrowed. */
+ * Writes the image beside the env, fsyncs it, renames it over data.mdb, and reopens. No
+ * transaction may be open. `buf` is borrowed. Errors: -WEFT_E_INVALID_ARGUMENT when the image
+ * fails validation (magic, version, length, checksum): nothing was touched and the store stays
+ * usable; -WEFT_E_INTERNAL for any failure after that (the store is poisoned and its env may be
+ * closed: close the store and restart the replica) or when already poisoned. */
 int weft_store_restore(weft_store *s, const void *buf, size_t len, weft_err *err);
 
 /* Reads the applied index stored inside a snapshot image without opening it as an env, so a
- * restart can skip restoring a snapshot older than the env (DESIGN section 5). */
+ * restart can skip restoring a snapshot older than the env (DESIGN section 5). Checks the
+ * header only (magic, version, length), not the checksum. Errors: -WEFT_E_INVALID_ARGUMENT. */
 int weft_store_snapshot_applied_index(const void *buf, size_t len, uint64_t *index,
                                       weft_err *err);
 
