@@ -1,0 +1,468 @@
+/* config.c: one table of options feeds the flag parser, the INI parser, the range checks and
+ * the --help text. A bad value is reported on one line that names the option and says what
+ * is allowed; weftd then exits with code 2. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ini.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../proto/base.h"
+#include "../proto/log.h"
+#include "../proto/partition.h"
+#include "../raft/host.h"
+
+typedef enum cfg_kind {
+    CFG_PATH,  /* char[PATH_MAX] */
+    CFG_ADDR,  /* char[WEFTD_ADDRESS_BYTES_MAX], "a.b.c.d:port" */
+    CFG_U32,   /* uint32_t within [min, max] */
+    CFG_U64,   /* uint64_t within [min, max] */
+    CFG_BOOL,  /* bool: true/false/1/0/yes/no/on/off */
+    CFG_LEVEL, /* uint32_t holding a weft_log_level, parsed from its name */
+} cfg_kind;
+
+typedef struct cfg_row {
+    const char *name; /* flag without "--", and the config-file key */
+    cfg_kind kind;    /* how the value is parsed */
+    size_t offset;    /* offsetof the field in weft_config */
+    uint64_t min;     /* numbers: smallest allowed value */
+    uint64_t max;     /* numbers: largest allowed value */
+    const char *doc;  /* one line for --help and docs/operations.md */
+} cfg_row;
+
+#define ROW(n, k, member, lo, hi, d)                                                               \
+    {                                                                                              \
+        .name = (n), .kind = (k), .offset = offsetof(weft_config, member), .min = (lo),            \
+        .max = (hi), .doc = (d)                                                                    \
+    }
+#define U32_ALL UINT32_MAX
+#define U64_ALL UINT64_MAX
+
+static const cfg_row cfg_rows[] = {
+    ROW("data", CFG_PATH, data_dir, 0, 0, "data directory (created on first start)"),
+    ROW("listen", CFG_ADDR, listen, 0, 0, "client address, IPv4 a.b.c.d:port"),
+    ROW("raft-listen", CFG_ADDR, raft_listen, 0, 0, "raft address, IPv4 a.b.c.d:port"),
+    ROW("shards", CFG_U32, shards, 1, WEFT_SHARDS_MAX,
+        "shard count, fixed when the data dir is created"),
+    ROW("node-id", CFG_U64, node_id, 1, U64_ALL,
+        "this node's id, fixed when the data dir is created"),
+    ROW("log-level", CFG_LEVEL, log_level, 0, 0, "trace, debug, info, warn or error"),
+    ROW("election-timeout-ms", CFG_U32, election_timeout_ms, 10, 600000, "raft election timeout"),
+    ROW("heartbeat-timeout-ms", CFG_U32, heartbeat_timeout_ms, 1, 300000,
+        "raft heartbeat interval (at most a fifth of the election timeout)"),
+    ROW("install-snapshot-timeout-ms", CFG_U32, install_snapshot_timeout_ms, 100, 3600000,
+        "raft install-snapshot timeout"),
+    ROW("snapshot-threshold", CFG_U32, snapshot_threshold, 1, U32_ALL,
+        "entries between raft snapshots"),
+    ROW("snapshot-trailing", CFG_U32, snapshot_trailing, 0, U32_ALL,
+        "entries kept in the log after a snapshot"),
+    ROW("segment-bytes", CFG_U64, segment_bytes, 64 * 1024, 1024ull * 1024 * 1024,
+        "raft log segment size"),
+    ROW("pre-vote", CFG_BOOL, pre_vote, 0, 0, "raft pre-vote extension"),
+    ROW("frame-bytes-max", CFG_U32, limits.frame_bytes_max, 1024, 1024u * 1024 * 1024,
+        "largest accepted frame"),
+    ROW("payload-bytes-max", CFG_U32, limits.payload_bytes_max, 1, 1024u * 1024 * 1024,
+        "largest payload (input, result, details)"),
+    ROW("id-bytes-max", CFG_U32, limits.id_bytes_max, 1, WEFT_ID_BYTES_MAX_DEFAULT,
+        "largest identifier (ids, names, task queues)"),
+    ROW("history-events-max", CFG_U32, limits.history_events_max, 10, U32_ALL, "events per run"),
+    ROW("history-bytes-max", CFG_U64, limits.history_bytes_max, 1024, U64_ALL,
+        "history bytes per run"),
+    ROW("pending-activities-max", CFG_U32, limits.pending_activities_max, 1, 1000000,
+        "pending activities per run"),
+    ROW("pending-timers-max", CFG_U32, limits.pending_timers_max, 1, 1000000,
+        "pending timers per run"),
+    ROW("commands-per-task-max", CFG_U32, limits.commands_per_task_max, 1,
+        WEFT_DECODE_ARRAY_ITEMS_MAX, "commands in one workflow task completion"),
+    ROW("signal-dedup-per-run-max", CFG_U32, limits.signal_dedup_per_run_max, 0, 10000000,
+        "signal request ids remembered per run"),
+    ROW("poll-timeout-ms", CFG_U32, limits.poll_timeout_ms, 1, WEFT_LONG_POLL_MS_MAX,
+        "idle long-poll answer time, and the default GetResult/GetHistory wait"),
+    ROW("sticky-timeout-ms", CFG_U32, limits.sticky_timeout_ms, 1, 3600000,
+        "sticky queue fallback time"),
+    ROW("workflow-task-timeout-ms", CFG_U32, limits.workflow_task_timeout_ms, 1, 86400000,
+        "default workflow task start-to-close timeout"),
+    ROW("retention-ms", CFG_U64, limits.retention_ms, 0, U64_ALL, "how long a closed run is kept"),
+    ROW("dedup-ttl-ms", CFG_U64, limits.dedup_ttl_ms, 1, U64_ALL,
+        "how long request ids are remembered"),
+    ROW("conn-inflight-max", CFG_U32, conn_inflight_max, 1, 1000000,
+        "open requests per connection"),
+    ROW("connections-max", CFG_U32, connections_max, 1, 1000000, "open client connections"),
+    ROW("conn-write-queue-bytes-max", CFG_U64, conn_write_queue_bytes_max, 1024, U64_ALL,
+        "queued response bytes per connection before reading pauses"),
+    ROW("shutdown-drain-ms", CFG_U32, shutdown_drain_ms, 0, 600000,
+        "how long shutdown waits for proposals in flight"),
+    ROW("fire-batch-max", CFG_U32, fire_batch_max, 1, 1000000,
+        "due timers fired by one raft entry"),
+    ROW("long-poll-ms-max", CFG_U32, long_poll_ms_max, 1, 3600000,
+        "cap on GetResult/GetHistory waits"),
+};
+
+void weft_config_default(weft_config *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->data_dir, sizeof c->data_dir, "%s", WEFTD_DATA_DIR_DEFAULT);
+    snprintf(c->listen, sizeof c->listen, "%s", WEFTD_LISTEN_DEFAULT);
+    c->shards = WEFTD_SHARDS_DEFAULT;
+    c->node_id = 1;
+    c->log_level = WEFT_LOG_INFO;
+    c->election_timeout_ms = WEFT_RAFT_ELECTION_TIMEOUT_MS_DEFAULT;
+    c->heartbeat_timeout_ms = WEFT_RAFT_HEARTBEAT_TIMEOUT_MS_DEFAULT;
+    c->install_snapshot_timeout_ms = WEFT_RAFT_INSTALL_SNAPSHOT_TIMEOUT_MS_DEFAULT;
+    c->snapshot_threshold = WEFT_RAFT_SNAPSHOT_THRESHOLD_DEFAULT;
+    c->snapshot_trailing = WEFT_RAFT_SNAPSHOT_TRAILING_DEFAULT;
+    c->segment_bytes = WEFT_RAFT_SEGMENT_BYTES_DEFAULT;
+    c->pre_vote = true;
+    weft_limits_default(&c->limits);
+    c->conn_inflight_max = WEFTD_CONN_INFLIGHT_MAX_DEFAULT;
+    c->connections_max = WEFTD_CONNECTIONS_MAX_DEFAULT;
+    c->conn_write_queue_bytes_max = WEFTD_CONN_WRITE_QUEUE_BYTES_MAX_DEFAULT;
+    c->shutdown_drain_ms = WEFTD_SHUTDOWN_DRAIN_MS_DEFAULT;
+    c->fire_batch_max = WEFTD_FIRE_BATCH_MAX_DEFAULT;
+    c->long_poll_ms_max = WEFT_LONG_POLL_MS_MAX;
+}
+
+int weft_config_split_address(const char *addr, char *host, unsigned host_cap, uint16_t *port) {
+    WEFT_ASSERT(addr != NULL && host != NULL && port != NULL);
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL || colon == addr || (size_t)(colon - addr) >= host_cap) return -1;
+    char h[INET_ADDRSTRLEN + 1];
+    size_t hlen = (size_t)(colon - addr);
+    if (hlen >= sizeof h) return -1;
+    memcpy(h, addr, hlen);
+    h[hlen] = '\0';
+    struct in_addr in;
+    if (inet_pton(AF_INET, h, &in) != 1) return -1;
+    char *end = NULL;
+    errno = 0;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (errno != 0 || end == colon + 1 || *end != '\0' || p == 0 || p > 65535) return -1;
+    memcpy(host, h, hlen + 1);
+    *port = (uint16_t)p;
+    return 0;
+}
+
+/* Where a value came from, for error messages: "--shards" or "config weft.ini: key shards". */
+static void cfg_origin(char *out, size_t cap, const cfg_row *row, const char *file) {
+    if (file == NULL) {
+        snprintf(out, cap, "--%s", row->name);
+    } else {
+        snprintf(out, cap, "config file %s: key %s", file, row->name);
+    }
+}
+
+static int cfg_parse_u64(const char *text, uint64_t *out) {
+    if (text[0] == '\0' || text[0] == '-' || text[0] == '+') return -1;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno != 0 || *end != '\0') return -1;
+    *out = v;
+    return 0;
+}
+
+static int cfg_parse_bool(const char *text, bool *out) {
+    static const char *const yes[] = {"true", "1", "yes", "on"};
+    static const char *const no[] = {"false", "0", "no", "off"};
+    for (unsigned i = 0; i < WEFT_ARRAY_LEN(yes); i++) {
+        if (strcmp(text, yes[i]) == 0) return *out = true, 0;
+        if (strcmp(text, no[i]) == 0) return *out = false, 0;
+    }
+    return -1;
+}
+
+static int cfg_set_number(weft_config *c, const cfg_row *row, const char *value,
+                          const char *origin) {
+    uint64_t v = 0;
+    if (cfg_parse_u64(value, &v) != 0 || v < row->min || v > row->max) {
+        fprintf(stderr,
+                "weftd: %s must be an integer from %" PRIu64 " to %" PRIu64 " (got \"%s\")\n",
+                origin, row->min, row->max, value);
+        return 2;
+    }
+    char *field = (char *)c + row->offset;
+    if (row->kind == CFG_U32) {
+        uint32_t v32 = (uint32_t)v;
+        memcpy(field, &v32, sizeof v32);
+    } else {
+        memcpy(field, &v, sizeof v);
+    }
+    return 0;
+}
+
+/* Applies one option value. Returns 0 or 2 (after printing the one-line reason). */
+static int cfg_set(weft_config *c, const cfg_row *row, const char *value, const char *file) {
+    char origin[PATH_MAX + 64];
+    cfg_origin(origin, sizeof origin, row, file);
+    char *field = (char *)c + row->offset;
+    switch (row->kind) {
+    case CFG_PATH:
+        if (value[0] == '\0' || strlen(value) >= PATH_MAX) {
+            fprintf(stderr, "weftd: %s must be a directory path of 1 to %d bytes\n", origin,
+                    PATH_MAX - 1);
+            return 2;
+        }
+        snprintf(field, PATH_MAX, "%s", value);
+        return 0;
+    case CFG_ADDR: {
+        char host[WEFTD_ADDRESS_BYTES_MAX];
+        uint16_t port = 0;
+        if (strlen(value) >= WEFTD_ADDRESS_BYTES_MAX ||
+            weft_config_split_address(value, host, sizeof host, &port) != 0) {
+            fprintf(stderr,
+                    "weftd: %s must be an IPv4 address and port like 127.0.0.1:7400 (got \"%s\")\n",
+                    origin, value);
+            return 2;
+        }
+        snprintf(field, WEFTD_ADDRESS_BYTES_MAX, "%s", value);
+        return 0;
+    }
+    case CFG_U32:
+    case CFG_U64:
+        return cfg_set_number(c, row, value, origin);
+    case CFG_BOOL: {
+        bool b = false;
+        if (cfg_parse_bool(value, &b) != 0) {
+            fprintf(stderr, "weftd: %s must be true or false (got \"%s\")\n", origin, value);
+            return 2;
+        }
+        memcpy(field, &b, sizeof b);
+        return 0;
+    }
+    case CFG_LEVEL: {
+        int level = weft_log_level_parse(value);
+        if (level < 0) {
+            fprintf(stderr,
+                    "weftd: %s must be one of trace, debug, info, warn, error (got \"%s\")\n",
+                    origin, value);
+            return 2;
+        }
+        uint32_t l = (uint32_t)level;
+        memcpy(field, &l, sizeof l);
+        return 0;
+    }
+    }
+    WEFT_ASSERT(!"unknown option kind");
+    return 2;
+}
+
+/* Finds a row by name; the config file may spell dashes as underscores. */
+static const cfg_row *cfg_find(const char *name) {
+    char norm[64];
+    size_t n = strlen(name);
+    if (n >= sizeof norm) return NULL;
+    for (size_t i = 0; i <= n; i++)
+        norm[i] = name[i] == '_' ? '-' : name[i];
+    for (unsigned i = 0; i < WEFT_ARRAY_LEN(cfg_rows); i++) {
+        if (strcmp(cfg_rows[i].name, norm) == 0) return &cfg_rows[i];
+    }
+    return NULL;
+}
+
+typedef struct cfg_file_ctx {
+    weft_config *config; /* being filled */
+    const char *path;    /* the file, for messages */
+    int rc;              /* first failure (2), or 0 */
+} cfg_file_ctx;
+
+/* inih handler: sections are accepted and ignored, so a file may use [weftd] or none. */
+static int cfg_ini_cb(void *user, const char *section, const char *name, const char *value) {
+    (void)section;
+    cfg_file_ctx *ctx = user;
+    if (ctx->rc != 0) return 0;
+    const cfg_row *row = cfg_find(name);
+    if (row == NULL || strcmp(name, "config") == 0) {
+        fprintf(stderr,
+                "weftd: config file %s: unknown key \"%s\"; run weftd --help for the keys\n",
+                ctx->path, name);
+        ctx->rc = 2;
+        return 0;
+    }
+    ctx->rc = cfg_set(ctx->config, row, value, ctx->path);
+    return ctx->rc == 0;
+}
+
+static int cfg_load_file(weft_config *c, const char *path) {
+    cfg_file_ctx ctx = {.config = c, .path = path, .rc = 0};
+    int rc = ini_parse(path, cfg_ini_cb, &ctx);
+    if (ctx.rc != 0) return ctx.rc;
+    if (rc == -1) {
+        fprintf(stderr, "weftd: --config %s: cannot open the file (%s); check the path\n", path,
+                strerror(errno));
+        return 2;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "weftd: config file %s: syntax error on line %d; use key = value lines\n",
+                path, rc);
+        return 2;
+    }
+    return 0;
+}
+
+/* Splits "--name=value" or "--name value". Returns 0, or 2 after printing why. */
+static int cfg_flag(int argc, char **argv, int *i, const char **name_out, const char **value_out,
+                    char *name_buf, size_t name_cap) {
+    const char *arg = argv[*i];
+    if (strncmp(arg, "--", 2) != 0) {
+        fprintf(stderr,
+                "weftd: unexpected argument \"%s\"; flags look like --shards 8 (see --help)\n",
+                arg);
+        return 2;
+    }
+    const char *eq = strchr(arg, '=');
+    if (eq != NULL) {
+        size_t n = (size_t)(eq - arg - 2);
+        if (n >= name_cap) n = name_cap - 1;
+        memcpy(name_buf, arg + 2, n);
+        name_buf[n] = '\0';
+        *name_out = name_buf;
+        *value_out = eq + 1;
+        return 0;
+    }
+    *name_out = arg + 2;
+    if (strcmp(*name_out, "help") == 0) {
+        *value_out = "";
+        return 0;
+    }
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "weftd: --%s needs a value (see --help)\n", *name_out);
+        return 2;
+    }
+    *i += 1;
+    *value_out = argv[*i];
+    return 0;
+}
+
+/* Cross-option rules that a single row cannot express. */
+static int cfg_check_relations(weft_config *c) {
+    if ((uint64_t)c->heartbeat_timeout_ms * 5 > c->election_timeout_ms) {
+        fprintf(stderr,
+                "weftd: --heartbeat-timeout-ms (%u) must be at most a fifth of "
+                "--election-timeout-ms (%u); "
+                "raft 0.15 does not check this and leaders would flap\n",
+                c->heartbeat_timeout_ms, c->election_timeout_ms);
+        return 2;
+    }
+    if (c->limits.payload_bytes_max >= c->limits.frame_bytes_max) {
+        fprintf(stderr,
+                "weftd: --payload-bytes-max (%u) must be below --frame-bytes-max (%u) so a "
+                "maximal payload fits in one frame\n",
+                c->limits.payload_bytes_max, c->limits.frame_bytes_max);
+        return 2;
+    }
+    if (c->conn_write_queue_bytes_max <= c->limits.frame_bytes_max) {
+        fprintf(stderr, "weftd: --conn-write-queue-bytes-max must exceed --frame-bytes-max (%u)\n",
+                c->limits.frame_bytes_max);
+        return 2;
+    }
+    if (c->raft_listen[0] == '\0') {
+        char host[INET_ADDRSTRLEN + 1];
+        uint16_t port = 0;
+        int rc = weft_config_split_address(c->listen, host, sizeof host, &port);
+        WEFT_ASSERT(rc == 0);
+        if (port == 65535) {
+            fprintf(
+                stderr,
+                "weftd: --listen port 65535 leaves no room for the raft port (client port + 1); "
+                "set --raft-listen\n");
+            return 2;
+        }
+        snprintf(c->raft_listen, sizeof c->raft_listen, "%s:%u", host, (unsigned)port + 1u);
+    }
+    if (strcmp(c->raft_listen, c->listen) == 0) {
+        fprintf(stderr, "weftd: --raft-listen must differ from --listen (both are %s)\n",
+                c->listen);
+        return 2;
+    }
+    return 0;
+}
+
+static int cfg_find_config_flag(weft_config *c, int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *name = NULL, *value = NULL;
+        char buf[64];
+        int rc = cfg_flag(argc, argv, &i, &name, &value, buf, sizeof buf);
+        if (rc != 0) return rc;
+        if (strcmp(name, "help") == 0) return 1;
+        if (strcmp(name, "config") != 0) continue;
+        if (value[0] == '\0' || strlen(value) >= sizeof c->config_path) {
+            fprintf(stderr, "weftd: --config must name an INI file\n");
+            return 2;
+        }
+        snprintf(c->config_path, sizeof c->config_path, "%s", value);
+    }
+    return 0;
+}
+
+int weft_config_parse(weft_config *c, int argc, char **argv) {
+    WEFT_ASSERT(c != NULL && argv != NULL);
+    int rc = cfg_find_config_flag(c, argc, argv);
+    if (rc == 1) {
+        weft_config_usage();
+        return 1;
+    }
+    if (rc != 0) return rc;
+    if (c->config_path[0] != '\0' && (rc = cfg_load_file(c, c->config_path)) != 0) return rc;
+    for (int i = 1; i < argc; i++) {
+        const char *name = NULL, *value = NULL;
+        char buf[64];
+        rc = cfg_flag(argc, argv, &i, &name, &value, buf, sizeof buf);
+        WEFT_ASSERT(rc == 0); /* the first pass accepted the same argv */
+        if (strcmp(name, "config") == 0) continue;
+        const cfg_row *row = strchr(name, '_') ? NULL : cfg_find(name);
+        if (row == NULL) {
+            fprintf(stderr, "weftd: unknown flag --%s; run weftd --help for the list\n", name);
+            return 2;
+        }
+        if ((rc = cfg_set(c, row, value, NULL)) != 0) return rc;
+    }
+    return cfg_check_relations(c);
+}
+
+static void cfg_format_default(const weft_config *d, const cfg_row *row, char *out, size_t cap) {
+    const char *field = (const char *)d + row->offset;
+    uint32_t v32;
+    uint64_t v64;
+    bool b;
+    switch (row->kind) {
+    case CFG_PATH:
+    case CFG_ADDR:
+        snprintf(out, cap, "%s", field[0] ? field : "the client port + 1 on the same host");
+        return;
+    case CFG_U32:
+        memcpy(&v32, field, sizeof v32);
+        snprintf(out, cap, "%u", v32);
+        return;
+    case CFG_U64:
+        memcpy(&v64, field, sizeof v64);
+        snprintf(out, cap, "%" PRIu64, v64);
+        return;
+    case CFG_BOOL:
+        memcpy(&b, field, sizeof b);
+        snprintf(out, cap, "%s", b ? "true" : "false");
+        return;
+    case CFG_LEVEL:
+        snprintf(out, cap, "info");
+        return;
+    }
+}
+
+void weft_config_usage(void) {
+    weft_config d;
+    weft_config_default(&d);
+    printf("usage: weftd [--config FILE] [--flag value]...\n\n"
+           "Runs one weft node. Every flag can also be set in the INI file given by --config,\n"
+           "as \"name = value\" (flags override the file).\n\n");
+    printf("  %-30s %s\n", "--config FILE", "INI file with any of the settings below");
+    printf("  %-30s %s\n", "--help", "print this text and exit");
+    for (unsigned i = 0; i < WEFT_ARRAY_LEN(cfg_rows); i++) {
+        char flag[64], def[PATH_MAX];
+        snprintf(flag, sizeof flag, "--%s", cfg_rows[i].name);
+        cfg_format_default(&d, &cfg_rows[i], def, sizeof def);
+        printf("  %-30s %s (default %s)\n", flag, cfg_rows[i].doc, def);
+    }
+}

@@ -1,0 +1,78 @@
+/* config.h: weftd's settings: defaults, command-line flags and the INI config file, from one
+ * table of options (STYLE rule 16: the help text and docs/operations.md come from its rows). */
+#ifndef WEFT_NODE_CONFIG_H
+#define WEFT_NODE_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../proto/limits.h"
+
+/* Node-layer limits. Each is a default that the config file or a flag can override. */
+
+/* Requests one connection may have open at once (long-polls included). Bounds the memory one
+ * client can pin; past it a request gets RESOURCE_EXHAUSTED. */
+#define WEFTD_CONN_INFLIGHT_MAX_DEFAULT 1024u
+/* Open client connections per node; past it new connections are closed at accept. */
+#define WEFTD_CONNECTIONS_MAX_DEFAULT 4096u
+/* Response bytes queued for one connection before the node stops reading its requests (a client
+ * that does not read its responses must not grow the node's memory without bound). */
+#define WEFTD_CONN_WRITE_QUEUE_BYTES_MAX_DEFAULT (64u * 1024u * 1024u)
+/* How long shutdown waits for proposals already in flight before closing raft anyway. */
+#define WEFTD_SHUTDOWN_DRAIN_MS_DEFAULT 5000u
+/* Due timers fired by one FIRE_TIMERS command (DESIGN section 9: a new leader fires everything
+ * overdue in its first batch; this bounds one entry's size, about 20 bytes per timer). */
+#define WEFTD_FIRE_BATCH_MAX_DEFAULT 10000u
+/* Default client port, and the raft port is the client port plus one unless set. */
+#define WEFTD_LISTEN_DEFAULT "127.0.0.1:7400"
+#define WEFTD_DATA_DIR_DEFAULT "./weft-data"
+#define WEFTD_SHARDS_DEFAULT 8u
+/* Longest accepted address text "a.b.c.d:port", with room to spare. */
+#define WEFTD_ADDRESS_BYTES_MAX 64u
+
+_Static_assert(WEFTD_CONN_WRITE_QUEUE_BYTES_MAX_DEFAULT > WEFT_FRAME_BYTES_MAX_DEFAULT,
+               "one maximal response must fit in the write queue");
+
+typedef struct weft_config {
+    char config_path[PATH_MAX];                /* --config FILE, "" when none */
+    char data_dir[PATH_MAX];                   /* --data */
+    char listen[WEFTD_ADDRESS_BYTES_MAX];      /* --listen, "a.b.c.d:port" */
+    char raft_listen[WEFTD_ADDRESS_BYTES_MAX]; /* --raft-listen; derived from listen when "" */
+    uint32_t shards;                           /* --shards, 1..WEFT_SHARDS_MAX */
+    uint64_t node_id;                          /* --node-id, > 0 */
+    uint32_t log_level;                        /* --log-level, a weft_log_level */
+    /* raft timing (notes/libraft-0.15.md: set every one explicitly) */
+    uint32_t election_timeout_ms;
+    uint32_t heartbeat_timeout_ms;
+    uint32_t install_snapshot_timeout_ms;
+    uint32_t snapshot_threshold; /* entries between snapshots */
+    uint32_t snapshot_trailing;  /* entries kept after a snapshot */
+    uint64_t segment_bytes;      /* raft_uv segment size */
+    bool pre_vote;
+    weft_limits limits; /* the protocol and state-machine limits */
+    /* node limits */
+    uint32_t conn_inflight_max;
+    uint32_t connections_max;
+    uint64_t conn_write_queue_bytes_max;
+    uint32_t shutdown_drain_ms;
+    uint32_t fire_batch_max;
+    uint32_t long_poll_ms_max; /* cap on GetHistory/GetResult waits */
+} weft_config;
+
+/* Fills every default. */
+void weft_config_default(weft_config *c);
+
+/* Parses argv: finds --config first and loads that file, then applies every flag on top (flags
+ * override the file). Fills `c` (which must hold the defaults). On a bad value it prints one
+ * line naming the flag or key and what is allowed, and returns 2 (the exit code). --help prints
+ * the usage and returns 1 (exit 0). Returns 0 when the node should start. */
+int weft_config_parse(weft_config *c, int argc, char **argv);
+
+/* Splits "a.b.c.d:port" into its parts. Returns 0 or -1 (with nothing written). */
+int weft_config_split_address(const char *addr, char *host, unsigned host_cap, uint16_t *port);
+
+/* Prints the usage text, one line per option with its default, to stdout. */
+void weft_config_usage(void);
+
+#endif

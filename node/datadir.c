@@ -1,0 +1,284 @@
+/* datadir.c: the data dir's lock, weft.meta (written atomically: tmp, fsync, rename, dir fsync)
+ * and the per-shard directories. The identity in weft.meta is fixed at creation; a later start
+ * with another shard count or node id is refused with a message that says what to fix. */
+#include "datadir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../proto/base.h"
+#include "ids.h"
+
+#define DATADIR_META_NAME "weft.meta"
+#define DATADIR_LOCK_NAME "LOCK"
+/* Largest weft.meta we accept: it holds a handful of short lines. */
+#define DATADIR_META_BYTES_MAX 4096u
+
+static int datadir_io_err(weft_err *err, const char *what, const char *path) {
+    return weft_err_set(err, WEFT_E_INTERNAL, "", "%s %s: %s; check the path and its permissions",
+                        what, path, strerror(errno));
+}
+
+/* mkdir -p: creates each missing component of `path`. */
+static int datadir_mkdirs(const char *path, weft_err *err) {
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+    WEFT_ASSERT(n > 0 && n < sizeof buf);
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') continue;
+        char saved = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return datadir_io_err(err, "cannot create", buf);
+        buf[i] = saved;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0) return datadir_io_err(err, "cannot stat", path);
+    if (!S_ISDIR(st.st_mode)) {
+        return weft_err_set(err, WEFT_E_FAILED_PRECONDITION, "data",
+                            "%s is not a directory; point --data at a directory", path);
+    }
+    return 0;
+}
+
+static int datadir_join(char *out, size_t cap, const char *a, const char *b) {
+    int n = snprintf(out, cap, "%s/%s", a, b);
+    return (n < 0 || (size_t)n >= cap) ? -1 : 0;
+}
+
+static int datadir_lock(weft_datadir *d, weft_err *err) {
+    char path[PATH_MAX];
+    if (datadir_join(path, sizeof path, d->path, DATADIR_LOCK_NAME) != 0) {
+        return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "data", "--data path is too long");
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return datadir_io_err(err, "cannot open", path);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK) {
+            return weft_err_set(err, WEFT_E_FAILED_PRECONDITION, "data",
+                                "data dir %s is in use by another weftd (%s is locked); stop that "
+                                "process or point --data at another directory",
+                                d->path, path);
+        }
+        errno = e;
+        return datadir_io_err(err, "cannot lock", path);
+    }
+    d->lock_fd = fd;
+    return 0;
+}
+
+static int datadir_fsync_dir(const char *dir, weft_err *err) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return datadir_io_err(err, "cannot open", dir);
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    if (rc != 0) {
+        errno = e;
+        return datadir_io_err(err, "cannot fsync", dir);
+    }
+    return 0;
+}
+
+static int datadir_write_all(int fd, const char *buf, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Writes weft.meta atomically: a crash leaves either no file or the whole file. */
+static int datadir_meta_write(const weft_datadir *d, weft_err *err) {
+    char text[DATADIR_META_BYTES_MAX];
+    int n = snprintf(text, sizeof text,
+                     "# weft data dir identity; fixed when the dir was created. Do not edit.\n"
+                     "format_version = %u\ncluster_id = %s\nshard_count = %u\n"
+                     "replication_factor = %u\nnode_id = %" PRIu64 "\n",
+                     d->format_version, d->cluster_id, d->shard_count, d->replication_factor,
+                     d->node_id);
+    WEFT_ASSERT(n > 0 && (size_t)n < sizeof text);
+    char tmp[PATH_MAX], final[PATH_MAX];
+    if (datadir_join(tmp, sizeof tmp, d->path, DATADIR_META_NAME ".tmp") != 0 ||
+        datadir_join(final, sizeof final, d->path, DATADIR_META_NAME) != 0) {
+        return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "data", "--data path is too long");
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return datadir_io_err(err, "cannot create", tmp);
+    if (datadir_write_all(fd, text, (size_t)n) != 0 || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return datadir_io_err(err, "cannot write", tmp);
+    }
+    close(fd);
+    if (rename(tmp, final) != 0) return datadir_io_err(err, "cannot rename to", final);
+    return datadir_fsync_dir(d->path, err);
+}
+
+typedef struct meta_parse {
+    weft_datadir *d;  /* being filled */
+    int bad;          /* set when a key is unknown or a value malformed */
+    char bad_key[64]; /* the offending key */
+} meta_parse;
+
+static int datadir_meta_cb(void *user, const char *section, const char *name, const char *value) {
+    (void)section;
+    meta_parse *mp = user;
+    char *end = NULL;
+    unsigned long long v = strtoull(value, &end, 10);
+    bool numeric = end != value && *end == '\0';
+    if (strcmp(name, "cluster_id") == 0 && strlen(value) == WEFTD_CLUSTER_ID_HEX_BYTES) {
+        memcpy(mp->d->cluster_id, value, WEFTD_CLUSTER_ID_HEX_BYTES + 1);
+    } else if (strcmp(name, "format_version") == 0 && numeric && v <= UINT32_MAX) {
+        mp->d->format_version = (uint32_t)v;
+    } else if (strcmp(name, "shard_count") == 0 && numeric && v <= UINT32_MAX) {
+        mp->d->shard_count = (uint32_t)v;
+    } else if (strcmp(name, "replication_factor") == 0 && numeric && v <= UINT32_MAX) {
+        mp->d->replication_factor = (uint32_t)v;
+    } else if (strcmp(name, "node_id") == 0 && numeric) {
+        mp->d->node_id = v;
+    } else if (!mp->bad) {
+        mp->bad = 1;
+        snprintf(mp->bad_key, sizeof mp->bad_key, "%s", name);
+    }
+    return 1;
+}
+
+static int datadir_meta_read(weft_datadir *d, const char *meta_path, weft_err *err) {
+    meta_parse mp = {.d = d};
+    int rc = ini_parse(meta_path, datadir_meta_cb, &mp);
+    if (rc == -1) return datadir_io_err(err, "cannot read", meta_path);
+    if (rc != 0 || mp.bad || d->cluster_id[0] == '\0' || d->shard_count == 0 || d->node_id == 0) {
+        return weft_err_set(
+            err, WEFT_E_FAILED_PRECONDITION, "data",
+            "%s is damaged (line %d, key \"%s\"); restore it from a backup or point "
+            "--data at a new directory",
+            meta_path, rc, mp.bad_key);
+    }
+    if (d->format_version > WEFTD_META_FORMAT_VERSION) {
+        return weft_err_set(
+            err, WEFT_E_FAILED_PRECONDITION, "data",
+            "%s has format version %u but this weftd reads up to %u; run a newer weftd", meta_path,
+            d->format_version, WEFTD_META_FORMAT_VERSION);
+    }
+    return 0;
+}
+
+/* Compares the stored identity with the flags. */
+static int datadir_meta_check(const weft_datadir *d, uint32_t shards, uint64_t node_id,
+                              weft_err *err) {
+    if (d->shard_count != shards) {
+        return weft_err_set(err, WEFT_E_FAILED_PRECONDITION, "shards",
+                            "data dir %s was created with %u shards; start with --shards %u (the "
+                            "shard count is fixed when a data dir is created) or point --data at a "
+                            "new directory",
+                            d->path, d->shard_count, d->shard_count);
+    }
+    if (d->node_id != node_id) {
+        return weft_err_set(err, WEFT_E_FAILED_PRECONDITION, "node-id",
+                            "data dir %s belongs to node %" PRIu64 "; start with --node-id %" PRIu64
+                            " or point --data at a new directory",
+                            d->path, d->node_id, d->node_id);
+    }
+    return 0;
+}
+
+static int datadir_meta_create(weft_datadir *d, uint32_t shards, uint64_t node_id, weft_err *err) {
+    char shards_dir[PATH_MAX];
+    struct stat st;
+    if (datadir_join(shards_dir, sizeof shards_dir, d->path, "shards") == 0 &&
+        stat(shards_dir, &st) == 0) {
+        return weft_err_set(err, WEFT_E_FAILED_PRECONDITION, "data",
+                            "data dir %s has shard data but no %s; restore that file from a backup "
+                            "or point --data at a new directory",
+                            d->path, DATADIR_META_NAME);
+    }
+    int rc = weft_id_random_hex(d->cluster_id, sizeof d->cluster_id);
+    if (rc != 0) {
+        return weft_err_set(err, WEFT_E_INTERNAL, "", "getrandom failed: %s", strerror(-rc));
+    }
+    d->format_version = WEFTD_META_FORMAT_VERSION;
+    d->shard_count = shards;
+    d->replication_factor = 1;
+    d->node_id = node_id;
+    d->created = 1;
+    return datadir_meta_write(d, err);
+}
+
+int weft_datadir_shard_path(const weft_datadir *d, uint32_t shard, const char *leaf, char *out,
+                            size_t cap) {
+    int n = snprintf(out, cap, "%s/shards/%u/%s", d->path, shard, leaf);
+    return (n < 0 || (size_t)n >= cap) ? -1 : 0;
+}
+
+static int datadir_make_shard_dirs(weft_datadir *d, weft_err *err) {
+    for (uint32_t i = 0; i < d->shard_count; i++) {
+        char path[PATH_MAX];
+        static const char *const leaves[] = {"raft", "state"};
+        for (unsigned k = 0; k < WEFT_ARRAY_LEN(leaves); k++) {
+            if (weft_datadir_shard_path(d, i, leaves[k], path, sizeof path) != 0) {
+                return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "data",
+                                    "--data path is too long");
+            }
+            int rc = datadir_mkdirs(path, err);
+            if (rc != 0) return rc;
+        }
+    }
+    return 0;
+}
+
+int weft_datadir_open(weft_datadir *d, const char *path, uint32_t shards, uint64_t node_id,
+                      weft_err *err) {
+    WEFT_ASSERT(d != NULL && path != NULL && shards > 0 && node_id > 0);
+    memset(d, 0, sizeof *d);
+    d->lock_fd = -1;
+    if (strlen(path) >= sizeof d->path - 64) {
+        return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "data", "--data path is too long");
+    }
+    snprintf(d->path, sizeof d->path, "%s", path);
+    int rc = datadir_mkdirs(d->path, err);
+    if (rc == 0) rc = datadir_lock(d, err);
+    if (rc != 0) return rc;
+    char meta_path[PATH_MAX];
+    rc = datadir_join(meta_path, sizeof meta_path, d->path, DATADIR_META_NAME);
+    WEFT_ASSERT(rc == 0);
+    if (access(meta_path, F_OK) == 0) {
+        rc = datadir_meta_read(d, meta_path, err);
+        if (rc == 0) rc = datadir_meta_check(d, shards, node_id, err);
+    } else if (errno == ENOENT) {
+        rc = datadir_meta_create(d, shards, node_id, err);
+    } else {
+        rc = datadir_io_err(err, "cannot access", meta_path);
+    }
+    if (rc == 0) rc = datadir_make_shard_dirs(d, err);
+    if (rc != 0) {
+        weft_datadir_close(d);
+        return rc;
+    }
+    WEFT_ASSERT(d->shard_count == shards && d->node_id == node_id);
+    return 0;
+}
+
+void weft_datadir_close(weft_datadir *d) {
+    if (d->lock_fd >= 0) {
+        close(d->lock_fd); /* closing the last descriptor drops the flock */
+        d->lock_fd = -1;
+    }
+}

@@ -1,0 +1,217 @@
+/* node.c: the node's lifecycle. Start: data dir, raft host, every replica, listener, signals.
+ * Stop: stop accepting and refuse new work, answer long-polls, wait (bounded) for proposals in
+ * flight, close every raft group, then the shards, then the connections. Also the pump, which
+ * runs on a 0 ms timer the wake-ups that apply's observer callbacks recorded. */
+#include "node.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../proto/base.h"
+#include "../proto/log.h"
+#include "ops.h"
+#include "poll.h"
+#include "replica.h"
+#include "server.h"
+#include "signals.h"
+#include "timergate.h"
+#include "waits.h"
+
+const char *weft_node_state_name(weft_node_state s) {
+    static const char *const names[] = {"starting", "running", "draining", "closing", "stopped"};
+    WEFT_ASSERT((unsigned)s < WEFT_ARRAY_LEN(names));
+    return names[s];
+}
+
+void weft_node_set_state(weft_node *n, weft_node_state next) {
+    weft_node_state prev = n->state;
+    bool legal =
+        (prev == WEFT_NODE_STARTING && (next == WEFT_NODE_RUNNING || next == WEFT_NODE_CLOSING)) ||
+        (prev == WEFT_NODE_RUNNING && next == WEFT_NODE_DRAINING) ||
+        (prev == WEFT_NODE_DRAINING && next == WEFT_NODE_CLOSING) ||
+        (prev == WEFT_NODE_CLOSING && next == WEFT_NODE_STOPPED);
+    WEFT_ASSERT(legal);
+    WEFT_LOGF(WEFT_LOG_DEBUG, WEFT_LOG_NO_SHARD, "node %s -> %s", weft_node_state_name(prev),
+              weft_node_state_name(next));
+    n->state = next;
+}
+
+bool weft_node_serving(const weft_node *n) {
+    return n->state == WEFT_NODE_RUNNING;
+}
+
+/* ---- pump ---- */
+
+static void node_pump_cb(uv_timer_t *t) {
+    weft_node *n = t->data;
+    n->pump_scheduled = false;
+    weft_waits_pump(n);
+    weft_poll_pump(n);
+}
+
+void weft_node_pump_schedule(weft_node *n) {
+    if (n->pump_scheduled || n->state >= WEFT_NODE_CLOSING) return;
+    n->pump_scheduled = true;
+    uv_timer_start(&n->pump_timer, node_pump_cb, 0, 0);
+}
+
+/* ---- close ---- */
+
+static void node_handle_closed_cb(uv_handle_t *h) {
+    (void)h;
+}
+
+/* Every raft group has closed: nothing applies any more, so the shards and the remaining
+ * handles can go. The loop ends once their close callbacks have run. */
+static void node_host_closed(weft_node *n) {
+    for (uint32_t i = 0; i < n->replicas_count; i++)
+        weft_replica_close_shard(&n->replicas[i]);
+    if (n->server != NULL) weft_server_close_all(n->server);
+    uv_close((uv_handle_t *)&n->pump_timer, node_handle_closed_cb);
+    uv_close((uv_handle_t *)&n->drain_timer, node_handle_closed_cb);
+    weft_signals_close(n);
+    weft_node_set_state(n, WEFT_NODE_STOPPED);
+}
+
+static void node_host_closed_cb(weft_raft_host *h, void *data) {
+    weft_node *n = data;
+    WEFT_ASSERT(n->host == h);
+    weft_raft_host_free(h);
+    n->host = NULL;
+    node_host_closed(n);
+}
+
+static void node_close(weft_node *n) {
+    weft_node_set_state(n, WEFT_NODE_CLOSING);
+    if (n->server != NULL) weft_server_stop_listening(n->server);
+    for (uint32_t i = 0; i < n->replicas_count; i++)
+        weft_timergate_stop(&n->replicas[i].gate);
+    if (n->host != NULL) {
+        weft_raft_host_close(n->host, node_host_closed_cb, n);
+        return;
+    }
+    node_host_closed(n);
+}
+
+static void node_drain_timer_cb(uv_timer_t *t) {
+    weft_node *n = t->data;
+    if (n->state != WEFT_NODE_DRAINING) return;
+    if (n->proposals_inflight > 0 || n->barriers_inflight > 0) {
+        weft_log(WEFT_LOG_WARN, WEFT_LOG_NO_SHARD,
+                 "%llu proposals and %llu reads still in flight after %u ms (shutdown-drain-ms); "
+                 "closing "
+                 "raft anyway: their clients hear UNAVAILABLE, outcome unknown",
+                 (unsigned long long)n->proposals_inflight,
+                 (unsigned long long)n->barriers_inflight, n->cfg.shutdown_drain_ms);
+    }
+    node_close(n);
+}
+
+void weft_node_drain_check(weft_node *n) {
+    if (n->state != WEFT_NODE_DRAINING || n->proposals_inflight > 0 || n->barriers_inflight > 0)
+        return;
+    /* Not closed from here: this runs inside a raft callback. */
+    uv_timer_start(&n->drain_timer, node_drain_timer_cb, 0, 0);
+}
+
+void weft_node_shutdown(weft_node *n) {
+    if (n->state != WEFT_NODE_RUNNING) return;
+    weft_node_set_state(n, WEFT_NODE_DRAINING);
+    weft_log(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "stopping: %llu proposals in flight",
+             (unsigned long long)n->proposals_inflight);
+    weft_server_stop_listening(n->server);
+    for (uint32_t i = 0; i < n->replicas_count; i++)
+        weft_timergate_stop(&n->replicas[i].gate);
+    weft_poll_answer_all(n);
+    weft_waits_answer_all(n);
+    uv_timer_start(&n->drain_timer, node_drain_timer_cb, n->cfg.shutdown_drain_ms, 0);
+    weft_node_drain_check(n);
+}
+
+/* ---- start ---- */
+
+static int node_fail(weft_node *n, int exit_code, const weft_err *err) {
+    weft_log(WEFT_LOG_ERROR, WEFT_LOG_NO_SHARD, "%s", err->message);
+    n->exit_code = exit_code;
+    node_close(n);
+    return exit_code;
+}
+
+static void node_raft_opts(const weft_node *n, weft_raft_opts *o) {
+    weft_raft_opts_default(o);
+    o->node_id = n->datadir.node_id;
+    snprintf(o->raft_address, sizeof o->raft_address, "%s", n->cfg.raft_listen);
+    snprintf(o->cluster_id, sizeof o->cluster_id, "%s", n->datadir.cluster_id);
+    o->election_timeout_ms = n->cfg.election_timeout_ms;
+    o->heartbeat_timeout_ms = n->cfg.heartbeat_timeout_ms;
+    o->install_snapshot_timeout_ms = n->cfg.install_snapshot_timeout_ms;
+    o->snapshot_threshold = n->cfg.snapshot_threshold;
+    o->snapshot_trailing = n->cfg.snapshot_trailing;
+    o->segment_bytes = (size_t)n->cfg.segment_bytes;
+    o->pre_vote = n->cfg.pre_vote;
+}
+
+static int node_open_replicas(weft_node *n, weft_err *err) {
+    n->replicas = calloc(n->datadir.shard_count, sizeof *n->replicas);
+    if (n->replicas == NULL)
+        return weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "", "out of memory");
+    for (uint32_t i = 0; i < n->datadir.shard_count; i++) {
+        n->replicas_count = i + 1; /* closed on failure, so counted before it opens */
+        int rc = weft_replica_open(&n->replicas[i], n, i, err);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+int weft_node_start(weft_node *n, uv_loop_t *loop) {
+    WEFT_ASSERT(n != NULL && loop != NULL);
+    n->loop = loop;
+    n->state = WEFT_NODE_STARTING;
+    weft_ops_check();
+    int rc = uv_timer_init(loop, &n->pump_timer);
+    WEFT_ASSERT(rc == 0);
+    rc = uv_timer_init(loop, &n->drain_timer);
+    WEFT_ASSERT(rc == 0);
+    n->pump_timer.data = n;
+    n->drain_timer.data = n;
+    weft_signals_start(n);
+    weft_err err = {0};
+    rc = weft_datadir_open(&n->datadir, n->cfg.data_dir, n->cfg.shards, n->cfg.node_id, &err);
+    if (rc != 0) {
+        bool config = strcmp(err.field, "shards") == 0 || strcmp(err.field, "node-id") == 0;
+        return node_fail(n, config ? 2 : 1, &err);
+    }
+    weft_raft_opts o;
+    node_raft_opts(n, &o);
+    if ((rc = weft_raft_host_init(&n->host, loop, &o, &err)) != 0) {
+        n->host = NULL;
+        if (err.code == 0)
+            weft_err_set(&err, WEFT_E_INTERNAL, "", "cannot start raft on %s", o.raft_address);
+        return node_fail(n, 1, &err);
+    }
+    /* The client port is bound before any shard opens, so a taken port refuses the start
+     * before raft touches a directory. No connection is accepted before uv_run, and by then
+     * every replica is open. */
+    n->server = calloc(1, sizeof *n->server);
+    WEFT_ASSERT(n->server != NULL);
+    if (weft_server_start(n->server, n, &err) != 0) return node_fail(n, 1, &err);
+    if ((rc = node_open_replicas(n, &err)) != 0) return node_fail(n, 1, &err);
+    weft_node_set_state(n, WEFT_NODE_RUNNING);
+    weft_log(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "weftd listening on %s, data %s, %u shards",
+             n->cfg.listen, n->datadir.path, n->replicas_count);
+    weft_log(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "node %llu, cluster %s, raft on %s%s",
+             (unsigned long long)n->datadir.node_id, n->datadir.cluster_id, n->cfg.raft_listen,
+             n->datadir.created ? " (data dir created)" : "");
+    return 0;
+}
+
+void weft_node_free(weft_node *n) {
+    WEFT_ASSERT(n->state == WEFT_NODE_STOPPED);
+    free(n->replicas);
+    n->replicas = NULL;
+    free(n->server);
+    n->server = NULL;
+    free(n->wakes);
+    n->wakes = NULL;
+    weft_datadir_close(&n->datadir);
+}

@@ -1,0 +1,124 @@
+/* node.h: the weftd process as one object: config, data dir, raft host, shard replicas, client
+ * server, waiters, and its lifecycle (start, run, drain, stop). Internal to node/. */
+#ifndef WEFT_NODE_NODE_H
+#define WEFT_NODE_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "../proto/msg.h"
+#include "../proto/reply.h"
+#include "../raft/host.h"
+#include "../shards/shard.h"
+#include "config.h"
+#include "datadir.h"
+
+typedef struct weft_node weft_node;
+typedef struct weft_conn weft_conn;
+typedef struct weft_req weft_req;
+typedef struct weft_replica weft_replica;
+
+/* Read waiters per replica are hashed by run key into this many lists. */
+#define WEFTD_READ_WAIT_BUCKETS 64u
+/* Poll waiters are hashed by (task queue, kind) into this many lists. */
+#define WEFTD_POLL_BUCKETS 1024u
+
+/* A run that changed on a replica, queued for the pump (waits.c). */
+typedef struct weft_wake {
+    uint32_t shard;   /* replica index */
+    uint64_t run_key; /* the run whose waiters re-run their read */
+} weft_wake;
+
+/* ---- The timer gate of one replica (DESIGN section 9; timergate.c) ---- */
+typedef struct weft_timergate {
+    weft_replica *replica; /* owner */
+    uv_timer_t timer;      /* armed for the earliest due timer while leading */
+    bool armed;            /* timer started */
+    uint64_t armed_at_ms;  /* wall-clock due time the timer is armed for */
+    bool firing;           /* a FIRE_TIMERS proposal is in flight: no re-arm until it applies */
+    bool closed;           /* handle closed at shutdown */
+} weft_timergate;
+
+/* ---- One shard replica: the shard state machine bound to its raft group (replica.c) ---- */
+struct weft_replica {
+    weft_node *node;     /* owner */
+    uint32_t shard_id;   /* index in node->replicas */
+    weft_shard *shard;   /* the state machine; NULL before open and after close */
+    weft_group *group;   /* its raft group; NULL before start */
+    weft_group_fsm fsm;  /* callbacks raft drives (apply, snapshot, restore, roles) */
+    weft_role role;      /* last role the host reported */
+    uint64_t term;       /* term of the last role report */
+    weft_timergate gate; /* leader-only timer gate */
+    weft_req *waits[WEFTD_READ_WAIT_BUCKETS]; /* GetResult/GetHistory waiters by run key */
+    uint64_t waits_count;                     /* entries across the buckets */
+};
+
+/* ---- Long-poll waiters for tasks (poll.c) ---- */
+typedef struct weft_poll_bucket {
+    weft_req *head; /* FIFO of waiting polls (oldest first); mixed queues hash together */
+    weft_req *tail;
+} weft_poll_bucket;
+
+typedef struct weft_pollers {
+    weft_poll_bucket buckets[WEFTD_POLL_BUCKETS]; /* by hash of (task queue, kind) */
+    uint64_t waiting_count;                       /* polls parked across the buckets */
+    bool dirty[WEFTD_POLL_BUCKETS];          /* a task became ready for a queue of this bucket */
+    uint32_t dirty_list[WEFTD_POLL_BUCKETS]; /* dirty bucket indexes, in order of arrival */
+    uint32_t dirty_count;                    /* entries in dirty_list */
+    uint32_t rr_next_shard; /* round-robin start for the next poll (DESIGN section 8) */
+} weft_pollers;
+
+typedef enum weft_node_state {
+    WEFT_NODE_STARTING, /* opening the data dir, shards and groups */
+    WEFT_NODE_RUNNING,  /* serving */
+    WEFT_NODE_DRAINING, /* signal received: no new work, waiting for proposals in flight */
+    WEFT_NODE_CLOSING,  /* raft host, shards and connections closing */
+    WEFT_NODE_STOPPED,  /* everything closed; the loop can end */
+} weft_node_state;
+
+struct weft_node {
+    uv_loop_t *loop;             /* the one loop thread (DESIGN section 4) */
+    weft_config cfg;             /* settings after flags and file */
+    weft_datadir datadir;        /* lock, identity, paths */
+    weft_node_state state;       /* changed only by weft_node_set_state */
+    weft_raft_host *host;        /* every raft group */
+    weft_replica *replicas;      /* cfg.shards entries */
+    uint32_t replicas_count;     /* == datadir.shard_count */
+    struct weft_server *server;  /* client listener and connections */
+    weft_pollers pollers;        /* task long-polls */
+    uint64_t proposals_inflight; /* proposals whose callback has not run yet */
+    uint64_t barriers_inflight;  /* barriers whose callback has not run yet */
+    /* deferred work: observer callbacks run inside apply, so their effects run on a 0 ms timer */
+    uv_timer_t pump_timer;      /* runs weft_node_pump */
+    bool pump_scheduled;        /* pump_timer started and not yet run */
+    struct weft_wake *wakes;    /* (shard, run key) pairs whose read waiters must re-run */
+    uint32_t wakes_count;       /* entries used in wakes */
+    uint32_t wakes_cap;         /* entries allocated in wakes */
+    uv_timer_t drain_timer;     /* bounds the wait for proposals at shutdown */
+    uint64_t drain_deadline_ms; /* monotonic ms when draining gives up */
+    uv_signal_t sigterm;        /* SIGTERM: graceful stop */
+    uv_signal_t sigint;         /* SIGINT: graceful stop */
+    int exit_code;              /* what main returns */
+};
+
+/* Changes the node state: the one setter, asserting legal transitions and logging them. */
+void weft_node_set_state(weft_node *n, weft_node_state next);
+const char *weft_node_state_name(weft_node_state s);
+/* True while new proposals (writes, polls, completions) and read waits are accepted. */
+bool weft_node_serving(const weft_node *n);
+
+/* Opens everything and starts listening. Returns 0, or an exit code (1 runtime, 2 config). */
+int weft_node_start(weft_node *n, uv_loop_t *loop);
+/* Begins a graceful stop (signals.c calls it). Idempotent. */
+void weft_node_shutdown(weft_node *n);
+/* Frees what the loop no longer references; call after uv_run returned. */
+void weft_node_free(weft_node *n);
+
+/* Schedules the pump (deferred wake-ups) for the next loop turn. */
+void weft_node_pump_schedule(weft_node *n);
+
+/* Called by proposals and barriers as they finish, so that draining can end. */
+void weft_node_drain_check(weft_node *n);
+
+#endif

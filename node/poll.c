@@ -1,0 +1,330 @@
+/* poll.c: task long-polls (DESIGN sections 7 and 8). An activity is answered at once and its
+ * ACT_STARTED proposed in the same loop turn (pipelined, so a new leader knows the attempt
+ * runs). A workflow task is answered with the apply reply of its WFT_STARTED command, which
+ * carries the history. A task popped for a poller that vanished goes back: unpopped if nothing
+ * was proposed yet, TASK_REQUEUE once its Started has committed. */
+#include "poll.h"
+
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../proto/base.h"
+#include "../proto/log.h"
+#include "ids.h"
+#include "ops.h"
+#include "replica.h"
+#include "req.h"
+
+/* Distinct (queue, kind) pairs remembered as empty during one pass over a bucket. */
+#define POLL_EXHAUSTED_MAX 8u
+
+typedef enum poll_outcome {
+    POLL_HANDED, /* the request was answered, or its WFT_STARTED is in flight */
+    POLL_STALE,  /* the popped task was no longer current and was dropped: pop again */
+    POLL_SKIP,   /* this shard cannot dispatch now (leadership moving, a limit): task unpopped */
+} poll_outcome;
+
+static uint32_t poll_bucket_of(const char *queue, uint8_t kind) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)queue; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    h = (h ^ kind) * 1099511628211ull;
+    return (uint32_t)(h % WEFTD_POLL_BUCKETS);
+}
+
+static void poll_answer_empty(weft_req *r) {
+    uint8_t *body = malloc(1);
+    WEFT_ASSERT(body != NULL);
+    body[0] = 0x80; /* an empty map: no task_token means no task */
+    weft_req_ok(r, body, 1);
+}
+
+static void poll_timeout_cb(uv_timer_t *t) {
+    weft_req *r = t->data;
+    if (r->wait != WEFT_REQ_WAIT_POLL) return;
+    weft_poll_remove(r);
+    poll_answer_empty(r);
+}
+
+/* Parks `r` at the tail of its bucket with `timeout_ms` left. */
+static void poll_park(weft_req *r, uint64_t timeout_ms) {
+    WEFT_ASSERT(r->wait == WEFT_REQ_WAIT_NONE && !r->finished);
+    weft_poll_bucket *b = &r->node->pollers.buckets[r->poll_bucket];
+    r->wait = WEFT_REQ_WAIT_POLL;
+    r->wait_next = NULL;
+    r->wait_prev = b->tail;
+    if (b->tail != NULL) {
+        b->tail->wait_next = r;
+    } else {
+        b->head = r;
+    }
+    b->tail = r;
+    r->node->pollers.waiting_count++;
+    weft_req_timer_start(r, timeout_ms, poll_timeout_cb);
+}
+
+void weft_poll_remove(weft_req *r) {
+    WEFT_ASSERT(r->wait == WEFT_REQ_WAIT_POLL);
+    weft_pollers *p = &r->node->pollers;
+    weft_poll_bucket *b = &p->buckets[r->poll_bucket];
+    WEFT_ASSERT(p->waiting_count > 0);
+    if (r->wait_prev != NULL)
+        r->wait_prev->wait_next = r->wait_next;
+    else
+        b->head = r->wait_next;
+    if (r->wait_next != NULL)
+        r->wait_next->wait_prev = r->wait_prev;
+    else
+        b->tail = r->wait_prev;
+    r->wait_prev = r->wait_next = NULL;
+    r->wait = WEFT_REQ_WAIT_NONE;
+    p->waiting_count--;
+    weft_req_timer_stop(r);
+}
+
+static void poll_unpark(weft_req *r) {
+    if (r->wait == WEFT_REQ_WAIT_POLL) weft_poll_remove(r);
+}
+
+/* ---- handing a task over ---- */
+
+static void poll_act_started_cb(void *data, weft_reply *reply) {
+    weft_replica *rep = data;
+    if (reply->err.code != 0) {
+        WEFT_LOGF(WEFT_LOG_DEBUG, rep->shard_id, "ACT_STARTED not applied: %s", reply->err.message);
+    }
+    weft_reply_reset(reply);
+}
+
+/* A popped task this shard cannot hand over now goes back to the head of its queue, and the
+ * poll looks at the other shards (or parks) instead of failing: leadership churn must not
+ * reach pollers as errors. */
+static poll_outcome poll_skip(weft_replica *rep, const weft_ready_task *t, const weft_err *err) {
+    weft_shard_dispatch_unpop(rep->shard, t);
+    weft_log(WEFT_LOG_WARN, rep->shard_id, "task on queue %s not dispatched: %s", t->task_queue,
+             err->message);
+    return POLL_SKIP;
+}
+
+static poll_outcome poll_give_activity(weft_req *r, weft_replica *rep, const weft_ready_task *t) {
+    uint8_t *resp = NULL, *cmd = NULL;
+    size_t resp_len = 0, cmd_len = 0;
+    weft_err err = {0};
+    int rc = weft_shard_activity_dispatch(rep->shard, t, weft_str_c(r->identity), &resp, &resp_len,
+                                          &cmd, &cmd_len, &err);
+    if (rc == -WEFT_E_NOT_FOUND) return POLL_STALE;
+    if (rc == 0) rc = weft_replica_propose(rep, cmd, cmd_len, poll_act_started_cb, rep, &err);
+    if (rc != 0) {
+        free(resp);
+        return poll_skip(rep, t, &err);
+    }
+    poll_unpark(r);
+    weft_req_ok(r, resp, resp_len);
+    return POLL_HANDED;
+}
+
+static void poll_wft_started_cb(void *data, weft_reply *reply);
+
+static poll_outcome poll_give_workflow(weft_req *r, weft_replica *rep, const weft_ready_task *t) {
+    char poll_id[WEFTD_ID_HEX_BYTES + 1];
+    uint8_t *cmd = NULL;
+    size_t cmd_len = 0;
+    weft_err err = {0};
+    int rc = weft_id_random_hex(poll_id, sizeof poll_id);
+    if (rc != 0) weft_err_set(&err, WEFT_E_UNAVAILABLE, "", "cannot generate a poll id");
+    if (rc == 0) {
+        rc = weft_shard_workflow_dispatch(rep->shard, t, weft_str_c(r->identity),
+                                          weft_str_c(r->task_queue), weft_str_c(poll_id), &cmd,
+                                          &cmd_len, &err);
+        if (rc == -WEFT_E_NOT_FOUND) return POLL_STALE;
+    }
+    if (rc == 0) rc = weft_replica_propose(rep, cmd, cmd_len, poll_wft_started_cb, r, &err);
+    if (rc != 0) return poll_skip(rep, t, &err);
+    poll_unpark(r);
+    r->shard = rep->shard_id;
+    r->async_pending++;
+    return POLL_HANDED;
+}
+
+/* Tries every shard this node leads, starting at the round-robin cursor. Returns true when the
+ * request was handed a task (answered or waiting for its WFT_STARTED). */
+static bool poll_try(weft_req *r) {
+    weft_node *n = r->node;
+    uint32_t start = n->pollers.rr_next_shard++ % n->replicas_count;
+    weft_str queue = weft_str_c(r->task_queue);
+    for (uint32_t k = 0; k < n->replicas_count; k++) {
+        weft_replica *rep = &n->replicas[(start + k) % n->replicas_count];
+        weft_ready_task t;
+        while (weft_replica_ready(rep) &&
+               weft_shard_dispatch_pop(rep->shard, queue, r->task_kind, &t)) {
+            poll_outcome o = r->task_kind == WEFT_TASK_KIND_ACTIVITY
+                                 ? poll_give_activity(r, rep, &t)
+                                 : poll_give_workflow(r, rep, &t);
+            if (o == POLL_HANDED) return true;
+            if (o == POLL_SKIP) break;
+        }
+    }
+    return false;
+}
+
+/* The poller of a committed WFT_STARTED vanished: put the task back on its queue. */
+static void poll_requeue(weft_replica *rep, const uint8_t *body, size_t len) {
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    weft_bytes token = {0};
+    if (msgpack_unpack_next(&up, (const char *)body, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+        up.data.type == MSGPACK_OBJECT_MAP) {
+        const msgpack_object_map *m = &up.data.via.map;
+        for (uint32_t i = 0; i < m->size; i++) {
+            const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
+            if (k->type == MSGPACK_OBJECT_STR && v->type == MSGPACK_OBJECT_BIN &&
+                weft_str_eq_c((weft_str){k->via.str.ptr, k->via.str.size}, "task_token")) {
+                token = (weft_bytes){(const uint8_t *)v->via.bin.ptr, v->via.bin.size};
+            }
+        }
+    }
+    uint8_t *cmd = NULL;
+    size_t cmd_len = 0;
+    weft_err err = {0};
+    weft_shard_cmd c = {.type = WEFT_SC_TASK_REQUEUE, .task_token = token};
+    if (token.len > 0 && weft_schema_encode_buf(&weft_shard_cmd_schema, &c, &cmd, &cmd_len) == 0 &&
+        weft_replica_propose(rep, cmd, cmd_len, poll_act_started_cb, rep, &err) == 0) {
+        WEFT_LOGF(WEFT_LOG_DEBUG, rep->shard_id, "poller vanished; workflow task requeued");
+    }
+    msgpack_unpacked_destroy(&up);
+}
+
+static void poll_wft_started_cb(void *data, weft_reply *reply) {
+    weft_req *r = data;
+    WEFT_ASSERT(r->async_pending > 0);
+    r->async_pending--;
+    weft_replica *rep = &r->node->replicas[r->shard];
+    if (reply->err.code == 0) {
+        if (r->conn == NULL && reply->body != NULL) poll_requeue(rep, reply->body, reply->body_len);
+        weft_req_reply(r, reply);
+        return;
+    }
+    /* The task was stale when applied, or leadership moved: look for another one. */
+    WEFT_LOGF(WEFT_LOG_DEBUG, rep->shard_id, "WFT_STARTED not applied: %s", reply->err.message);
+    weft_reply_reset(reply);
+    if (r->conn == NULL || !weft_node_serving(r->node)) {
+        poll_answer_empty(r);
+        return;
+    }
+    if (poll_try(r)) return;
+    uint64_t now = weft_mono_ms();
+    if (r->deadline_mono_ms <= now) {
+        poll_answer_empty(r);
+        return;
+    }
+    poll_park(r, r->deadline_mono_ms - now);
+}
+
+/* ---- entry points ---- */
+
+static char *poll_strdup(weft_str s) {
+    char *out = malloc((size_t)s.len + 1);
+    WEFT_ASSERT(out != NULL);
+    return weft_str_copy(out, (size_t)s.len + 1, s);
+}
+
+void weft_poll_start(weft_req *r) {
+    weft_node *n = r->node;
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    weft_poll_req q;
+    weft_err err = {0};
+    int rc = weft_schema_decode_buf(&weft_poll_req_schema, r->body, r->body_len, &q, &up,
+                                    &n->cfg.limits, &err);
+    if (rc == 0 && q.task_queue.len == 0) {
+        rc = weft_err_set(&err, WEFT_E_INVALID_ARGUMENT, "task_queue", "task_queue is required");
+    }
+    uint64_t timeout_ms = n->cfg.limits.poll_timeout_ms;
+    if (rc == 0) {
+        r->task_queue = poll_strdup(q.task_queue);
+        r->identity = poll_strdup(q.identity);
+        if (q.poll_timeout_ms > 0) timeout_ms = WEFT_MIN(q.poll_timeout_ms, timeout_ms);
+    }
+    msgpack_unpacked_destroy(&up);
+    if (rc != 0) {
+        weft_req_err(r, &err, 0);
+        return;
+    }
+    r->task_kind = r->op->msg_type == WEFT_MSG_POLL_WORKFLOW_TASK ? WEFT_TASK_KIND_WORKFLOW
+                                                                  : WEFT_TASK_KIND_ACTIVITY;
+    r->poll_bucket = poll_bucket_of(r->task_queue, r->task_kind);
+    r->deadline_mono_ms = weft_mono_ms() + timeout_ms;
+    if (poll_try(r)) return;
+    poll_park(r, timeout_ms);
+}
+
+static void poll_mark_dirty(weft_pollers *p, uint32_t b) {
+    if (p->dirty[b] || p->buckets[b].head == NULL) return;
+    p->dirty[b] = true;
+    WEFT_ASSERT(p->dirty_count < WEFTD_POLL_BUCKETS);
+    p->dirty_list[p->dirty_count++] = b;
+}
+
+void weft_poll_task_ready(weft_node *n, const char *task_queue, uint8_t kind) {
+    if (n->pollers.waiting_count == 0) return;
+    poll_mark_dirty(&n->pollers, poll_bucket_of(task_queue, kind));
+    if (n->pollers.dirty_count > 0) weft_node_pump_schedule(n);
+}
+
+void weft_poll_wake_all(weft_node *n) {
+    if (n->pollers.waiting_count == 0) return;
+    for (uint32_t b = 0; b < WEFTD_POLL_BUCKETS; b++)
+        poll_mark_dirty(&n->pollers, b);
+    weft_node_pump_schedule(n);
+}
+
+static bool poll_exhausted(char *const *queues, const uint8_t *kinds, uint32_t count,
+                           const weft_req *r) {
+    for (uint32_t i = 0; i < count; i++) {
+        if (kinds[i] == r->task_kind && strcmp(queues[i], r->task_queue) == 0) return true;
+    }
+    return false;
+}
+
+/* Offers ready tasks to the bucket's parked polls, oldest first. A (queue, kind) that found
+ * nothing is not tried again for later polls in the same pass. */
+static void poll_serve_bucket(weft_node *n, uint32_t b) {
+    char *queues[POLL_EXHAUSTED_MAX];
+    uint8_t kinds[POLL_EXHAUSTED_MAX];
+    uint32_t exhausted = 0;
+    weft_req *r = n->pollers.buckets[b].head;
+    while (r != NULL) {
+        weft_req *next = r->wait_next;
+        if (!poll_exhausted(queues, kinds, exhausted, r) && !poll_try(r) &&
+            exhausted < POLL_EXHAUSTED_MAX) {
+            queues[exhausted] = r->task_queue;
+            kinds[exhausted++] = r->task_kind;
+        }
+        r = next;
+    }
+}
+
+void weft_poll_pump(weft_node *n) {
+    weft_pollers *p = &n->pollers;
+    uint32_t list[WEFTD_POLL_BUCKETS];
+    uint32_t count = p->dirty_count;
+    memcpy(list, p->dirty_list, count * sizeof list[0]);
+    p->dirty_count = 0;
+    for (uint32_t i = 0; i < count; i++)
+        p->dirty[list[i]] = false;
+    for (uint32_t i = 0; i < count; i++)
+        poll_serve_bucket(n, list[i]);
+}
+
+void weft_poll_answer_all(weft_node *n) {
+    for (uint32_t b = 0; b < WEFTD_POLL_BUCKETS; b++) {
+        weft_poll_bucket *bk = &n->pollers.buckets[b];
+        while (bk->head != NULL) {
+            weft_req *r = bk->head;
+            weft_poll_remove(r);
+            poll_answer_empty(r);
+        }
+    }
+}

@@ -1,0 +1,98 @@
+/* topology.c: Hello and ClusterStatus. Both describe the cluster as this node sees it: its id,
+ * the cluster id, and per shard its key range, leader, term and readiness (DESIGN section 10),
+ * so clients can route straight to leaders. */
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../proto/base.h"
+#include "../proto/log.h"
+#include "../proto/partition.h"
+#include "conn.h"
+#include "ops.h"
+#include "replica.h"
+#include "req.h"
+
+static void topology_shard(const weft_node *n, uint32_t i, bool status, weft_shard_info *si) {
+    const weft_replica *rep = &n->replicas[i];
+    memset(si, 0, sizeof *si);
+    si->shard_id = i;
+    weft_shard_range(i, n->replicas_count, &si->range_start, &si->range_end);
+    if (rep->group != NULL) {
+        si->leader_node = weft_group_leader_id(rep->group);
+        si->term = weft_group_term(rep->group);
+        if (status) {
+            si->commit_index = weft_group_commit_index(rep->group);
+            si->applied_index = weft_group_applied_index(rep->group);
+        }
+    }
+    si->ready = weft_replica_ready(rep);
+}
+
+/* Encodes the topology (`status` adds commit and applied indexes) into a malloc'd map. */
+static int topology_encode(const weft_node *n, bool status, uint8_t **out, size_t *out_len) {
+    weft_shard_info *shards = calloc(n->replicas_count, sizeof *shards);
+    if (shards == NULL) return -WEFT_E_RESOURCE_EXHAUSTED;
+    for (uint32_t i = 0; i < n->replicas_count; i++)
+        topology_shard(n, i, status, &shards[i]);
+    weft_node_info self = {
+        .node_id = n->datadir.node_id,
+        .address = weft_str_c(n->cfg.listen),
+        .up = true,
+    };
+    weft_hello_resp resp = {
+        .protocol_version = WEFT_PROTOCOL_VERSION,
+        .node_id = n->datadir.node_id,
+        .cluster_id = weft_str_c(n->datadir.cluster_id),
+        .shard_count = n->replicas_count,
+        .shards = shards,
+        .shards_count = n->replicas_count,
+        .nodes = &self,
+        .nodes_count = 1,
+    };
+    int rc = weft_schema_encode_buf(&weft_hello_resp_schema, &resp, out, out_len);
+    free(shards);
+    return rc;
+}
+
+static void topology_answer(weft_req *r, bool status) {
+    uint8_t *body = NULL;
+    size_t len = 0;
+    if (topology_encode(r->node, status, &body, &len) != 0) {
+        weft_req_fail(r, WEFT_E_RESOURCE_EXHAUSTED, "", "node is out of memory; retry");
+        return;
+    }
+    weft_req_ok(r, body, len);
+}
+
+void weft_topology_hello(weft_req *r) {
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    weft_hello_req q;
+    weft_err err = {0};
+    char client[128] = "";
+    int rc = weft_schema_decode_buf(&weft_hello_req_schema, r->body, r->body_len, &q, &up,
+                                    &r->node->cfg.limits, &err);
+    if (rc == 0 && q.protocol_version != WEFT_PROTOCOL_VERSION) {
+        rc = weft_err_set(
+            &err, WEFT_E_FAILED_PRECONDITION, "protocol_version",
+            "client speaks protocol version %u but this node speaks %u; use a client built "
+            "for protocol version %u",
+            q.protocol_version, WEFT_PROTOCOL_VERSION, WEFT_PROTOCOL_VERSION);
+    }
+    if (rc == 0) weft_str_copy(client, sizeof client, q.client_name);
+    msgpack_unpacked_destroy(&up);
+    if (rc != 0) {
+        weft_req_err(r, &err, 0);
+        return;
+    }
+    WEFT_ASSERT(r->conn != NULL);
+    WEFT_LOGF(WEFT_LOG_DEBUG, WEFT_LOG_NO_SHARD, "connection %llu (%s): hello from \"%s\"",
+              (unsigned long long)r->conn->id, r->conn->peer, client);
+    weft_conn_hello_done(r->conn);
+    topology_answer(r, false);
+}
+
+void weft_topology_cluster_status(weft_req *r) {
+    topology_answer(r, true);
+}
