@@ -1,0 +1,163 @@
+/* pool.c: the client's nodes and their idle connections, the Hello every new connection sends
+ * first, and the topology its reply carries (DESIGN section 10, "Hello first", "Routing"). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client_internal.h"
+
+uint32_t client_node_by_id(const weft_client *c, uint64_t node_id) {
+    if (node_id == 0) return UINT32_MAX;
+    for (uint32_t i = 0; i < c->nodes_count; i++) {
+        if (c->nodes[i].node_id == node_id) return i;
+    }
+    return UINT32_MAX;
+}
+
+uint32_t client_node_add(weft_client *c, const char *address, uint64_t node_id) {
+    WEFT_ASSERT(c != NULL && address != NULL);
+    WEFT_ASSERT(c->nodes_count <= WEFT_CLIENT_NODES_MAX);
+    for (uint32_t i = 0; i < c->nodes_count; i++) {
+        if (strcmp(c->nodes[i].address, address) == 0) {
+            if (node_id != 0) c->nodes[i].node_id = node_id;
+            return i;
+        }
+    }
+    if (c->nodes_count == WEFT_CLIENT_NODES_MAX) return UINT32_MAX;
+    if (strlen(address) >= WEFT_CLIENT_ADDRESS_BYTES_MAX || address[0] == '\0') return UINT32_MAX;
+    client_node *n = &c->nodes[c->nodes_count];
+    memset(n, 0, sizeof *n);
+    n->node_id = node_id;
+    snprintf(n->address, sizeof n->address, "%s", address);
+    return c->nodes_count++;
+}
+
+void client_topology_update(weft_client *c, const weft_hello_resp *hello) {
+    WEFT_ASSERT(c != NULL && hello != NULL);
+    weft_str_copy(c->cluster_id, sizeof c->cluster_id, hello->cluster_id);
+    for (uint32_t i = 0; i < hello->nodes_count; i++) {
+        char addr[WEFT_CLIENT_ADDRESS_BYTES_MAX];
+        if (hello->nodes[i].address.len == 0 || hello->nodes[i].address.len >= sizeof addr) {
+            continue; /* a node without a usable address is only reachable via forwarding */
+        }
+        weft_str_copy(addr, sizeof addr, hello->nodes[i].address);
+        (void)client_node_add(c, addr, hello->nodes[i].node_id);
+    }
+    uint32_t count = hello->shard_count;
+    if (count == 0 || count > WEFT_SHARDS_MAX) return; /* keep the previous routing */
+    if (count != c->shard_count) {
+        uint64_t *leaders = calloc(count, sizeof *leaders);
+        if (leaders == NULL) return; /* routing falls back to any node: still correct */
+        free(c->shard_leaders);
+        c->shard_leaders = leaders;
+        c->shard_count = count;
+    }
+    for (uint32_t i = 0; i < hello->shards_count; i++) {
+        const weft_shard_info *s = &hello->shards[i];
+        if (s->shard_id < c->shard_count) c->shard_leaders[s->shard_id] = s->leader_node;
+    }
+}
+
+/* Sends Hello on a fresh connection and applies its reply to the topology. */
+static int pool_hello(weft_client *c, client_conn *conn, const char *address, weft_err *err) {
+    weft_hello_req req = {
+        .protocol_version = WEFT_PROTOCOL_VERSION,
+        .client_name = weft_str_c(c->client_name),
+        .token = weft_str_c(c->token),
+    };
+    uint8_t *body = NULL;
+    size_t body_len = 0;
+    if (weft_schema_encode_buf(&weft_hello_req_schema, &req, &body, &body_len) != 0) {
+        return weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "", "out of memory encoding Hello");
+    }
+    weft_response holder = {0};
+    weft_hello_resp resp;
+    client_outcome out;
+    int rc =
+        client_exchange(c, conn, WEFT_MSG_HELLO, (const char *)body, body_len,
+                        c->connect_timeout_ms, &weft_hello_resp_schema, &resp, &holder, &out, err);
+    free(body);
+    if (rc == 0) {
+        pthread_mutex_lock(&c->mu);
+        client_topology_update(c, &resp);
+        if (resp.node_id != 0 && conn->node_index < c->nodes_count) {
+            c->nodes[conn->node_index].node_id = resp.node_id;
+        }
+        pthread_mutex_unlock(&c->mu);
+    } else {
+        weft_err_prefix(err, "Hello to %s", address);
+    }
+    weft_response_free(&holder);
+    return rc;
+}
+
+int client_pool_get(weft_client *c, uint32_t node_index, client_conn **out, weft_err *err) {
+    WEFT_ASSERT(c != NULL && out != NULL);
+    char address[WEFT_CLIENT_ADDRESS_BYTES_MAX];
+    pthread_mutex_lock(&c->mu);
+    WEFT_ASSERT(node_index < c->nodes_count);
+    client_node *n = &c->nodes[node_index];
+    if (n->idle_count > 0) {
+        *out = n->idle[--n->idle_count];
+        pthread_mutex_unlock(&c->mu);
+        WEFT_ASSERT((*out)->node_index == node_index);
+        return 0;
+    }
+    memcpy(address, n->address, sizeof address);
+    pthread_mutex_unlock(&c->mu);
+
+    client_conn *conn = calloc(1, sizeof *conn);
+    if (conn == NULL) {
+        return weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "", "out of memory for a connection");
+    }
+    conn->node_index = node_index;
+    conn->next_frame_id = 1;
+    int rc = client_conn_dial(address, c->connect_timeout_ms, &conn->fd, err);
+    if (rc != 0) {
+        free(conn);
+        return rc;
+    }
+    rc = pool_hello(c, conn, address, err);
+    if (rc != 0) {
+        client_pool_discard(conn);
+        return rc;
+    }
+    *out = conn;
+    return 0;
+}
+
+void client_pool_put(weft_client *c, client_conn *conn) {
+    WEFT_ASSERT(c != NULL && conn != NULL && conn->fd >= 0);
+    pthread_mutex_lock(&c->mu);
+    WEFT_ASSERT(conn->node_index < c->nodes_count);
+    client_node *n = &c->nodes[conn->node_index];
+    if (n->idle_count < WEFT_CLIENT_IDLE_CONNS_PER_NODE_MAX) {
+        n->idle[n->idle_count++] = conn;
+        conn = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (conn != NULL) client_pool_discard(conn);
+}
+
+void client_pool_discard(client_conn *conn) {
+    if (conn == NULL) return;
+    if (conn->fd >= 0) close(conn->fd);
+    free(conn);
+}
+
+void client_pool_drain(weft_client *c, uint32_t node_index) {
+    WEFT_ASSERT(c != NULL);
+    client_conn *drained[WEFT_CLIENT_IDLE_CONNS_PER_NODE_MAX];
+    uint32_t count = 0;
+    pthread_mutex_lock(&c->mu);
+    WEFT_ASSERT(node_index < c->nodes_count);
+    client_node *n = &c->nodes[node_index];
+    count = n->idle_count;
+    memcpy(drained, n->idle, count * sizeof drained[0]);
+    n->idle_count = 0;
+    pthread_mutex_unlock(&c->mu);
+    /* Sockets are closed outside the lock: close(2) may block on lingering data. */
+    for (uint32_t i = 0; i < count; i++)
+        client_pool_discard(drained[i]);
+}
