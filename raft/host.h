@@ -1,7 +1,9 @@
 /* host.h: the multi-raft host. One canonical raft group per shard replica, all on one libuv
  * loop; a single raft port per node; proposals batched per loop turn; the libraft 0.15
- * mitigations (notes/libraft-0.15.md). Knows nothing of workflows: it moves opaque command
- * bytes into the log and hands committed batches to a weft_group_fsm. */
+ * mitigations (notes/libraft-0.15.md, plus two the simulation found: one entry in flight per
+ * group, host_impl.h; the commit guard, guard.h). Knows nothing of workflows: it moves opaque
+ * command bytes into the log and hands committed batches to a weft_group_fsm.
+ * Threading: every function here runs on the loop thread. */
 #ifndef WEFT_RAFT_HOST_H
 #define WEFT_RAFT_HOST_H
 
@@ -26,9 +28,10 @@
 #define WEFT_RAFT_BATCH_CMDS_MAX 1024u
 /* Bytes batched into one entry, at most (a new entry starts past it). */
 #define WEFT_RAFT_BATCH_BYTES_MAX (8u * 1024u * 1024u)
-/* Proposals waiting for a group's entry to commit, at most; past it: RESOURCE_EXHAUSTED. */
+/* Proposals waiting for a group's entry to commit, at most; past it: RESOURCE_EXHAUSTED.
+ * Read barriers waiting for an entry have the same bound. */
 #define WEFT_RAFT_INFLIGHT_CMDS_MAX 65536u
-/* Delay before a replica that hit an I/O error is restarted from disk. */
+/* Delay before a replica that hit an I/O error is restarted from disk (opts.restart_delay_ms). */
 #define WEFT_RAFT_RESTART_DELAY_MS 1000u
 
 _Static_assert(WEFT_RAFT_HEARTBEAT_TIMEOUT_MS_DEFAULT * 5 <= WEFT_RAFT_ELECTION_TIMEOUT_MS_DEFAULT,
@@ -38,15 +41,17 @@ typedef struct weft_raft_opts {
     uint64_t node_id;                   /* raft server id of this node, > 0 */
     char raft_address[64];              /* "a.b.c.d:port" this node's raft port listens on */
     char cluster_id[64];                /* stamped into every transport preamble */
-    unsigned election_timeout_ms;
-    unsigned heartbeat_timeout_ms;
-    unsigned install_snapshot_timeout_ms;
+    unsigned election_timeout_ms;       /* base; raft randomizes over [1x, 2x) */
+    unsigned heartbeat_timeout_ms;      /* at most a fifth of the election timeout */
+    unsigned install_snapshot_timeout_ms; /* an InstallSnapshot is retried after this */
     unsigned snapshot_threshold;        /* entries between snapshots */
     unsigned snapshot_trailing;         /* entries kept after a snapshot */
     size_t segment_bytes;               /* raft_uv segment size */
-    bool pre_vote;
+    bool pre_vote;                      /* thesis 9.6; default on */
+    unsigned restart_delay_ms;          /* storage failure -> replica restart delay */
 } weft_raft_opts;
 
+/* Fills the defaults above; node_id 1, raft_address "127.0.0.1:7400", cluster_id "weft". */
 void weft_raft_opts_default(weft_raft_opts *o);
 
 /* Role of a replica as the rest of weft sees it. LEADER_READY only after the barrier proposed
@@ -70,6 +75,10 @@ typedef struct weft_group_fsm {
     int (*snapshot)(void *ctx, void **buf, size_t *len);   /* buf from raft_malloc */
     int (*restore)(void *ctx, const void *buf, size_t len); /* buf borrowed */
     void (*role_changed)(void *ctx, weft_role old_role, weft_role new_role, uint64_t term);
+    /* Optional (NULL: nothing to do). Called before a replica that hit a storage failure is
+     * restarted from disk: reopen what the failure poisoned. A negative return postpones the
+     * restart by restart_delay_ms and calls it again. */
+    int (*reopen)(void *ctx, weft_err *err);
 } weft_group_fsm;
 
 typedef struct weft_raft_host weft_raft_host;
@@ -81,16 +90,27 @@ typedef struct weft_peer {
     char address[64];
 } weft_peer;
 
-/* Creates the host and starts the node's single raft listener. `loop` must outlive it. */
+/* Creates the host and starts the node's single raft listener. `loop` must outlive it.
+ * Port 0 in opts->raft_address binds a free port (tests); weft_raft_host_address tells which.
+ * Errors: INVALID_ARGUMENT (opts), UNAVAILABLE (the port cannot be bound). */
 int weft_raft_host_init(weft_raft_host **out, uv_loop_t *loop, const weft_raft_opts *opts,
                         weft_err *err);
+/* The raft address this node listens on and gives its groups; valid until the host is freed. */
+const char *weft_raft_host_address(const weft_raft_host *h);
 /* Closes every group (raft_close, raft_uv_close, transport), then the listener; `cb` runs
- * once everything is closed and the host may be freed by weft_raft_host_free. */
+ * once everything is closed and the host may be freed by weft_raft_host_free (also from
+ * inside `cb`). The groups close from the next loop turn, so this may be called from any
+ * callback, a proposer's included; pending proposals and reads are answered (NOT_LEADER, or
+ * UNAVAILABLE "outcome unknown" for appended ones). */
 void weft_raft_host_close(weft_raft_host *h, void (*cb)(weft_raft_host *h, void *data), void *data);
 void weft_raft_host_free(weft_raft_host *h);
 
 /* Starts the replica of group `group_id` with its log in `raft_dir` (must exist), bootstrapping
- * it with `peers` if the directory is pristine. `fsm` must outlive the group. */
+ * it with `peers` (copied; must include this node's id, or be empty for a single-node group of
+ * this node) if the directory is pristine. `fsm` must outlive the group. `*out` stays valid
+ * until the host's close callback. On failure nothing is returned and nothing is left to undo.
+ * Errors: INVALID_ARGUMENT (peers, dir), ALREADY_EXISTS (group already on this host),
+ * FAILED_PRECONDITION (host closing), INTERNAL (raft_uv / raft start failed, message says why). */
 int weft_group_start(weft_raft_host *h, uint32_t group_id, const char *raft_dir,
                      const weft_peer *peers, unsigned peers_count, const weft_group_fsm *fsm,
                      weft_group **out, weft_err *err);
@@ -100,10 +120,15 @@ uint64_t weft_group_term(const weft_group *g);
 uint64_t weft_group_leader_id(const weft_group *g);
 uint64_t weft_group_commit_index(const weft_group *g);
 uint64_t weft_group_applied_index(const weft_group *g);
+/* Index of the last entry in the replica's log (appended, maybe not committed). */
+uint64_t weft_group_last_index(const weft_group *g);
 uint32_t weft_group_id(const weft_group *g);
 
-/* Proposes one command. `cmd` (malloc'd) is transferred on success. The command joins this loop
- * turn's batch for the group; `cb` runs exactly once with the command's reply:
+/* Proposes one command. `cmd` (malloc'd) is transferred on success. The command joins the
+ * group's next entry: everything proposed during one loop turn goes into one entry, and while
+ * the group's previous entry is still in flight the next one keeps gathering (libraft 0.15
+ * stalls commits with two entries in flight, see host_impl.h). `cb` runs exactly once with the
+ * command's reply:
  *   - applied: the reply from the fsm (ownership of reply->body passes to cb; reset it or move it);
  *   - NOT_LEADER before it was appended (with leader hint);
  *   - UNAVAILABLE "outcome unknown" (RAFT_LEADERSHIPLOST or shutdown after append).
@@ -113,23 +138,76 @@ typedef void (*weft_propose_cb)(void *data, weft_reply *reply);
 int weft_group_propose(weft_group *g, uint8_t *cmd, size_t cmd_len, weft_propose_cb cb,
                        void *data, weft_err *err);
 
-/* Linearizable read gate: `cb` runs once every entry committed before now has applied (a
- * raft_barrier), with status 0, or with a negative code (NOT_LEADER, UNAVAILABLE). */
+/* Linearizable read gate: `cb` runs once every entry committed before now has applied, with
+ * status 0, or with a negative code (NOT_LEADER, UNAVAILABLE). The read rides on the next
+ * entry appended after the call (a raft_barrier when no command is waiting). Fails
+ * synchronously (cb never runs) with NOT_LEADER when the role is not LEADER_READY, and
+ * RESOURCE_EXHAUSTED past WEFT_RAFT_INFLIGHT_CMDS_MAX waiting reads. */
 typedef void (*weft_barrier_cb)(void *data, int status);
 int weft_group_barrier(weft_group *g, weft_barrier_cb cb, void *data, weft_err *err);
 
-/* Leadership transfer for graceful shutdown (issue 4 uses it). */
+/* Leadership transfer for graceful shutdown (issue 4 uses it): raft_transfer to `to_id`
+ * (0: raft picks a voter). Errors: NOT_LEADER, INVALID_ARGUMENT (not a voting follower),
+ * FAILED_PRECONDITION (a transfer is under way). */
 int weft_group_transfer(weft_group *g, uint64_t to_id, weft_err *err);
 
-/* Entry framing: [version, leader_time_ms, [cmd bytes...]] (DESIGN section 5). Exposed for the
- * simulation tests, which drive raft_fixture with the same encoding. */
+/* Entry framing: [version, leader_time_ms, [cmd bytes...]] plus zero padding to 8 bytes,
+ * which raft_uv needs (batch.h) (DESIGN section 5). Exposed for the simulation tests, which
+ * drive raft_fixture with the same encoding. `cmds` borrowed; *buf from `alloc` on success.
+ * Errors: INVALID_ARGUMENT (n outside 1..WEFT_RAFT_BATCH_CMDS_MAX), RESOURCE_EXHAUSTED (a
+ * command or the total past WEFT_RAFT_BATCH_BYTES_MAX, or allocation). */
 int weft_batch_encode(uint64_t leader_time_ms, const weft_bytes *cmds, uint32_t n, void **buf,
                       size_t *len, void *(*alloc)(size_t));
-/* Decodes into `cmds` (caller array of `cap` slots, borrowing from buf). */
+/* Decodes into `cmds` (caller array of `cap` slots, borrowing from buf: valid while buf is).
+ * Strict: exact shape, known version, counts and lengths within the limits, nothing after the
+ * padding. Errors: INVALID_ARGUMENT with a message naming what was wrong. */
 int weft_batch_decode(const void *buf, size_t len, uint64_t *leader_time_ms, weft_bytes *cmds,
                       uint32_t cap, uint32_t *n, weft_err *err);
 
-/* The raft_fsm adapter over a weft_group_fsm, for raft_fixture simulations. */
-void weft_fsm_adapter_init(struct raft_fsm *rf, const weft_group_fsm *fsm);
+/* ---- The raft_fsm adapter over a weft_group_fsm (the host uses it; so do raft_fixture
+ * simulations, which drive raft themselves) ---- */
+
+/* The replies of one applied entry, on their way from apply to the proposer. */
+typedef struct weft_applied {
+    uint64_t index;        /* raft index of the entry */
+    uint32_t n;            /* commands in the entry */
+    weft_reply replies[];  /* the fsm's reply to each command */
+} weft_applied;
+
+/* Resets every reply and frees the record. NULL is fine. */
+void weft_applied_free(weft_applied *a);
+
+/* Per-replica adapter state. raft calls the apply cb of a raft_apply right after fsm->apply for
+ * the same entry (leader only): the replies wait in `last` until that cb claims them; an
+ * unclaimed record (followers) is freed on the next apply or at close. */
+typedef struct weft_fsm_adapter {
+    struct raft_fsm raft_fsm;          /* give &raft_fsm to raft_init / raft_fixture_grow */
+    const weft_group_fsm *fsm;         /* the state machine driven (borrowed) */
+    struct raft *raft;                 /* the instance applying; set by weft_fsm_adapter_bind */
+    uint32_t group_id;                 /* for log lines */
+    weft_bytes *cmds;                  /* decode scratch, WEFT_RAFT_BATCH_CMDS_MAX slots */
+    weft_applied *last;                /* replies of the last applied entry, until claimed */
+    uint64_t last_index;               /* index of the last entry given to fsm->apply */
+    int failed;                        /* first storage failure (negative), 0 while healthy */
+    void (*failed_cb)(void *data, int code); /* told once per failure; the host restarts */
+    void *failed_data;                 /* for failed_cb */
+    uint64_t snapshots_count;          /* fsm->snapshot calls that succeeded */
+    uint64_t restores_count;           /* fsm->restore calls that succeeded */
+} weft_fsm_adapter;
+
+/* Prepares `a` (raft_fsm version 2 with snapshot_finalize, so we free snapshot buffers).
+ * `fsm` must outlive the adapter. Errors: RESOURCE_EXHAUSTED. */
+int weft_fsm_adapter_init(weft_fsm_adapter *a, const weft_group_fsm *fsm, uint32_t group_id,
+                          weft_err *err);
+/* Names the raft instance whose raft_last_applied() gives each entry's index. */
+void weft_fsm_adapter_bind(weft_fsm_adapter *a, struct raft *r);
+/* In a raft_apply callback with status 0: takes the replies of that entry (`result` is the
+ * callback's result argument). Returns NULL if the entry could not be decoded. The caller owns
+ * the record: weft_applied_free. */
+weft_applied *weft_fsm_adapter_claim(weft_fsm_adapter *a, void *result);
+/* Clears a recorded failure and any unclaimed replies (before restarting the replica). */
+void weft_fsm_adapter_reset(weft_fsm_adapter *a);
+/* Frees what the adapter holds; raft must be closed. */
+void weft_fsm_adapter_close(weft_fsm_adapter *a);
 
 #endif

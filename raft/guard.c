@@ -1,0 +1,231 @@
+/* guard.c: the raft_io wrapper of guard.h. Every method forwards to the inner raft_io; only
+ * recv (AppendEntries in) and send (AppendEntries results out) look at what passes. */
+#include "guard.h"
+
+#include <string.h>
+
+#include "../proto/base.h"
+
+static weft_io_guard *guard_of(struct raft_io *io) {
+    weft_io_guard *g = io->impl;
+    WEFT_ASSERT(g != NULL && &g->io == io);
+    return g;
+}
+
+/* raft reports the io's errmsg after a failure: keep the inner one visible. */
+static int guard_rv(weft_io_guard *g, int rv) {
+    if (rv != 0) memcpy(g->io.errmsg, g->inner->errmsg, sizeof g->io.errmsg);
+    return rv;
+}
+
+/* ---- What the follower has checked ---- */
+
+static void guard_validate(weft_io_guard *g, raft_term term, raft_id leader, raft_index index) {
+    if (term != g->valid_term || leader != g->valid_leader) {
+        /* A new leader: nothing of its log is known until one of its requests is answered. */
+        g->valid_term = term;
+        g->valid_leader = leader;
+        g->valid_index = 0;
+    }
+    if (index > g->valid_index) g->valid_index = index;
+}
+
+/* The highest index a successful result to `leader` in `term` may claim. */
+static raft_index guard_result_limit(weft_io_guard *g, raft_id leader, raft_term term) {
+    struct raft *r = g->io.data;
+    WEFT_ASSERT(r != NULL);
+    raft_index limit = 0;
+    if (g->in_append && leader == g->append_from && term == g->append_term) {
+        /* Answering the request being handled: exactly what it covered. */
+        limit = g->append_covered;
+        guard_validate(g, term, leader, limit);
+        g->append_answered = true;
+    } else if (term == g->valid_term && leader == g->valid_leader) {
+        limit = g->valid_index;
+    }
+    /* Committed entries are the same everywhere once followers only commit what they
+     * validated (the recv side below). */
+    if (r->commit_index > limit) limit = r->commit_index;
+    return limit;
+}
+
+/* ---- recv: cap leader_commit, remember what the request covers ---- */
+
+static void guard_recv_cb(struct raft_io *inner, struct raft_message *msg) {
+    weft_io_guard *g = inner->data;
+    WEFT_ASSERT(g != NULL && g->inner == inner);
+    if (msg->type != RAFT_IO_APPEND_ENTRIES) {
+        g->recv_cb(&g->io, msg);
+        return;
+    }
+    struct raft_append_entries *ae = &msg->append_entries;
+    raft_index covered = ae->prev_log_index + ae->n_entries;
+    if (ae->leader_commit > covered) {
+        /* Figure 2: commitIndex = min(leaderCommit, index of last new entry). */
+        ae->leader_commit = covered;
+        g->commits_capped++;
+    }
+    WEFT_ASSERT(!g->in_append);
+    g->in_append = true;
+    g->append_from = msg->server_id;
+    g->append_term = ae->term;
+    g->append_covered = covered;
+    g->append_answered = false;
+    unsigned n_entries = ae->n_entries;
+    raft_term term = ae->term;
+    raft_id from = msg->server_id;
+    g->recv_cb(&g->io, msg); /* may free the entries: only the copies above are used after */
+    g->in_append = false;
+    struct raft *r = g->io.data;
+    if (!g->append_answered && n_entries > 0 && r->state == RAFT_FOLLOWER &&
+        r->current_term == term && r->follower_state.current_leader.id == from) {
+        /* Accepted with new entries, answered once they are written: the in-memory log now
+         * ends at `covered` and matches the leader's up to there. */
+        guard_validate(g, term, from, covered);
+    }
+}
+
+/* ---- send: cap successful results ---- */
+
+static int guard_send(struct raft_io *io, struct raft_io_send *req,
+                      const struct raft_message *message, raft_io_send_cb cb) {
+    weft_io_guard *g = guard_of(io);
+    if (message->type != RAFT_IO_APPEND_ENTRIES_RESULT ||
+        message->append_entries_result.rejected != 0) {
+        return guard_rv(g, g->inner->send(g->inner, req, message, cb));
+    }
+    /* Both raft_uv and raft_fixture copy or encode the message before send returns. */
+    struct raft_message copy = *message;
+    struct raft_append_entries_result *res = &copy.append_entries_result;
+    raft_index limit = guard_result_limit(g, copy.server_id, res->term);
+    if (res->last_log_index > limit) {
+        res->last_log_index = limit;
+        g->results_capped++;
+    }
+    return guard_rv(g, g->inner->send(g->inner, req, &copy, cb));
+}
+
+/* ---- Plain forwarding ---- */
+
+static void guard_tick_cb(struct raft_io *inner) {
+    weft_io_guard *g = inner->data;
+    g->tick_cb(&g->io);
+}
+
+static void guard_close_cb(struct raft_io *inner) {
+    weft_io_guard *g = inner->data;
+    if (g->close_cb != NULL) g->close_cb(&g->io);
+}
+
+static int guard_init_m(struct raft_io *io, raft_id id, const char *address) {
+    weft_io_guard *g = guard_of(io);
+    return guard_rv(g, g->inner->init(g->inner, id, address));
+}
+
+static void guard_close(struct raft_io *io, raft_io_close_cb cb) {
+    weft_io_guard *g = guard_of(io);
+    g->close_cb = cb;
+    g->inner->close(g->inner, guard_close_cb);
+}
+
+static int guard_load(struct raft_io *io, raft_term *term, raft_id *voted_for,
+                      struct raft_snapshot **snapshot, raft_index *start_index,
+                      struct raft_entry *entries[], size_t *n_entries) {
+    weft_io_guard *g = guard_of(io);
+    return guard_rv(g, g->inner->load(g->inner, term, voted_for, snapshot, start_index, entries,
+                                      n_entries));
+}
+
+static int guard_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+                       raft_io_recv_cb recv) {
+    weft_io_guard *g = guard_of(io);
+    g->tick_cb = tick;
+    g->recv_cb = recv;
+    return guard_rv(g, g->inner->start(g->inner, msecs, guard_tick_cb, guard_recv_cb));
+}
+
+static int guard_bootstrap(struct raft_io *io, const struct raft_configuration *conf) {
+    weft_io_guard *g = guard_of(io);
+    return guard_rv(g, g->inner->bootstrap(g->inner, conf));
+}
+
+static int guard_recover(struct raft_io *io, const struct raft_configuration *conf) {
+    weft_io_guard *g = guard_of(io);
+    return guard_rv(g, g->inner->recover(g->inner, conf));
+}
+
+static int guard_set_term(struct raft_io *io, raft_term term) {
+    weft_io_guard *g = guard_of(io);
+    return guard_rv(g, g->inner->set_term(g->inner, term));
+}
+
+static int guard_set_vote(struct raft_io *io, raft_id server_id) {
+    weft_io_guard *g = guard_of(io);
+    return guard_rv(g, g->inner->set_vote(g->inner, server_id));
+}
+
+static int guard_append(struct raft_io *io, struct raft_io_append *req,
+                        const struct raft_entry entries[], unsigned n, raft_io_append_cb cb) {
+    weft_io_guard *g = guard_of(io);
+    return guard_rv(g, g->inner->append(g->inner, req, entries, n, cb));
+}
+
+static int guard_truncate(struct raft_io *io, raft_index index) {
+    weft_io_guard *g = guard_of(io);
+    return guard_rv(g, g->inner->truncate(g->inner, index));
+}
+
+static int guard_snapshot_put(struct raft_io *io, unsigned trailing,
+                              struct raft_io_snapshot_put *req,
+                              const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb) {
+    weft_io_guard *g = guard_of(io);
+    return guard_rv(g, g->inner->snapshot_put(g->inner, trailing, req, snapshot, cb));
+}
+
+static int guard_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get *req,
+                              raft_io_snapshot_get_cb cb) {
+    weft_io_guard *g = guard_of(io);
+    return guard_rv(g, g->inner->snapshot_get(g->inner, req, cb));
+}
+
+static raft_time guard_time(struct raft_io *io) {
+    weft_io_guard *g = guard_of(io);
+    return g->inner->time(g->inner);
+}
+
+static int guard_random(struct raft_io *io, int min, int max) {
+    weft_io_guard *g = guard_of(io);
+    return g->inner->random(g->inner, min, max);
+}
+
+static int guard_async_work(struct raft_io *io, struct raft_io_async_work *req,
+                            raft_io_async_work_cb cb) {
+    weft_io_guard *g = guard_of(io);
+    return guard_rv(g, g->inner->async_work(g->inner, req, cb));
+}
+
+void weft_io_guard_init(weft_io_guard *g, struct raft_io *inner) {
+    WEFT_ASSERT(g != NULL && inner != NULL);
+    memset(g, 0, sizeof *g);
+    g->inner = inner;
+    inner->data = g;
+    g->io.version = inner->version;
+    g->io.impl = g;
+    g->io.init = guard_init_m;
+    g->io.close = guard_close;
+    g->io.load = guard_load;
+    g->io.start = guard_start;
+    g->io.bootstrap = guard_bootstrap;
+    g->io.recover = guard_recover;
+    g->io.set_term = guard_set_term;
+    g->io.set_vote = guard_set_vote;
+    g->io.send = guard_send;
+    g->io.append = guard_append;
+    g->io.truncate = guard_truncate;
+    g->io.snapshot_put = guard_snapshot_put;
+    g->io.snapshot_get = guard_snapshot_get;
+    g->io.time = guard_time;
+    g->io.random = guard_random;
+    /* raft_uv has no async_work (io version 1); forward it only where the inner one does. */
+    g->io.async_work = inner->version >= 2 && inner->async_work != NULL ? guard_async_work : NULL;
+}

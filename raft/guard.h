@@ -1,0 +1,54 @@
+/* guard.h: a raft_io wrapper that keeps libraft 0.15 from counting, or committing, the part of a
+ * follower's log that the current leader never checked.
+ *
+ * The bug (found by tests/sim/test_raft_sim.c, seed 0x1273c823ba66eec0 before this guard
+ * existed; the same two lines are still in upstream canonical/raft's replication.c as we read
+ * it, so no upgrade is known to fix it): a follower answers a successful AppendEntries with its whole last stored
+ * index, and the leader takes it as the match index (capped only by its own log). A follower
+ * that still holds entries of an older term past the request's prevLogIndex + len(entries)
+ * therefore "matches" entries it does not have: the new leader counts it, commits its own,
+ * different entries at those indexes, and a later leader overwrites them. The follower side is
+ * the same mistake: it commits min(leaderCommit, last stored) instead of min(leaderCommit,
+ * index of the last new entry) (Raft paper, figure 2). In the simulation a new leader's
+ * barrier was "committed" this way and then lost; an acknowledged command can be lost alike.
+ *
+ * The guard sits between raft and the real raft_io (raft_uv, or raft_fixture's) and fixes
+ * both messages, without touching libraft:
+ *   - incoming AppendEntries: leader_commit is capped at prevLogIndex + len(entries);
+ *   - outgoing successful AppendEntries results: last_log_index is capped at what this
+ *     follower has checked against that leader in that term (the answered request's
+ *     prevLogIndex + len(entries), or what earlier requests validated), and never below its
+ *     own commit index, which is safe once followers commit only validated entries. */
+#ifndef WEFT_RAFT_GUARD_H
+#define WEFT_RAFT_GUARD_H
+
+#include <raft.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct weft_io_guard {
+    struct raft_io io;             /* give &io to raft_init (or patch raft->io before start) */
+    struct raft_io *inner;         /* the real raft_io; its data points back at the guard */
+    raft_io_tick_cb tick_cb;       /* raft's */
+    raft_io_recv_cb recv_cb;       /* raft's */
+    raft_io_close_cb close_cb;     /* raft's */
+    /* What this follower's log is known to share with a leader. */
+    raft_term valid_term;          /* term of valid_leader */
+    raft_id valid_leader;          /* the leader we checked against */
+    raft_index valid_index;        /* our log matches valid_leader's up to here */
+    /* The AppendEntries being handled right now (replies sent during it answer it). */
+    bool in_append;                /* raft's recv callback is handling one */
+    raft_id append_from;           /* its sender */
+    raft_term append_term;         /* its term */
+    raft_index append_covered;     /* its prevLogIndex + len(entries) */
+    bool append_answered;          /* a reply went out while handling it */
+    uint64_t results_capped;       /* results whose last_log_index we lowered */
+    uint64_t commits_capped;       /* requests whose leader_commit we lowered */
+} weft_io_guard;
+
+/* Wraps `inner` (which must outlive the guard). After this, raft_init(r, &g->io, ...) or, for
+ * raft_fixture, r->io = &g->io before raft_start. Sets inner->data to the guard: the inner
+ * io's callbacks find the guard there. */
+void weft_io_guard_init(weft_io_guard *g, struct raft_io *inner);
+
+#endif
