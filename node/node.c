@@ -76,8 +76,8 @@ static void node_host_closed(weft_node *n) {
 static void node_host_closed_cb(weft_raft_host *h, void *data) {
     weft_node *n = data;
     WEFT_ASSERT(n->host == h);
-    weft_raft_host_free(h);
-    n->host = NULL;
+    /* Freed in weft_node_free, after uv_run returns (raft/host.h). */
+    n->host_closed = true;
     node_host_closed(n);
 }
 
@@ -86,7 +86,7 @@ static void node_close(weft_node *n) {
     if (n->server != NULL) weft_server_stop_listening(n->server);
     for (uint32_t i = 0; i < n->replicas_count; i++)
         weft_timergate_stop(&n->replicas[i].gate);
-    if (n->host != NULL) {
+    if (n->host != NULL && !n->host_closed) {
         weft_raft_host_close(n->host, node_host_closed_cb, n);
         return;
     }
@@ -207,6 +207,8 @@ int weft_node_start(weft_node *n, uv_loop_t *loop) {
 
 void weft_node_free(weft_node *n) {
     WEFT_ASSERT(n->state == WEFT_NODE_STOPPED);
+    if (n->host != NULL) weft_raft_host_free(n->host);
+    n->host = NULL;
     free(n->replicas);
     n->replicas = NULL;
     free(n->server);

@@ -82,7 +82,8 @@ struct weft_node {
     weft_config cfg;             /* settings after flags and file */
     weft_datadir datadir;        /* lock, identity, paths */
     weft_node_state state;       /* changed only by weft_node_set_state */
-    weft_raft_host *host;        /* every raft group */
+    weft_raft_host *host;        /* every raft group; freed after the loop ends (raft/host.h) */
+    bool host_closed;            /* the host's close callback ran */
     weft_replica *replicas;      /* cfg.shards entries */
     uint32_t replicas_count;     /* == datadir.shard_count */
     struct weft_server *server;  /* client listener and connections */

@@ -131,31 +131,51 @@ static int group_bootstrap(weft_group *g, weft_err *err) {
     return 0;
 }
 
+/* Hands an incarnation to the host; it is released once the loop is quiet (group_io). */
+static void group_io_retire(weft_raft_host *h, group_io *gio) {
+    WEFT_ASSERT(h != NULL && gio != NULL && gio->next == NULL);
+    gio->next = h->retired;
+    h->retired = gio;
+}
+
+void group_io_free(group_io *gio) {
+    WEFT_ASSERT(gio != NULL);
+    if (gio->uv_initialised) raft_uv_close(&gio->io);
+    weft_raft_transport_free(&gio->transport);
+    free(gio);
+}
+
 static int group_raft_init(weft_group *g, weft_err *err) {
     weft_raft_host *h = g->h;
-    int rc = weft_raft_transport_init(&g->transport, h->listener, g->id, err);
-    if (rc != 0) return rc;
-    memset(&g->io, 0, sizeof g->io);
-    int rv = raft_uv_init(&g->io, h->loop, g->dir, &g->transport);
-    if (rv != 0) {
-        rc = group_raft_err(g, "raft_uv_init", rv, g->io.errmsg, err);
-        weft_raft_transport_free(&g->transport);
+    WEFT_ASSERT(g->gio == NULL);
+    group_io *gio = calloc(1, sizeof *gio);
+    if (gio == NULL) return weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "", "out of memory");
+    int rc = weft_raft_transport_init(&gio->transport, h->listener, g->id, err);
+    if (rc != 0) {
+        free(gio);
         return rc;
     }
+    int rv = raft_uv_init(&gio->io, h->loop, g->dir, &gio->transport);
+    if (rv != 0) {
+        rc = group_raft_err(g, "raft_uv_init", rv, gio->io.errmsg, err);
+        group_io_retire(h, gio);
+        return rc;
+    }
+    gio->uv_initialised = true;
     /* A corrupt tail must stop us, not silently drop entries (notes: auto-recovery). */
-    raft_uv_set_auto_recovery(&g->io, false);
-    raft_uv_set_segment_size(&g->io, h->opts.segment_bytes);
+    raft_uv_set_auto_recovery(&gio->io, false);
+    raft_uv_set_segment_size(&gio->io, h->opts.segment_bytes);
     /* raft talks to raft_uv through the guard: libraft must not count or commit a
      * follower's unchecked log suffix (guard.h). */
-    weft_io_guard_init(&g->guard, &g->io);
+    weft_io_guard_init(&gio->guard, &gio->io);
     memset(&g->raft, 0, sizeof g->raft);
-    rv = raft_init(&g->raft, &g->guard.io, &g->adapter.raft_fsm, h->opts.node_id, h->address);
+    rv = raft_init(&g->raft, &gio->guard.io, &g->adapter.raft_fsm, h->opts.node_id, h->address);
     if (rv != 0) {
         rc = group_raft_err(g, "raft_init", rv, raft_errmsg(&g->raft), err);
-        raft_uv_close(&g->io);
-        weft_raft_transport_free(&g->transport);
+        group_io_retire(h, gio);
         return rc;
     }
+    g->gio = gio;
     g->raft.data = g;
     weft_fsm_adapter_bind(&g->adapter, &g->raft);
     g->raft_open = true;
@@ -200,10 +220,12 @@ static void group_maybe_free(weft_group *g) {
     if (g->next) g->next->prev = g->prev;
     WEFT_ASSERT(h->groups_count > 0);
     h->groups_count--;
-    weft_fsm_adapter_close(&g->adapter);
     WEFT_LOGF(WEFT_LOG_INFO, g->id, "replica closed after %llu restarts",
               (unsigned long long)g->restarts_count);
-    free(g);
+    /* Not freed here: raft_uv may still call back into this group's raft (group_io). */
+    g->prev = NULL;
+    g->next = h->dead;
+    h->dead = g;
     host_group_freed(h);
 }
 
@@ -227,8 +249,8 @@ static void group_raft_close_cb(struct raft *r) {
     /* raft failed every request of its leadership while closing: nothing can be in flight. */
     WEFT_ASSERT(g->queue_count == 0 && g->inflight_count == 0 && !g->barrier_pending);
     WEFT_ASSERT(g->reads_count == 0 && g->entries_inflight == 0);
-    raft_uv_close(&g->io);
-    weft_raft_transport_free(&g->transport);
+    group_io_retire(g->h, g->gio);
+    g->gio = NULL;
     g->raft_open = false;
     if (g->life == GROUP_STOPPING) {
         group_life_set(g, GROUP_STOPPED);
@@ -453,3 +475,9 @@ uint64_t weft_group_last_index(const weft_group *g) {
 }
 
 uint32_t weft_group_id(const weft_group *g) { return g->id; }
+
+void group_free_dead(weft_group *g) {
+    WEFT_ASSERT(g != NULL && g->life == GROUP_CLOSING && !g->raft_open && g->gio == NULL);
+    weft_fsm_adapter_close(&g->adapter);
+    free(g);
+}

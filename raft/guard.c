@@ -114,6 +114,9 @@ static void guard_tick_cb(struct raft_io *inner) {
 
 static void guard_close_cb(struct raft_io *inner) {
     weft_io_guard *g = inner->data;
+    /* raft_uv 0.15 can reach its close callback twice; raft must see it once. */
+    if (g->close_delivered) return;
+    g->close_delivered = true;
     if (g->close_cb != NULL) g->close_cb(&g->io);
 }
 

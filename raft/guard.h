@@ -32,6 +32,7 @@ typedef struct weft_io_guard {
     raft_io_tick_cb tick_cb;       /* raft's */
     raft_io_recv_cb recv_cb;       /* raft's */
     raft_io_close_cb close_cb;     /* raft's */
+    bool close_delivered;          /* raft's close_cb ran; raft_uv 0.15 may fire it again */
     /* What this follower's log is known to share with a leader. */
     raft_term valid_term;          /* term of valid_leader */
     raft_id valid_leader;          /* the leader we checked against */

@@ -188,6 +188,17 @@ void weft_raft_host_close(weft_raft_host *h, void (*cb)(weft_raft_host *h, void 
 void weft_raft_host_free(weft_raft_host *h) {
     if (h == NULL) return;
     WEFT_ASSERT(h->closing && h->groups == NULL && h->handles_open == 0);
+    /* The caller ran the loop dry first (host.h), so raft_uv can no longer call back. */
+    while (h->dead != NULL) {
+        weft_group *g = h->dead;
+        h->dead = g->next;
+        group_free_dead(g);
+    }
+    while (h->retired != NULL) {
+        group_io *gio = h->retired;
+        h->retired = gio->next;
+        group_io_free(gio);
+    }
     weft_raft_listener_free(h->listener);
     free(h->scratch);
     free(h);

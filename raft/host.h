@@ -98,8 +98,9 @@ int weft_raft_host_init(weft_raft_host **out, uv_loop_t *loop, const weft_raft_o
 /* The raft address this node listens on and gives its groups; valid until the host is freed. */
 const char *weft_raft_host_address(const weft_raft_host *h);
 /* Closes every group (raft_close, raft_uv_close, transport), then the listener; `cb` runs
- * once everything is closed and the host may be freed by weft_raft_host_free (also from
- * inside `cb`). The groups close from the next loop turn, so this may be called from any
+ * once everything is closed. Free the host with weft_raft_host_free only after uv_run has
+ * returned (the loop ran dry): libraft 0.15's raft_uv may still call back after its close
+ * callback, so memory it may touch is released only then. The groups close from the next loop turn, so this may be called from any
  * callback, a proposer's included; pending proposals and reads are answered (NOT_LEADER, or
  * UNAVAILABLE "outcome unknown" for appended ones). */
 void weft_raft_host_close(weft_raft_host *h, void (*cb)(weft_raft_host *h, void *data), void *data);

@@ -74,6 +74,20 @@ typedef enum group_life {
     GROUP_CLOSING,   /* host close: raft and the timer are closing, then the group is freed */
 } group_life;
 
+/* One raft_uv incarnation of a group: the io, the guard in front of it and its transport.
+ * libraft 0.15's raft_uv may run its close callback a second time, from a libuv handle close
+ * after the first one (uvMaybeFireCloseCb is reachable again), and reads its own memory on the
+ * way. So an incarnation is never freed in a callback: raft's close retires it to the host,
+ * and weft_raft_host_free releases it after uv_run has drained every callback. A restart gets
+ * a fresh incarnation rather than re-initialising memory raft_uv may still touch. */
+typedef struct group_io {
+    struct raft_io io;                  /* raft_uv */
+    weft_io_guard guard;                /* between raft and raft_uv (guard.h) */
+    struct raft_uv_transport transport; /* our single-port transport */
+    bool uv_initialised;                /* raft_uv_init succeeded: raft_uv_close is owed */
+    struct group_io *next;              /* host's retired list */
+} group_io;
+
 struct weft_group {
     weft_raft_host *h;                      /* owner */
     uint32_t id;                            /* group (shard) id */
@@ -83,9 +97,7 @@ struct weft_group {
     const weft_group_fsm *fsm;              /* the state machine (borrowed) */
     weft_fsm_adapter adapter;               /* raft_fsm over fsm */
     struct raft raft;                       /* the raft instance */
-    struct raft_io io;                      /* raft_uv */
-    weft_io_guard guard;                    /* between raft and raft_uv (guard.h) */
-    struct raft_uv_transport transport;     /* our single-port transport */
+    group_io *gio;                          /* the current raft_uv incarnation, or NULL */
     group_life life;                        /* see group_life_set */
     bool raft_open;                         /* raft_init done, close callback not yet run */
     weft_role role;                         /* see group_role_set */
@@ -120,7 +132,9 @@ struct weft_raft_host {
     uv_check_t check;                       /* polls roles and flushes batches every turn */
     uv_idle_t idle;                         /* running while work waits: poll must not block */
     bool wake_requested;                    /* someone asked for another turn */
-    weft_group *groups;                     /* every group not yet freed */
+    weft_group *groups;                     /* every group not yet closed */
+    weft_group *dead;                       /* closed groups, freed by weft_raft_host_free */
+    group_io *retired;                      /* closed incarnations, likewise (see group_io) */
     unsigned groups_count;                  /* length of `groups` */
     weft_bytes *scratch;                    /* WEFT_RAFT_BATCH_CMDS_MAX slots for encoding */
     bool closing;                           /* close was called */
@@ -141,6 +155,9 @@ int group_create(weft_raft_host *h, uint32_t group_id, const char *raft_dir,
 void group_poll(weft_group *g);
 void group_close(weft_group *g);
 bool group_is_closing(const weft_group *g);
+/* Releases a closed group / a retired raft_uv incarnation; only from weft_raft_host_free. */
+void group_free_dead(weft_group *g);
+void group_io_free(group_io *gio);
 void group_role_set(weft_group *g, weft_role next);
 uint64_t group_leader_hint(weft_group *g);
 

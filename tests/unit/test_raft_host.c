@@ -306,6 +306,7 @@ static void fx_start(fx *x) {
 static void fx_stop(fx *x) {
     weft_raft_host_close(x->host, fx_host_closed, x);
     assert_true(run_until(&x->loop, fx_is_closed, x, RUN_TIMEOUT_MS));
+    uv_run(&x->loop, UV_RUN_DEFAULT); /* drain: the host is freed only after the loop (host.h) */
     weft_raft_host_free(x->host);
     x->host = NULL;
     x->g = NULL;
@@ -727,6 +728,7 @@ static void test_close_inside_callback(void **state) {
     assert_true(run_until(&x->loop, fx_is_closed, x, RUN_TIMEOUT_MS));
     assert_int_equal(c.p.calls, 1);
     assert_int_equal(c.p.code, 0);
+    uv_run(&x->loop, UV_RUN_DEFAULT); /* drain: the host is freed only after the loop (host.h) */
     weft_raft_host_free(x->host);
     x->host = NULL;
     assert_int_equal(uv_run(&x->loop, UV_RUN_NOWAIT), 0);
@@ -833,6 +835,7 @@ static void cluster_stop(cluster *c) {
         }
     }
     assert_true(run_until(&c->loop, cluster_all_closed, c, RUN_TIMEOUT_MS));
+    uv_run(&c->loop, UV_RUN_DEFAULT); /* drain: the host is freed only after the loop (host.h) */
     for (unsigned i = 0; i < NODES; i++) weft_raft_host_free(c->hosts[i]);
     assert_int_equal(uv_run(&c->loop, UV_RUN_NOWAIT), 0);
     assert_int_equal(uv_loop_close(&c->loop), 0);
