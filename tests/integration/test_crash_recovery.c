@@ -1,6 +1,7 @@
 /* test_crash_recovery.c: G1, G4, G6, G7 and G9 across a kill -9. 200 workflows run at once,
- * each with two activities, a timer and one signal, driven by worker threads; weftd is killed
- * with SIGKILL in the middle and restarted on the same data dir. Afterwards every acknowledged
+ * each with two activities, a timer of 1 to 2 s and one signal, driven by worker threads; weftd
+ * is killed with SIGKILL while starts are still arriving, restarted on the same data dir, and
+ * killed again while the timers are pending. Afterwards every acknowledged
  * start has its run, every run completes, no timer fired early, and every acknowledged signal
  * appears exactly once, including signals re-sent with the same request id across the crash. */
 #include <pthread.h>
@@ -26,6 +27,13 @@
 #define CRASH_KILL_AFTER_STARTS 100u
 /* Time the dead server stays down before the restart. */
 #define CRASH_DOWN_MS 300u
+/* Starter threads: the 200 starts arrive together, so every run is open at the same time. */
+#define CRASH_STARTER_THREADS 4u
+/* Timers last CRASH_TIMER_MS_MIN plus up to 4 steps: long enough that all runs overlap. */
+#define CRASH_TIMER_MS_MIN 1000u
+#define CRASH_TIMER_MS_STEP 250u
+/* The second kill comes this long after the first restart, while timers are pending. */
+#define CRASH_SECOND_KILL_AFTER_MS 600u
 /* Upper bound on the whole run after the restart; the test normally needs far less. */
 #define CRASH_COMPLETE_TIMEOUT_MS 120000u
 /* Workflow task timeout of every run: a task lost in the crash is re-dispatched this soon. */
@@ -80,7 +88,7 @@ static void crash_ids(unsigned i, char *wf, char *start_rid, char *sig_rid) {
 static void crash_start_one(crash *t, unsigned i) {
     char wf[64], rid[64], sig[64], input[64];
     crash_ids(i, wf, rid, sig);
-    wk_script_input(input, sizeof input, 200 + (i % 5) * 100, 1);
+    wk_script_input(input, sizeof input, CRASH_TIMER_MS_MIN + (i % 5) * CRASH_TIMER_MS_STEP, 1);
     weft_start_req s = {
         .workflow_id = weft_str_c(wf),
         .workflow_type = WEFT_STR_LIT("crashy"),
@@ -124,13 +132,18 @@ static void crash_signal_one(crash *t, unsigned i) {
     t->signal_acked[i] = true;
 }
 
-/* The starter thread: start every workflow and signal each one right after its start. */
+/* One starter thread: starts every CRASH_STARTER_THREADS-th workflow, then signals each. */
+typedef struct crash_starter {
+    crash *t;        /* the test */
+    unsigned first;  /* first workflow index of this thread */
+} crash_starter;
+
 static void *crash_starter_main(void *arg) {
-    crash *t = arg;
-    for (unsigned i = 0; i < CRASH_WORKFLOWS; i++) {
-        crash_start_one(t, i);
-        crash_signal_one(t, i);
-    }
+    crash_starter *st = arg;
+    for (unsigned i = st->first; i < CRASH_WORKFLOWS; i += CRASH_STARTER_THREADS)
+        crash_start_one(st->t, i);
+    for (unsigned i = st->first; i < CRASH_WORKFLOWS; i += CRASH_STARTER_THREADS)
+        crash_signal_one(st->t, i);
     return NULL;
 }
 
@@ -143,6 +156,14 @@ static void crash_kill_and_restart(crash *t) {
     }
     weftd_kill9(&t->w);
     fprintf(stderr, "killed weftd with %u starts acknowledged\n", atomic_load(&t->starts_acked));
+    weftd_sleep_ms(CRASH_DOWN_MS);
+    assert_int_equal(weftd_restart(&t->w), 0);
+    /* Second crash: timers and retried tasks are in flight; the new process must re-arm
+     * every timer from the replicated index (DESIGN section 9). */
+    weftd_sleep_ms(CRASH_SECOND_KILL_AFTER_MS);
+    weftd_kill9(&t->w);
+    fprintf(stderr, "killed weftd again with %u starts acknowledged\n",
+            atomic_load(&t->starts_acked));
     weftd_sleep_ms(CRASH_DOWN_MS);
     assert_int_equal(weftd_restart(&t->w), 0);
     atomic_store(&t->restarted, true);
@@ -214,10 +235,14 @@ static void crash_check_history(crash *t, unsigned i) {
 static void test_crash_recovery(void **state) {
     crash *t = *state;
     assert_int_equal(wk_pool_start(&t->pool, t->workers, CRASH_QUEUE, CRASH_WORKER_THREADS), 0);
-    pthread_t starter;
-    assert_int_equal(pthread_create(&starter, NULL, crash_starter_main, t), 0);
+    pthread_t starters[CRASH_STARTER_THREADS];
+    crash_starter args[CRASH_STARTER_THREADS];
+    for (unsigned k = 0; k < CRASH_STARTER_THREADS; k++) {
+        args[k] = (crash_starter){.t = t, .first = k};
+        assert_int_equal(pthread_create(&starters[k], NULL, crash_starter_main, &args[k]), 0);
+    }
     crash_kill_and_restart(t);
-    pthread_join(starter, NULL);
+    for (unsigned k = 0; k < CRASH_STARTER_THREADS; k++) pthread_join(starters[k], NULL);
     crash_resend_signals(t);
 
     uint64_t deadline = weft_mono_ms() + CRASH_COMPLETE_TIMEOUT_MS;
