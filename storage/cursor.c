@@ -21,7 +21,8 @@ int weft_cursor_open(weft_txn *t, weft_table tbl, weft_cursor **out, weft_err *e
         return weft_err_set(err, WEFT_E_INTERNAL, "", "open cursor on %s: out of memory",
                             store_table_name(tbl));
     }
-    rc = mdb_cursor_open(t->txn, t->s->dbis[tbl], &c->cur);
+    rc = store_fault(t->s);
+    if (rc == 0) rc = mdb_cursor_open(t->txn, t->s->dbis[tbl], &c->cur);
     if (rc != 0) {
         free(c);
         return store_fail_lmdb(t->s, rc, "mdb_cursor_open", err);
@@ -52,7 +53,8 @@ static int cursor_move(weft_cursor *c, MDB_val *key, MDB_cursor_op op, weft_val 
     if (rc != 0) return rc;
     MDB_val mk = {0}, mv = {0};
     if (key != NULL) mk = *key;
-    rc = mdb_cursor_get(c->cur, &mk, &mv, op);
+    rc = store_fault(c->t->s);
+    if (rc == 0) rc = mdb_cursor_get(c->cur, &mk, &mv, op);
     if (rc == MDB_NOTFOUND) {
         return weft_err_set(err, WEFT_E_NOT_FOUND, "", "no more keys in table %s",
                             store_table_name(c->tbl));
@@ -92,7 +94,8 @@ int weft_cursor_del(weft_cursor *c, weft_err *err) {
     WEFT_ASSERT(c->t->write);
     int rc = store_check(c->t->s, err);
     if (rc != 0) return rc;
-    rc = mdb_cursor_del(c->cur, 0);
+    rc = store_fault(c->t->s);
+    if (rc == 0) rc = mdb_cursor_del(c->cur, 0);
     if (rc != 0) return store_fail_lmdb(c->t->s, rc, "mdb_cursor_del", err);
     return 0;
 }

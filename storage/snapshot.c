@@ -137,13 +137,15 @@ typedef struct snap_plan {
 static int snap_estimate(weft_store *s, MDB_txn *txn, snap_plan *plan, weft_err *err) {
     WEFT_ASSERT(txn != NULL && plan != NULL);
     MDB_dbi main_dbi;
-    int rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
+    int rc = store_fault(s);
+    if (rc == 0) rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
     if (rc != 0) return store_fail_lmdb(s, rc, "mdb_dbi_open (main) for a snapshot", err);
     uint64_t pages = SNAP_LMDB_META_PAGES_COUNT;
     unsigned psize = 0;
     for (int t = -1; t < WEFT_TBL__COUNT; t++) {
         MDB_stat st;
-        rc = mdb_stat(txn, t < 0 ? main_dbi : s->dbis[t], &st);
+        rc = store_fault(s);
+        if (rc == 0) rc = mdb_stat(txn, t < 0 ? main_dbi : s->dbis[t], &st);
         if (rc != 0) return store_fail_lmdb(s, rc, "mdb_stat for a snapshot", err);
         pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
         psize = st.ms_psize;
@@ -157,13 +159,15 @@ static int snap_estimate(weft_store *s, MDB_txn *txn, snap_plan *plan, weft_err 
 static int snap_plan_make(weft_store *s, snap_plan *plan, weft_err *err) {
     WEFT_ASSERT(s->env != NULL && plan != NULL);
     MDB_txn *txn = NULL;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = store_fault(s);
+    if (rc == 0) rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0) return store_fail_lmdb(s, rc, "mdb_txn_begin for a snapshot", err);
     plan->txnid = mdb_txn_id(txn);
     MDB_val k = {.mv_size = strlen(WEFT_META_APPLIED_INDEX),
                  .mv_data = (void *)WEFT_META_APPLIED_INDEX};
     MDB_val v;
-    rc = mdb_get(txn, s->dbis[WEFT_TBL_META], &k, &v);
+    rc = store_fault(s);
+    if (rc == 0) rc = mdb_get(txn, s->dbis[WEFT_TBL_META], &k, &v);
     plan->applied_index = 0;
     if (rc == 0 && v.mv_size != 8) {
         mdb_txn_abort(txn);
@@ -204,7 +208,8 @@ static int snap_copy(weft_store *s, int *fd_out, uint64_t *bytes_out, weft_err *
                             "snapshot of %s: memfd_create: %s: free memory and retry", s->dir,
                             strerror(errno));
     }
-    int rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+    int rc = store_fault(s);
+    if (rc == 0) rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
     if (rc != 0) {
         close(fd);
         return store_fail_lmdb(s, rc, "mdb_env_copyfd2 (compact) for a snapshot", err);
@@ -270,7 +275,7 @@ int weft_store_snapshot(weft_store *s, void *(*alloc)(size_t), void **buf, size_
     *len = 0;
     int rc = store_check(s, err);
     if (rc != 0) return rc;
-    snap_plan plan;
+    snap_plan plan = {0}; /* zeroed: gcc -O2 cannot see snap_plan_make fills it on success */
     rc = snap_plan_make(s, &plan, err);
     if (rc != 0) return rc;
     /* Refuse before copying, so an oversized shard does not first fill memory with a copy. */
@@ -302,6 +307,15 @@ int weft_store_snapshot(weft_store *s, void *(*alloc)(size_t), void **buf, size_
 
 /* ---- Restore ---- */
 
+/* The fault seam (fault.h) for a restore step that is a syscall: 0 to perform it, or the
+ * errno it fails with. An MDB_* code means nothing to strerror, so it becomes EIO. */
+static int snap_fault_errno(weft_store *s) {
+    int rc = store_fault(s);
+    WEFT_ASSERT(rc != MDB_NOTFOUND);
+    if (rc == 0) return 0;
+    return rc > 0 ? rc : EIO;
+}
+
 static int snap_write_all(int fd, const uint8_t *p, size_t len) {
     size_t done = 0;
     while (done < len) {
@@ -327,8 +341,9 @@ static int snap_dir_sync(weft_store *s, const char *why, weft_err *err) {
                           "the disk, then restart the replica",
                           s->dir, why, strerror(errno));
     }
-    int rc = fsync(fd);
-    int e = errno;
+    int e = snap_fault_errno(s);
+    int rc = e != 0 ? -1 : fsync(fd);
+    if (e == 0) e = errno;
     close(fd);
     if (rc != 0) {
         /* Never retry an fsync (STYLE rule 10): the page cache state is unknown after it. */
@@ -352,11 +367,13 @@ static int snap_tmp_write(weft_store *s, const uint8_t *image, size_t bytes, con
                           "space, then restart the replica",
                           s->dir, path, strerror(errno));
     }
-    int rc = snap_write_all(fd, image, bytes);
+    int e = snap_fault_errno(s);
+    int rc = e != 0 ? -e : snap_write_all(fd, image, bytes);
     const char *step = "write";
     if (rc == 0) {
         step = "fsync";
-        rc = fsync(fd) == 0 ? 0 : -errno;
+        e = snap_fault_errno(s);
+        rc = e != 0 ? -e : (fsync(fd) == 0 ? 0 : -errno);
     }
     close(fd);
     if (rc != 0) {
@@ -379,11 +396,13 @@ static int snap_env_swap(weft_store *s, const char *tmp_path, weft_err *err) {
     snprintf(lock_path, sizeof lock_path, "%s/lock.mdb", s->dir);
     mdb_env_close(s->env);
     s->env = NULL;
-    if (rename(tmp_path, data_path) != 0) {
+    int e = snap_fault_errno(s);
+    if (e == 0 && rename(tmp_path, data_path) != 0) e = errno;
+    if (e != 0) {
         return store_fail(s, err,
                           "restore of %s: rename %s over %s: %s: check the disk, then "
                           "restart the replica",
-                          s->dir, tmp_path, data_path, strerror(errno));
+                          s->dir, tmp_path, data_path, strerror(e));
     }
     int rc = snap_dir_sync(s, "rename over data.mdb", err);
     if (rc != 0) return rc;
@@ -409,7 +428,10 @@ static int snap_restored_check(weft_store *s, const snap_header *h, weft_err *er
     WEFT_ASSERT(!weft_store_poisoned(s));
     uint64_t index = 0;
     int rc = weft_store_applied_index(s, &index, err);
-    if (rc != 0) return rc;
+    if (rc != 0) {
+        weft_err_prefix(err, "restore: reading back the applied index");
+        return rc;
+    }
     if (index != h->applied_index) {
         return store_fail(s, err,
                           "restore of %s: the image holds applied index %llu but its "

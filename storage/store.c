@@ -184,7 +184,9 @@ int store_env_open(weft_store *s, weft_err *err) {
     }
     if (rc == 0) {
         step = "mdb_env_open";
-        rc = mdb_env_open(s->env, s->dir, flags, STORE_FILE_MODE);
+        /* Armed only when a restore reopens the env (fault.h); a new store is never armed. */
+        rc = store_fault(s);
+        if (rc == 0) rc = mdb_env_open(s->env, s->dir, flags, STORE_FILE_MODE);
     }
     if (rc != 0) {
         mdb_env_close(s->env);
@@ -233,6 +235,7 @@ int weft_store_open(weft_store **out, const char *dir, const weft_store_opts *op
         return weft_err_set(err, WEFT_E_INTERNAL, "", "open shard store %s: out of memory", dir);
     }
     memcpy(s->dir, dir, dir_len + 1);
+    s->fault_armed = false; /* fault.h: inert until a test arms it */
     if (opts != NULL) s->opts = *opts;
     if (s->opts.map_bytes == 0) s->opts.map_bytes = WEFT_STORE_MAP_BYTES_DEFAULT;
     s->snapshot_bytes_max = WEFT_SNAPSHOT_BYTES_MAX;

@@ -6,6 +6,7 @@
 
 #include <lmdb.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../proto/base.h"
@@ -33,6 +34,11 @@ struct weft_store {
     uint64_t snapshot_bytes_max;        /* WEFT_SNAPSHOT_BYTES_MAX unless a test tightened it */
     _Atomic int poison_state;           /* enum store_poison_state */
     char poison_message[WEFT_ERR_MESSAGE_BYTES_MAX]; /* the first failure, once SET */
+    bool fault_armed;                   /* fault.h seam armed (tests only; false after open) */
+    long fault_countdown;               /* operations left to succeed while armed */
+    int fault_error;                    /* what armed operations fail with after the countdown */
+    uint64_t fault_ops_count;           /* operations seen by the seam since the last arm */
+    uint64_t fault_hits_count;          /* failures the seam injected since the last arm */
 };
 
 struct weft_txn {
@@ -56,6 +62,15 @@ int store_fail(weft_store *s, weft_err *err, const char *fmt, ...)
 /* Opens s->env and every table in s->dir with s->opts, and checks the schema version. On
  * failure s->env is NULL and `err` says why; the store is not poisoned (the caller decides). */
 int store_env_open(weft_store *s, weft_err *err);
+
+/* The fault-injection seam (fault.h). Call it right before each storage operation that can
+ * fail: 0 means perform the operation; anything else is the error to report instead of
+ * performing it. Unarmed, it is one branch. */
+int store_fault_tick(weft_store *s);
+static inline int store_fault(weft_store *s) {
+    if (!s->fault_armed) return 0;
+    return store_fault_tick(s);
+}
 
 /* The name of a table, for messages. */
 const char *store_table_name(weft_table tbl);

@@ -29,7 +29,8 @@ int weft_txn_begin(weft_store *s, bool write, weft_txn **out, weft_err *err) {
         return weft_err_set(err, WEFT_E_INTERNAL, "", "begin transaction on %s: out of memory",
                             s->dir);
     }
-    rc = mdb_txn_begin(s->env, NULL, write ? 0u : MDB_RDONLY, &t->txn);
+    rc = store_fault(s);
+    if (rc == 0) rc = mdb_txn_begin(s->env, NULL, write ? 0u : MDB_RDONLY, &t->txn);
     if (rc != 0) {
         free(t);
         return store_fail_lmdb(s, rc, write ? "mdb_txn_begin (write)" : "mdb_txn_begin (read)",
@@ -72,7 +73,13 @@ int weft_txn_commit(weft_txn *t, weft_err *err) {
         txn_release(t);
         return rc;
     }
-    rc = mdb_txn_commit(t->txn);
+    rc = store_fault(s);
+    if (rc == 0) {
+        rc = mdb_txn_commit(t->txn);
+    } else {
+        /* An injected failure ends the transaction the way a failed mdb_txn_commit does. */
+        mdb_txn_abort(t->txn);
+    }
     bool write = t->write;
     txn_release(t);
     if (rc != 0) return store_fail_lmdb(s, rc, write ? "commit" : "commit (read)", err);
@@ -102,7 +109,8 @@ int weft_kv_get(weft_txn *t, weft_table tbl, const void *key, size_t key_len, we
     if (rc != 0) return rc;
     MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
     MDB_val v;
-    rc = mdb_get(t->txn, t->s->dbis[tbl], &k, &v);
+    rc = store_fault(t->s);
+    if (rc == 0) rc = mdb_get(t->txn, t->s->dbis[tbl], &k, &v);
     if (rc == MDB_NOTFOUND) {
         return weft_err_set(err, WEFT_E_NOT_FOUND, "", "no such key in table %s",
                             store_table_name(tbl));
@@ -123,7 +131,8 @@ int weft_kv_put(weft_txn *t, weft_table tbl, const void *key, size_t key_len, co
     if (rc != 0) return rc;
     MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
     MDB_val v = {.mv_size = val_len, .mv_data = (void *)val};
-    rc = mdb_put(t->txn, t->s->dbis[tbl], &k, &v, 0);
+    rc = store_fault(t->s);
+    if (rc == 0) rc = mdb_put(t->txn, t->s->dbis[tbl], &k, &v, 0);
     if (rc != 0) {
         char what[64];
         snprintf(what, sizeof what, "mdb_put into %s", store_table_name(tbl));
@@ -139,7 +148,8 @@ int weft_kv_del(weft_txn *t, weft_table tbl, const void *key, size_t key_len, we
     int rc = store_check(t->s, err);
     if (rc != 0) return rc;
     MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
-    rc = mdb_del(t->txn, t->s->dbis[tbl], &k, NULL);
+    rc = store_fault(t->s);
+    if (rc == 0) rc = mdb_del(t->txn, t->s->dbis[tbl], &k, NULL);
     if (rc == MDB_NOTFOUND) {
         return weft_err_set(err, WEFT_E_NOT_FOUND, "", "no such key to delete in table %s",
                             store_table_name(tbl));

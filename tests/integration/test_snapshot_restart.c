@@ -234,6 +234,10 @@ static void test_snapshot_restart(void **state) {
     weftd_kill9(&t->w);
     assert_int_equal(weftd_restart(&t->w), 0);
     snap_compare_all(t, "after kill -9 and restart");
+    /* A normal restart loads the snapshot but must not restore O(state) into an env that is
+     * already at or past it (DESIGN section 5): every shard skipped, none restored. */
+    assert_true(weftd_stderr_contains(&t->w, "restore skipped"));
+    assert_false(weftd_stderr_contains(&t->w, "restored snapshot"));
 
     snap_finish(t);
     assert_int_equal(weftd_stop(&t->w), 0);
