@@ -34,6 +34,7 @@ int sh_act_policy_check(sh_ctx *c, weft_retry_policy *p, const char *field) {
 /* Puts the current attempt on its queue with its schedule-to-start deadline. */
 static int act_enqueue(sh_ctx *c, sh_run *r, sh_act *a) {
     sh_act_set_state(c, r->run_key, a, SH_ACT_SCHEDULED);
+    a->queued_time_ms = c->now_ms;
     int rc = sh_ready_add(c, a->task_queue, WEFT_TASK_KIND_ACTIVITY, r->run_key,
                           a->scheduled_event_id, a->attempt, &a->ready_seq);
     if (rc != 0 || a->schedule_to_start_timeout_ms == 0) return rc;
@@ -387,6 +388,13 @@ static int act_retry_due(sh_ctx *c, sh_run *r, sh_act *a) {
     return rc != 0 ? rc : sh_act_store(c, r->run_key, a);
 }
 
+/* A requeued attempt (TASK_REQUEUE, section 8) is queued and started again under the same
+ * token, so a row armed for its earlier queueing or start matches it too. Only the row of the
+ * latest one may time it out (G6: never early); the earlier row is stale. */
+static bool act_due(const sh_ctx *c, uint64_t since_ms, uint64_t timeout_ms) {
+    return c->now_ms - WEFT_MIN(since_ms, c->now_ms) >= timeout_ms;
+}
+
 int sh_act_on_timer(sh_ctx *c, sh_run *r, const sh_timer_row *row) {
     sh_act a;
     int rc = sh_act_load(c, r->run_key, row->ref, &a);
@@ -396,9 +404,11 @@ int sh_act_on_timer(sh_ctx *c, sh_run *r, const sh_timer_row *row) {
     switch (row->kind) {
     case SH_TK_ACT_SCHED_TO_START:
         if (!same || a.state != SH_ACT_SCHEDULED) return 0;
+        if (!act_due(c, a.queued_time_ms, a.schedule_to_start_timeout_ms)) return 0;
         return act_timed_out(c, r, &a, WEFT_TIMEOUT_SCHEDULE_TO_START, a.schedule_to_start_timeout_ms);
     case SH_TK_ACT_START_TO_CLOSE:
         if (!same || a.state != SH_ACT_STARTED) return 0;
+        if (!act_due(c, a.started_time_ms, a.start_to_close_timeout_ms)) return 0;
         return act_timed_out(c, r, &a, WEFT_TIMEOUT_START_TO_CLOSE, a.start_to_close_timeout_ms);
     case SH_TK_ACT_HEARTBEAT:
         if (!same || a.state != SH_ACT_STARTED) return 0;

@@ -18,6 +18,7 @@ void sh_ctx_init(sh_ctx *c, weft_shard *s, weft_txn *txn, uint64_t now_ms, sh_ef
     c->s = s;
     c->txn = txn;
     c->now_ms = now_ms;
+    c->lim = s->limits;
     c->fx = fx;
     bool ok = msgpack_zone_init(&c->zone, SH_ZONE_CHUNK_BYTES);
     WEFT_ASSERT(ok);
@@ -51,6 +52,10 @@ int sh_check_duration(sh_ctx *c, const char *field, uint64_t ms) {
                      "%s is %llu ms; the longest allowed is %llu ms (100 years): use a shorter "
                      "duration, or 0 for none",
                      field, (unsigned long long)ms, (unsigned long long)SH_DURATION_MS_MAX);
+}
+
+uint64_t sh_deadline_ms(const sh_ctx *c, uint64_t ms) {
+    return ms > UINT64_MAX - c->now_ms ? UINT64_MAX : c->now_ms + ms;
 }
 
 weft_str sh_namespace(weft_str ns) {
@@ -197,7 +202,7 @@ int sh_decode(sh_ctx *c, const weft_schema *schema, const void *buf, size_t len,
     msgpack_unpacked_init(&u->up);
     u->next = c->unpacked;
     c->unpacked = u;
-    const weft_limits *lim = stored ? &c->s->record_limits : c->s->limits;
+    const weft_limits *lim = stored ? &c->s->record_limits : c->lim;
     return weft_schema_decode_buf(schema, p, len, out, &u->up, lim, &c->err);
 }
 

@@ -19,7 +19,13 @@
 struct weft_shard {
     uint32_t shard_id;                /* which shard this replica holds */
     char cluster_id[64];              /* stamped into meta on first open */
-    const weft_limits *limits;        /* borrowed; outlives the shard */
+    const weft_limits *limits;        /* borrowed; outlives the shard. The node's configured
+                                         limits: ingress checks, reads, and the stamp the
+                                         leader puts on its commands (limits.c). Never read
+                                         by apply */
+    weft_limits applied_limits;       /* mirror of meta apply_limits: what apply enforces,
+                                         the leader's limits as the log last stamped them
+                                         (defaults until then); replicated state (G2) */
     weft_limits record_limits;        /* generous limits for decoding our own stored records */
     weft_store *store;                /* the LMDB env of this replica */
     weft_shard_observer obs;          /* leader hooks; all NULL when unset */
@@ -64,6 +70,10 @@ typedef struct sh_ctx {
     weft_shard *s;               /* the replica */
     weft_txn *txn;               /* write txn for apply, read txn for reads and dispatch */
     uint64_t now_ms;             /* the shard clock for this entry (section 9) */
+    const weft_limits *lim;      /* the limits this context enforces: entry_limits in apply,
+                                    the node's configured limits elsewhere */
+    weft_limits *entry_limits;   /* apply only: the entry's limits, which a stamped command
+                                    updates (limits.c); NULL elsewhere */
     msgpack_zone zone;           /* arena for this command; cleared between commands */
     sh_unpacked *unpacked;       /* decodes to destroy when the command ends */
     weft_err err;                /* why the command was rejected, or the storage failure */
@@ -109,7 +119,7 @@ int sh_put_rec(sh_ctx *c, weft_table tbl, const weft_key *k, const weft_schema *
 int sh_get_rec(sh_ctx *c, weft_table tbl, const weft_key *k, const weft_schema *schema,
                void *out);
 /* Decodes bytes (copied into the arena first when `copy`, because LMDB memory moves on the
- * next write). Stored records use record_limits; client bodies use the configured limits. */
+ * next write). Stored records use record_limits; client bodies use c->lim. */
 int sh_decode(sh_ctx *c, const weft_schema *schema, const void *buf, size_t len, bool copy,
               bool stored, void *out);
 
@@ -139,6 +149,11 @@ void sh_fx_free(sh_effects *fx);
 #define SH_DURATION_MS_MAX (100ull * 365ull * 24ull * 3600ull * 1000ull)
 /* Rejects a duration above SH_DURATION_MS_MAX, naming `field`. */
 int sh_check_duration(sh_ctx *c, const char *field, uint64_t ms);
+
+/* now + ms on the shard clock, saturating at UINT64_MAX (a row that never comes due) for
+ * durations no request check bounds: retention_ms and dedup_ttl_ms accept any u64 in the
+ * config, meaning "keep forever". */
+uint64_t sh_deadline_ms(const sh_ctx *c, uint64_t ms);
 
 /* Namespace default: an empty namespace means "default" (section 1). */
 weft_str sh_namespace(weft_str ns);

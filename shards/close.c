@@ -54,8 +54,8 @@ int sh_run_close(sh_ctx *c, sh_run *r, uint32_t status, weft_event *ev) {
     rc = close_exec(c, r);
     if (rc == 0) rc = sh_vis_close(c, r);
     if (rc == 0) {
-        rc = sh_timer_add(c, c->now_ms + c->s->limits->retention_ms, SH_TK_RETENTION, r->run_key,
-                          0, 0, (weft_bytes){0});
+        rc = sh_timer_add(c, sh_deadline_ms(c, c->lim->retention_ms), SH_TK_RETENTION,
+                          r->run_key, 0, 0, (weft_bytes){0});
     }
     if (rc != 0) return rc;
     return sh_fx_changed(c, r->run_key, true);

@@ -18,19 +18,49 @@ const weft_schema weft_timer_ref_schema = WEFT_SCHEMA(weft_timer_ref, timer_ref_
 /* Timer refs in one FIRE_TIMERS command (weft_shard_fire_cmd's `max` is capped to it). */
 #define SH_FIRE_TIMERS_MAX 4096u
 
-static const weft_field shard_cmd_rows[] = {
-    WEFT_FIELD(weft_shard_cmd, type, WEFT_F_U32, 0),
-    {.name = "body", .type = WEFT_F_BYTES, .offset = offsetof(weft_shard_cmd, body),
-     .max_bytes = SH_CMD_BODY_BYTES_MAX},
-    WEFT_FIELD(weft_shard_cmd, run_id, WEFT_F_STR, WEFT_FF_ID),
-    WEFT_FIELD(weft_shard_cmd, task_token, WEFT_F_BYTES, 0),
-    WEFT_FIELD(weft_shard_cmd, identity, WEFT_F_STR, WEFT_FF_ID),
-    WEFT_FIELD(weft_shard_cmd, task_queue, WEFT_F_STR, WEFT_FF_ID),
-    WEFT_FIELD(weft_shard_cmd, request_id, WEFT_F_STR, WEFT_FF_ID),
-    WEFT_FIELD_ARR(weft_shard_cmd, timers, timers_count, weft_timer_ref_schema, 0,
-                   SH_FIRE_TIMERS_MAX),
-};
+/* The rows of weft_shard_cmd, shared by the public schema and the wire schema below. */
+#define SH_SHARD_CMD_ROWS                                                                     \
+    WEFT_FIELD(weft_shard_cmd, type, WEFT_F_U32, 0),                                          \
+        {.name = "body", .type = WEFT_F_BYTES, .offset = offsetof(weft_shard_cmd, body),      \
+         .max_bytes = SH_CMD_BODY_BYTES_MAX},                                                 \
+        WEFT_FIELD(weft_shard_cmd, run_id, WEFT_F_STR, WEFT_FF_ID),                           \
+        WEFT_FIELD(weft_shard_cmd, task_token, WEFT_F_BYTES, 0),                              \
+        WEFT_FIELD(weft_shard_cmd, identity, WEFT_F_STR, WEFT_FF_ID),                         \
+        WEFT_FIELD(weft_shard_cmd, task_queue, WEFT_F_STR, WEFT_FF_ID),                       \
+        WEFT_FIELD(weft_shard_cmd, request_id, WEFT_F_STR, WEFT_FF_ID),                       \
+        WEFT_FIELD_ARR(weft_shard_cmd, timers, timers_count, weft_timer_ref_schema, 0,        \
+                       SH_FIRE_TIMERS_MAX)
+
+static const weft_field shard_cmd_rows[] = {SH_SHARD_CMD_ROWS};
 const weft_schema weft_shard_cmd_schema = WEFT_SCHEMA(weft_shard_cmd, shard_cmd_rows);
+
+/* What shards/ puts in the log: the public command plus the leader's limits stamp (limits.c).
+ * Decoders that know only weft_shard_cmd_schema skip the stamp (unknown keys are ignored), and
+ * a command without one (node builds TASK_REQUEUE itself) decodes with a zero stamp. */
+typedef struct sh_cmd_wire {
+    weft_shard_cmd cmd;  /* first: its rows' offsets hold for this struct too */
+    weft_limits limits;  /* the leader's limits when they differ from the applied ones */
+} sh_cmd_wire;
+static const weft_field cmd_wire_rows[] = {
+    SH_SHARD_CMD_ROWS,
+    {.name = "limits", .type = WEFT_F_OBJ, .offset = offsetof(sh_cmd_wire, limits),
+     .sub = &sh_limits_schema},
+};
+static const weft_schema sh_cmd_wire_schema = WEFT_SCHEMA(sh_cmd_wire, cmd_wire_rows);
+_Static_assert(offsetof(sh_cmd_wire, cmd) == 0, "the shared rows index weft_shard_cmd");
+
+int sh_cmd_encode(const weft_shard *s, const weft_shard_cmd *sc, uint8_t **out, size_t *len) {
+    WEFT_ASSERT(s != NULL && sc != NULL && out != NULL && len != NULL);
+    sh_cmd_wire w = {.cmd = *sc};
+    const weft_limits *stamp = sh_limits_stamp_for(s);
+    if (stamp != NULL) {
+        w.limits = *stamp;
+        WEFT_ASSERT(sh_limits_stamped(&w.limits));
+    }
+    return weft_schema_encode_buf(&sh_cmd_wire_schema, &w, out, len) != 0
+               ? -WEFT_E_RESOURCE_EXHAUSTED
+               : 0;
+}
 
 /* ---- Apply-side routing ---- */
 
@@ -51,13 +81,16 @@ static int cmd_requeue(sh_ctx *c, const weft_shard_cmd *cmd) {
 }
 
 int sh_cmd_apply(sh_ctx *c, weft_bytes raw) {
-    weft_shard_cmd cmd;
-    int rc = sh_decode(c, &weft_shard_cmd_schema, raw.ptr, raw.len, false, true, &cmd);
+    sh_cmd_wire w;
+    int rc = sh_decode(c, &sh_cmd_wire_schema, raw.ptr, raw.len, false, true, &w);
     if (rc != 0) {
         weft_err_prefix(&c->err, "shard command: ");
         c->err.code = WEFT_E_INVALID_ARGUMENT;
         return -WEFT_E_INVALID_ARGUMENT;
     }
+    rc = sh_limits_on_stamp(c, &w.limits);
+    if (rc != 0) return rc;
+    const weft_shard_cmd cmd = w.cmd;
     switch (cmd.type) {
     case WEFT_SC_NOOP: return sh_reply_empty(c);
     case WEFT_SC_START: return sh_start_on_cmd(c, &cmd, false);
@@ -130,8 +163,9 @@ static int client_validate(sh_ctx *c, uint32_t cmd_type, void *req, weft_str run
     }
 }
 
-static int client_encode(const weft_shard_cmd *sc, uint8_t **cmd, size_t *cmd_len, weft_err *err) {
-    if (weft_schema_encode_buf(&weft_shard_cmd_schema, sc, cmd, cmd_len) != 0) {
+static int client_encode(const weft_shard *s, const weft_shard_cmd *sc, uint8_t **cmd,
+                         size_t *cmd_len, weft_err *err) {
+    if (sh_cmd_encode(s, sc, cmd, cmd_len) != 0) {
         return weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, NULL,
                             "out of memory building a shard command; retry later");
     }
@@ -165,5 +199,5 @@ int weft_shard_client_cmd(weft_shard *s, uint32_t msg_type, const uint8_t *body,
     weft_shard_cmd sc = {.type = route->cmd_type,
                          .body = {.ptr = body, .len = (uint32_t)body_len},
                          .run_id = run_id};
-    return client_encode(&sc, cmd, cmd_len, err);
+    return client_encode(s, &sc, cmd, cmd_len, err);
 }

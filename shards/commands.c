@@ -37,10 +37,10 @@ static int cmd_need_str(sh_ctx *c, uint32_t i, const weft_command *cmd, weft_str
         return sh_reject(c, WEFT_E_INVALID_ARGUMENT, cmd_field(c, i, member),
                          "%s: %s needs %s", cmd_field(c, i, ""), cmd_name(cmd->type), member);
     }
-    if (v.len > c->s->limits->id_bytes_max) {
+    if (v.len > c->lim->id_bytes_max) {
         return sh_reject(c, WEFT_E_INVALID_ARGUMENT, cmd_field(c, i, member),
                          "%s is %u bytes; the limit is %u bytes (id_bytes_max): use a shorter id",
-                         cmd_field(c, i, member), v.len, c->s->limits->id_bytes_max);
+                         cmd_field(c, i, member), v.len, c->lim->id_bytes_max);
     }
     return 0;
 }
@@ -169,7 +169,7 @@ static int check_schedule_activity(sh_ctx *c, cmds_check *k, uint32_t i, const w
     }
     ids_add(c, &k->activity_ids, cmd->activity_id);
     uint32_t total = k->run->pending_activities + ++k->plan->new_activities;
-    uint32_t max = c->s->limits->pending_activities_max;
+    uint32_t max = c->lim->pending_activities_max;
     if (total > max) {
         return sh_reject(c, WEFT_E_RESOURCE_EXHAUSTED, cmd_field(c, i, ""),
                          "%s: ScheduleActivity would make %u pending activities; the limit is "
@@ -212,7 +212,7 @@ static int check_start_timer(sh_ctx *c, cmds_check *k, uint32_t i, const weft_co
     }
     ids_add(c, &k->timer_ids, cmd->timer_id);
     uint32_t total = k->run->pending_timers + ++k->plan->new_timers;
-    uint32_t max = c->s->limits->pending_timers_max;
+    uint32_t max = c->lim->pending_timers_max;
     if (total > max) {
         return sh_reject(c, WEFT_E_RESOURCE_EXHAUSTED, cmd_field(c, i, ""),
                          "%s: StartTimer would make %u pending timers; the limit is "
@@ -272,11 +272,11 @@ static int check_init(sh_ctx *c, cmds_check *k, const weft_complete_wft_req *req
 
 static int check_order(sh_ctx *c, const weft_complete_wft_req *req, sh_cmds_plan *plan) {
     uint32_t n = req->commands_count;
-    if (n > c->s->limits->commands_per_task_max) {
+    if (n > c->lim->commands_per_task_max) {
         return sh_reject(c, WEFT_E_RESOURCE_EXHAUSTED, "commands",
                          "commands holds %u commands; the limit is commands_per_task_max=%u: "
                          "split the work over several workflow tasks",
-                         n, c->s->limits->commands_per_task_max);
+                         n, c->lim->commands_per_task_max);
     }
     for (uint32_t i = 0; i < n; i++) {
         int rc = cmd_check_fields(c, i, &req->commands[i]);

@@ -46,7 +46,8 @@ int sh_dedup_record(sh_ctx *c, weft_str ns, weft_str request_id, const sh_dedup 
     int rc = sh_put_rec(c, WEFT_TBL_DEDUP, &k, &sh_dedup_schema, d);
     if (rc != 0) return rc;
     weft_bytes key = {.ptr = k.bytes, .len = (uint32_t)k.len};
-    return sh_timer_add(c, c->now_ms + c->s->limits->dedup_ttl_ms, SH_TK_DEDUP_EXPIRY, 0, 0, 0, key);
+    return sh_timer_add(c, sh_deadline_ms(c, c->lim->dedup_ttl_ms), SH_TK_DEDUP_EXPIRY, 0,
+                        0, 0, key);
 }
 
 int sh_dedup_finish(sh_ctx *c, weft_str ns, weft_str request_id, sh_dedup *d, int rc,

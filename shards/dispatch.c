@@ -291,6 +291,14 @@ static int encode_out(const weft_schema *schema, const void *v, uint8_t **out, s
     return 0;
 }
 
+static int encode_cmd(sh_ctx *c, const weft_shard_cmd *sc, uint8_t **out, size_t *len) {
+    if (sh_cmd_encode(c->s, sc, out, len) != 0) {
+        return weft_err_set(&c->err, WEFT_E_RESOURCE_EXHAUSTED, NULL,
+                            "out of memory encoding a shard command");
+    }
+    return 0;
+}
+
 static int activity_build(sh_ctx *c, const weft_ready_task *t, weft_str identity, uint8_t **resp,
                           size_t *resp_len, uint8_t **cmd, size_t *cmd_len) {
     sh_run r;
@@ -321,7 +329,7 @@ static int activity_build(sh_ctx *c, const weft_ready_task *t, weft_str identity
                                  .heartbeat_details = a.heartbeat_details};
     weft_shard_cmd sc = {.type = WEFT_SC_ACT_STARTED, .task_token = token, .identity = identity};
     rc = encode_out(&weft_poll_activity_resp_schema, &p, resp, resp_len, c);
-    if (rc == 0) rc = encode_out(&weft_shard_cmd_schema, &sc, cmd, cmd_len, c);
+    if (rc == 0) rc = encode_cmd(c, &sc, cmd, cmd_len);
     if (rc != 0) {
         free(*resp);
         *resp = NULL;
@@ -366,7 +374,7 @@ int weft_shard_workflow_dispatch(weft_shard *s, const weft_ready_task *t, weft_s
                              .identity = identity,
                              .task_queue = polled_queue,
                              .request_id = poll_request_id};
-        rc = encode_out(&weft_shard_cmd_schema, &sc, cmd, cmd_len, &c);
+        rc = encode_cmd(&c, &sc, cmd, cmd_len);
     }
     return dispatch_end(&c, rc, err);
 }

@@ -54,7 +54,10 @@ static int hist_materialize(sh_ctx *c, sh_run *r) {
 static int hist_buffer(sh_ctx *c, sh_run *r, weft_event *ev) {
     WEFT_ASSERT(r->wft.state == SH_WFT_STARTED);
     ev->event_id = 0;
-    ev->event_time_ms = c->now_ms;
+    /* Like sh_hist_write: an event that carries its own time keeps it (ActivityTaskStarted is
+     * written with the outcome but happened when the attempt started), so a buffered event
+     * reads the same as one written directly. */
+    if (ev->event_time_ms == 0) ev->event_time_ms = c->now_ms;
     weft_key k;
     weft_key_run_part(&k, r->run_key, SH_PART_BUFFER, r->buffered_count + 1u);
     int rc = sh_put_rec(c, WEFT_TBL_RUNS, &k, &weft_event_schema, ev);
@@ -168,12 +171,12 @@ int sh_hist_read(sh_ctx *c, uint64_t run_key, uint64_t first, uint64_t last, uin
 }
 
 bool sh_hist_full(sh_ctx *c, const sh_run *r) {
-    const weft_limits *l = c->s->limits;
+    const weft_limits *l = c->lim;
     return r->next_event_id - 1 >= l->history_events_max || r->history_bytes >= l->history_bytes_max;
 }
 
 int sh_hist_reject_full(sh_ctx *c, const sh_run *r, const char *field) {
-    const weft_limits *l = c->s->limits;
+    const weft_limits *l = c->lim;
     return sh_reject(c, WEFT_E_RESOURCE_EXHAUSTED, field,
                      "run %.*s has %llu events and %llu bytes of history; the limits are "
                      "history_events_max=%u and history_bytes_max=%llu: complete the workflow "

@@ -10,8 +10,28 @@
 #include "state.h"
 
 /* ---- cmd.c: the command table ---- */
-/* Decodes one encoded weft_shard_cmd and applies it. */
+/* Decodes one encoded weft_shard_cmd and applies it (after its limits stamp, if any). */
 int sh_cmd_apply(sh_ctx *c, weft_bytes raw);
+/* Encodes a command the leader proposes, stamped with its configured limits when they differ
+ * from the applied ones (limits.c). *out is malloc'd and the caller's on success. Returns 0 or
+ * -WEFT_E_RESOURCE_EXHAUSTED (out of memory). */
+int sh_cmd_encode(const weft_shard *s, const weft_shard_cmd *sc, uint8_t **out, size_t *len);
+
+/* ---- limits.c: the limits apply enforces, carried by the log (G2) ---- */
+extern const weft_schema sh_limits_schema;
+/* True when `l` is a stamp (an absent one decodes as all zero). */
+bool sh_limits_stamped(const weft_limits *l);
+/* Field by field (the struct has padding). */
+bool sh_limits_equal(const weft_limits *a, const weft_limits *b);
+/* Loads s->applied_limits from meta, or the defaults when no stamp was ever applied. Returns 0
+ * or a storage error (-WEFT_E_INTERNAL for a record that does not decode). */
+int sh_limits_load(weft_shard *s, weft_txn *t, weft_err *err);
+/* The stamp the leader puts on a command it builds now: its configured limits when they differ
+ * from the applied ones, else NULL. */
+const weft_limits *sh_limits_stamp_for(const weft_shard *s);
+/* Apply: a command carried `stamp`; from this command on the entry enforces it, and it is
+ * stored in meta. No-op when absent or unchanged. 0 or -WEFT_E_INTERNAL. */
+int sh_limits_on_stamp(sh_ctx *c, const weft_limits *stamp);
 
 /* ---- token.c ---- */
 /* Decodes a command's task token and checks its kind and shard; rejects with a message that

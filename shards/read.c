@@ -113,7 +113,7 @@ static int read_history(sh_ctx *c, const uint8_t *body, size_t len, bool final,
                                       : WEFT_HISTORY_PAGE_EVENTS_DEFAULT;
     uint64_t last = r.next_event_id - 1;
     weft_history_resp resp = {.run_id = r.run_id, .closed = !sh_run_is_open(&r)};
-    rc = sh_hist_read(c, r.run_key, first, last, max, c->s->limits->frame_bytes_max / 2,
+    rc = sh_hist_read(c, r.run_key, first, last, max, c->lim->frame_bytes_max / 2,
                       &resp.events, &resp.events_count, &resp.next_event_id);
     if (rc != 0) return rc;
     if (resp.next_event_id == 0) resp.next_event_id = WEFT_MAX(first, last + 1);

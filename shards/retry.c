@@ -3,7 +3,19 @@
  * non-retryable failures. */
 #include "retry.h"
 
-#include <math.h>
+#include <float.h>
+
+/* The delay is stored (it places the retry row in the timer index), so every replica must get
+ * the same integer from the same policy (G2). It is computed with IEEE-754 binary64
+ * multiplications only: each is correctly rounded by the standard, so the result is the same on
+ * every conforming machine, unlike pow(), which C lets each libm round its own way. That holds
+ * only without excess precision and without value-changing optimisations: */
+#if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
+#error "retry.c needs FLT_EVAL_METHOD == 0 (binary64 evaluated as binary64), e.g. SSE2 on x86"
+#endif
+#ifdef __FAST_MATH__
+#error "retry.c must not be built with -ffast-math: the retry delay must be exact IEEE-754"
+#endif
 
 void weft_retry_policy_defaults(weft_retry_policy *p) {
     WEFT_ASSERT(p != NULL);
@@ -18,11 +30,24 @@ void weft_retry_policy_defaults(weft_retry_policy *p) {
     WEFT_ASSERT(p->initial_interval_ms > 0 && p->maximum_interval_ms > 0);
 }
 
+/* base^n by repeated squaring: at most 2 x 32 correctly rounded multiplications, a fixed
+ * sequence for a given n, so the bits are the same everywhere (see above). base >= 1, so the
+ * result only grows, and it overflows to +inf rather than to NaN. */
+static double retry_pow(double base, uint32_t n) {
+    double result = 1.0;
+    while (n > 0) {
+        if (n & 1u) result *= base;
+        n >>= 1;
+        if (n > 0) base *= base;
+    }
+    return result;
+}
+
 uint64_t weft_retry_interval_ms(const weft_retry_policy *p, uint32_t attempt) {
     WEFT_ASSERT(p->initial_interval_ms > 0 && p->maximum_interval_ms > 0);
     WEFT_ASSERT(p->backoff_coefficient >= 1.0);
     if (attempt < 1) attempt = 1;
-    double d = (double)p->initial_interval_ms * pow(p->backoff_coefficient, (double)(attempt - 1));
+    double d = (double)p->initial_interval_ms * retry_pow(p->backoff_coefficient, attempt - 1);
     /* Too large (or not a number) to represent: the cap applies, as in Temporal where an
      * overflowed interval becomes the maximum interval. */
     if (!(d < (double)p->maximum_interval_ms)) return p->maximum_interval_ms;

@@ -30,7 +30,8 @@ void weft_retry_policy_defaults(weft_retry_policy *p);
 
 /* The delay before the attempt after `attempt` (which just failed; from 1):
  * initial x coeff^(attempt-1), capped at maximum_interval_ms (overflow caps too).
- * `p` must have its defaults filled. */
+ * Computed with IEEE-754 binary64 multiplications only (no libm), so every replica gets the
+ * same integer (G2). `p` must have its defaults filled. */
 uint64_t weft_retry_interval_ms(const weft_retry_policy *p, uint32_t attempt);
 
 /* Decides whether attempt `attempt` (which failed with `f` at `now_ms`) is retried.

@@ -64,6 +64,7 @@ static int shard_load_meta(weft_shard *s, const char *dir, weft_err *err) {
     rc = shard_identity(s, t, dir, err);
     if (rc == 0) rc = weft_meta_get_u64(t, WEFT_META_APPLIED_INDEX, &s->applied_index, err);
     if (rc == 0) rc = weft_meta_get_u64(t, WEFT_META_SHARD_CLOCK_MS, &s->clock_ms, err);
+    if (rc == 0) rc = sh_limits_load(s, t, err);
     if (rc != 0) {
         weft_txn_abort(t);
         return rc;
@@ -161,9 +162,12 @@ static void shard_after_commit(weft_shard *s, const sh_effects *fx) {
 
 static int shard_apply_txn(weft_shard *s, weft_txn *t, uint64_t index, uint64_t now_ms,
                            const weft_bytes *cmds, uint32_t n, weft_reply *replies,
-                           sh_effects *fx) {
+                           sh_effects *fx, weft_limits *lim) {
     sh_ctx c;
     sh_ctx_init(&c, s, t, now_ms, fx);
+    /* Apply enforces the replicated limits, never this node's config (limits.c, G2). */
+    c.entry_limits = lim;
+    c.lim = lim;
     int rc = shard_apply_cmds(s, &c, cmds, n, replies);
     if (rc == 0) {
         rc = weft_meta_put_u64(t, WEFT_META_APPLIED_INDEX, index, &c.err);
@@ -187,7 +191,8 @@ int weft_shard_apply(weft_shard *s, uint64_t index, uint64_t leader_time_ms,
     weft_txn *t = NULL;
     if (weft_txn_begin(s->store, true, &t, &err) != 0) return shard_fail(s, &err);
     sh_effects fx = {0};
-    int rc = shard_apply_txn(s, t, index, now_ms, cmds, n, replies, &fx);
+    weft_limits lim = s->applied_limits; /* a stamped command changes it; kept on commit */
+    int rc = shard_apply_txn(s, t, index, now_ms, cmds, n, replies, &fx, &lim);
     if (rc != 0) {
         weft_txn_abort(t);
         for (uint32_t i = 0; i < n; i++) weft_reply_reset(&replies[i]);
@@ -197,6 +202,7 @@ int weft_shard_apply(weft_shard *s, uint64_t index, uint64_t leader_time_ms,
     if (rc == 0) {
         s->applied_index = index;
         s->clock_ms = now_ms;
+        s->applied_limits = lim;
         shard_after_commit(s, &fx);
     }
     sh_fx_free(&fx);

@@ -97,7 +97,10 @@ typedef struct weft_shard_observer {
 
 /* Opens the replica's state in `state_dir` (created by the caller), stamping shard id and
  * cluster id on first open and refusing a mismatch with a message that says what to fix.
- * `limits` must outlive the shard. `observer` may be NULL (followers, tests). */
+ * `limits` must outlive the shard. `observer` may be NULL (followers, tests).
+ * `limits` (this node's config) governs request checks, reads, and the commands this replica
+ * builds while it leads; apply enforces the limits the leader carried in the log instead
+ * (shards/limits.c), so replicas whose configs differ still apply identically (G2). */
 int weft_shard_open(weft_shard **out, uint32_t shard_id, const char *cluster_id,
                     const char *state_dir, const weft_limits *limits, weft_err *err);
 void weft_shard_close(weft_shard *s);

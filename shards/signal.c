@@ -30,7 +30,7 @@ int sh_signal_check(sh_ctx *c, const sh_run *r, weft_str request_id, bool *dup) 
         if (rc != 0 || *dup) return rc;
     }
     if (sh_hist_full(c, r)) return sh_hist_reject_full(c, r, "workflow_id");
-    uint32_t max = c->s->limits->signal_dedup_per_run_max;
+    uint32_t max = c->lim->signal_dedup_per_run_max;
     if (request_id.len > 0 && r->signal_dedup_count >= max) {
         return sh_reject(c, WEFT_E_RESOURCE_EXHAUSTED, "request_id",
                          "run %.*s has received %u signals with request ids; the limit is "

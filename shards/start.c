@@ -94,7 +94,7 @@ int sh_run_create(sh_ctx *c, const sh_new_run *p, sh_run *out) {
                 .run_timeout_ms = p->run_timeout_ms,
                 .execution_timeout_ms = p->execution_timeout_ms,
                 .task_timeout_ms = p->task_timeout_ms ? p->task_timeout_ms
-                                                      : c->s->limits->workflow_task_timeout_ms,
+                                                      : c->lim->workflow_task_timeout_ms,
                 .start_time_ms = c->now_ms,
                 .next_event_id = 1,
                 .first_run_id = p->first_run_id.len > 0 ? p->first_run_id : p->run_id,

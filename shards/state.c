@@ -82,6 +82,7 @@ static const weft_field act_rows[] = {
     F(sh_act, cancel_requested, WEFT_F_BOOL),
     F(sh_act, ready_seq, WEFT_F_U64),
     F(sh_act, next_attempt_time_ms, WEFT_F_U64),
+    F(sh_act, queued_time_ms, WEFT_F_U64),
 };
 const weft_schema sh_act_schema = WEFT_SCHEMA(sh_act, act_rows);
 

@@ -103,6 +103,9 @@ typedef struct sh_act {
     bool cancel_requested;              /* the workflow asked; reported by heartbeats */
     uint64_t ready_seq;                 /* ready row, while scheduled */
     uint64_t next_attempt_time_ms;      /* while in backoff */
+    uint64_t queued_time_ms;            /* when the current attempt last went on its queue:
+                                           schedule-to-start counts from it (a requeued
+                                           attempt gets a fresh window) */
 } sh_act;
 
 /* A pending user timer (part 2, sub = TimerStarted event id). */

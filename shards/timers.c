@@ -144,7 +144,7 @@ int weft_shard_fire_cmd(weft_shard *s, uint64_t now_ms, uint32_t max, uint8_t **
     }
     if (rc == 0 && *count > 0) {
         weft_shard_cmd sc = {.type = WEFT_SC_FIRE_TIMERS, .timers = refs, .timers_count = *count};
-        if (weft_schema_encode_buf(&weft_shard_cmd_schema, &sc, cmd, cmd_len) != 0) {
+        if (sh_cmd_encode(s, &sc, cmd, cmd_len) != 0) {
             rc = weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, NULL,
                               "out of memory building FIRE_TIMERS");
         }

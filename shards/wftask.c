@@ -16,7 +16,7 @@ static int wft_enqueue(sh_ctx *c, sh_run *r, weft_str queue, bool sticky) {
     int rc = sh_ready_add(c, queue, WEFT_TASK_KIND_WORKFLOW, r->run_key, r->wft.scheduled_event_id,
                           r->wft.attempt, &r->wft.ready_seq);
     if (rc != 0 || !sticky) return rc;
-    return sh_timer_add(c, c->now_ms + c->s->limits->sticky_timeout_ms, SH_TK_WFT_STICKY,
+    return sh_timer_add(c, c->now_ms + c->lim->sticky_timeout_ms, SH_TK_WFT_STICKY,
                         r->run_key, r->wft.scheduled_event_id, r->wft.attempt, (weft_bytes){0});
 }
 
@@ -338,6 +338,9 @@ int sh_wft_on_timer(sh_ctx *c, sh_run *r, const sh_timer_row *row) {
     switch (row->kind) {
     case SH_TK_WFT_START_TO_CLOSE: {
         if (w->state != SH_WFT_STARTED || !same) return 0;
+        /* A requeued transient attempt is started again under the same ids: the row of its
+         * earlier start is stale, only the latest start's may time it out (G6). */
+        if (c->now_ms - WEFT_MIN(w->started_time_ms, c->now_ms) < r->task_timeout_ms) return 0;
         weft_failure f = {.type = WEFT_STR_LIT("Timeout:start-to-close"),
                           .message = sh_str_fmt(c, "workflow task was not completed within %llu "
                                                    "ms (workflow_task_timeout_ms)",
@@ -454,7 +457,7 @@ int sh_wft_poll_reply(sh_ctx *c, const sh_run *r, weft_str polled_queue) {
     uint32_t n = 0;
     /* Half a frame for events leaves room for the rest of the response (section 10). */
     int rc = sh_hist_read(c, r->run_key, first, r->next_event_id - 1, UINT32_MAX,
-                          c->s->limits->frame_bytes_max / 2, &evs, &n, &resp.next_event_id);
+                          c->lim->frame_bytes_max / 2, &evs, &n, &resp.next_event_id);
     if (rc != 0) return rc;
     if (r->wft.transient) {
         weft_event *all = sh_alloc(c, ((size_t)n + 2) * sizeof *all);

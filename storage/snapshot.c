@@ -114,7 +114,7 @@ static uint64_t snap_checksum(const uint8_t *buf, size_t len) {
 int weft_store_snapshot_applied_index(const void *buf, size_t len, uint64_t *index, weft_err *err) {
     WEFT_ASSERT(index != NULL);
     *index = 0;
-    snap_header h;
+    snap_header h = {0}; /* zeroed: gcc -O3 cannot see snap_header_read fills it on success */
     int rc = snap_header_read(buf, len, &h, err);
     if (rc != 0) return rc;
     WEFT_ASSERT(h.image_bytes + SNAP_HEADER_BYTES == len);
@@ -448,7 +448,7 @@ int weft_store_restore(weft_store *s, const void *buf, size_t len, weft_err *err
     WEFT_ASSERT(s->write_txn == NULL && s->read_txns_count == 0);
     int rc = store_check(s, err);
     if (rc != 0) return rc;
-    snap_header h;
+    snap_header h = {0}; /* zeroed: gcc -O3 cannot see snap_header_read fills it on success */
     rc = snap_header_read(buf, len, &h, err);
     if (rc != 0) return rc;
     uint64_t sum = snap_checksum(buf, len);

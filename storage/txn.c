@@ -173,7 +173,7 @@ int weft_meta_get_u64(weft_txn *t, const char *name, uint64_t *v, weft_err *err)
     WEFT_ASSERT(t != NULL && v != NULL);
     size_t name_len = meta_name_len(name);
     *v = 0;
-    weft_val val;
+    weft_val val = {0}; /* zeroed for gcc -O3, which cannot see weft_kv_get fill it */
     int rc = weft_kv_get(t, WEFT_TBL_META, name, name_len, &val, err);
     if (rc == -WEFT_E_NOT_FOUND) {
         weft_err_clear(err);
