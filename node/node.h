@@ -50,6 +50,7 @@ struct weft_replica {
     weft_role role;      /* last role the host reported */
     uint64_t term;       /* term of the last role report */
     weft_timergate gate; /* leader-only timer gate */
+    bool restart_asked;  /* a stopped shard was noticed and a restart is under way */
     weft_req *waits[WEFTD_READ_WAIT_BUCKETS]; /* GetResult/GetHistory waiters by run key */
     uint64_t waits_count;                     /* entries across the buckets */
 };

@@ -135,7 +135,7 @@ static poll_outcome poll_give_workflow(weft_req *r, weft_replica *rep, const wef
     if (rc != 0) weft_err_set(&err, WEFT_E_UNAVAILABLE, "", "cannot generate a poll id");
     if (rc == 0) {
         rc = weft_shard_workflow_dispatch(rep->shard, t, weft_str_c(r->identity),
-                                          weft_str_c(r->task_queue), weft_str_c(poll_id), &cmd,
+                                          weft_str_c(r->polled_queue), weft_str_c(poll_id), &cmd,
                                           &cmd_len, &err);
         if (rc == -WEFT_E_NOT_FOUND) return POLL_STALE;
     }
@@ -156,6 +156,7 @@ static bool poll_try(weft_req *r) {
     for (uint32_t k = 0; k < n->replicas_count; k++) {
         weft_replica *rep = &n->replicas[(start + k) % n->replicas_count];
         weft_ready_task t;
+        weft_replica_notice_failure(rep);
         while (weft_replica_ready(rep) &&
                weft_shard_dispatch_pop(rep->shard, queue, r->task_kind, &t)) {
             poll_outcome o = r->task_kind == WEFT_TASK_KIND_ACTIVITY
@@ -243,7 +244,11 @@ void weft_poll_start(weft_req *r) {
     }
     uint64_t timeout_ms = n->cfg.limits.poll_timeout_ms;
     if (rc == 0) {
-        r->task_queue = poll_strdup(q.task_queue);
+        /* Queues are per namespace: waiters and FIFOs use the dispatch name (shard.h). */
+        char name[WEFT_DISPATCH_QUEUE_BYTES_MAX];
+        r->task_queue = poll_strdup(weft_dispatch_queue_name(q.namespace_, q.task_queue, name,
+                                                             sizeof name));
+        r->polled_queue = poll_strdup(q.task_queue);
         r->identity = poll_strdup(q.identity);
         if (q.poll_timeout_ms > 0) timeout_ms = WEFT_MIN(q.poll_timeout_ms, timeout_ms);
     }

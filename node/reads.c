@@ -93,6 +93,7 @@ void weft_reads_rerun(weft_req *r, bool final) {
     weft_read_wait wait = {0};
     int rc =
         weft_shard_read(rep->shard, r->op->msg_type, r->body, r->body_len, final, &reply, &wait);
+    if (rc != 0) weft_replica_notice_failure(rep);
     if (rc != 0 && reply.err.code == 0) {
         weft_err_set(&reply.err, WEFT_E_INTERNAL, "",
                      "shard %u read failed (%s); see the server log", rep->shard_id,
@@ -337,6 +338,7 @@ static int fan_read_shard(weft_req *r, weft_replica *rep, weft_err *err) {
     weft_read_wait wait = {0};
     int rc = weft_shard_read(rep->shard, r->op->msg_type, body, body_len, true, &reply, &wait);
     if (list) free(body);
+    if (rc != 0) weft_replica_notice_failure(rep);
     if (rc != 0 || reply.err.code != 0) {
         if (reply.err.code == 0) {
             weft_err_set(&reply.err, WEFT_E_INTERNAL, "",

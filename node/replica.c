@@ -69,7 +69,33 @@ static int replica_reopen(void *ctx, weft_err *err) {
         weft_shard_close(rep->shard);
         rep->shard = NULL;
     }
+    rep->restart_asked = false;
     return replica_open_shard(rep, rep->node, err);
+}
+
+static void replica_noop_cb(void *data, weft_reply *reply) {
+    (void)data;
+    weft_reply_reset(reply);
+}
+
+/* A storage failure outside apply (a dispatch refill, a read) stops the shard, but only a
+ * failing apply makes the raft host restart the replica. An idle shard may see no write for a
+ * long time, so a NOOP is proposed once: its apply fails and the host reopens from disk. */
+void weft_replica_notice_failure(weft_replica *rep) {
+    if (rep->shard == NULL || rep->restart_asked || !weft_shard_failed(rep->shard)) return;
+    weft_shard_cmd noop = {.type = WEFT_SC_NOOP};
+    uint8_t *cmd = NULL;
+    size_t cmd_len = 0;
+    weft_err err = {0};
+    int rc = weft_schema_encode_buf(&weft_shard_cmd_schema, &noop, &cmd, &cmd_len);
+    if (rc == 0 && cmd_len == 0) rc = -WEFT_E_INTERNAL;
+    if (rc == 0) rc = weft_replica_propose(rep, cmd, cmd_len, replica_noop_cb, NULL, &err);
+    if (rc != 0) {
+        free(cmd);
+        return; /* not leader or closing: the next notice tries again */
+    }
+    rep->restart_asked = true;
+    weft_log(WEFT_LOG_ERROR, rep->shard_id, "shard stopped by a storage failure; restarting it");
 }
 
 /* Leadership gained (own-term barrier applied): rebuild dispatch, arm the timer gate, wake

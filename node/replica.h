@@ -17,6 +17,8 @@ void weft_replica_close_shard(weft_replica *rep);
 
 /* True when the replica leads its group and its own-term barrier has applied (DESIGN 5). */
 bool weft_replica_ready(const weft_replica *rep);
+/* Asks for a restart from disk when the shard stopped on a storage failure (once). */
+void weft_replica_notice_failure(weft_replica *rep);
 /* 0 when ready; otherwise fills `err` with NOT_LEADER (and *hint, the leader's node id) when
  * another node leads, or UNAVAILABLE "shard N has no leader yet; retry" while electing. */
 int weft_replica_check_leader(const weft_replica *rep, weft_err *err, uint64_t *hint);

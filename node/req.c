@@ -37,6 +37,7 @@ static void req_free(weft_req *r) {
     WEFT_ASSERT(r->conn == NULL && r->fan_state == NULL);
     free(r->body);
     free(r->task_queue);
+    free(r->polled_queue);
     free(r->identity);
     free(r);
 }

@@ -48,7 +48,8 @@ struct weft_req {
     uint64_t wait_timeout_ms;  /* READ: how long a waiting read may wait */
     /* polls (poll.c) */
     uint8_t task_kind;    /* WEFT_TASK_KIND_* */
-    char *task_queue;     /* NUL-terminated copy of the polled queue (owned) */
+    char *task_queue;     /* polls: dispatch name of (namespace, queue) (shards/shard.h; owned) */
+    char *polled_queue;   /* polls: the task queue as the worker named it (owned) */
     char *identity;       /* NUL-terminated copy of the poller identity (owned) */
     uint32_t poll_bucket; /* index in pollers.buckets */
     /* list/count fan-out (reads.c) */

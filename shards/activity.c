@@ -35,7 +35,7 @@ int sh_act_policy_check(sh_ctx *c, weft_retry_policy *p, const char *field) {
 static int act_enqueue(sh_ctx *c, sh_run *r, sh_act *a) {
     sh_act_set_state(c, r->run_key, a, SH_ACT_SCHEDULED);
     a->queued_time_ms = c->now_ms;
-    int rc = sh_ready_add(c, a->task_queue, WEFT_TASK_KIND_ACTIVITY, r->run_key,
+    int rc = sh_ready_add(c, r, a->task_queue, WEFT_TASK_KIND_ACTIVITY,
                           a->scheduled_event_id, a->attempt, &a->ready_seq);
     if (rc != 0 || a->schedule_to_start_timeout_ms == 0) return rc;
     return sh_timer_add(c, c->now_ms + a->schedule_to_start_timeout_ms, SH_TK_ACT_SCHED_TO_START,
@@ -103,7 +103,7 @@ static int act_finish(sh_ctx *c, sh_run *r, sh_act *a, weft_event *outcome, bool
     uint64_t started_id = 0;
     int rc = 0;
     if (a->state == SH_ACT_SCHEDULED) {
-        rc = sh_ready_del(c, a->task_queue, WEFT_TASK_KIND_ACTIVITY, a->ready_seq);
+        rc = sh_ready_del(c, r, a->task_queue, WEFT_TASK_KIND_ACTIVITY, a->ready_seq);
     }
     if (rc == 0 && started) {
         weft_event ev = {.event_type = WEFT_EV_ACTIVITY_TASK_STARTED,
@@ -134,7 +134,7 @@ static int act_finish(sh_ctx *c, sh_run *r, sh_act *a, weft_event *outcome, bool
 static int act_backoff(sh_ctx *c, sh_run *r, sh_act *a, const weft_failure *f, uint64_t delay) {
     int rc = 0;
     if (a->state == SH_ACT_SCHEDULED) {
-        rc = sh_ready_del(c, a->task_queue, WEFT_TASK_KIND_ACTIVITY, a->ready_seq);
+        rc = sh_ready_del(c, r, a->task_queue, WEFT_TASK_KIND_ACTIVITY, a->ready_seq);
         sh_act_set_state(c, r->run_key, a, SH_ACT_STARTED); /* its Started was lost */
     }
     if (rc != 0) return rc;
@@ -216,7 +216,7 @@ int sh_act_on_started(sh_ctx *c, const weft_shard_cmd *cmd) {
     if (rc == 0) rc = act_load_current(c, &t, true, &r, &a);
     if (rc == 0 && a.state != SH_ACT_SCHEDULED) rc = act_stale(c, &t, "it was started already");
     if (rc != 0) return rc;
-    rc = sh_ready_del(c, a.task_queue, WEFT_TASK_KIND_ACTIVITY, a.ready_seq);
+    rc = sh_ready_del(c, &r, a.task_queue, WEFT_TASK_KIND_ACTIVITY, a.ready_seq);
     if (rc != 0) return rc;
     sh_act_set_state(c, r.run_key, &a, SH_ACT_STARTED);
     a.ready_seq = 0;
@@ -331,7 +331,7 @@ int sh_act_request_cancel(sh_ctx *c, sh_run *r, uint64_t scheduled_event_id, boo
         return sh_act_store(c, r->run_key, &a);
     }
     if (a.state == SH_ACT_SCHEDULED) {
-        rc = sh_ready_del(c, a.task_queue, WEFT_TASK_KIND_ACTIVITY, a.ready_seq);
+        rc = sh_ready_del(c, r, a.task_queue, WEFT_TASK_KIND_ACTIVITY, a.ready_seq);
         if (rc != 0) return rc;
     }
     weft_event done = {.event_type = WEFT_EV_ACTIVITY_TASK_CANCELED,
@@ -461,7 +461,7 @@ int sh_act_drop_all(sh_ctx *c, sh_run *r) {
     int rc = sh_part_scan(c, r->run_key, SH_PART_ACTIVITY, &sh_act_schema, &buf, act_collect, &d);
     for (uint32_t i = 0; rc == 0 && i < d.count; i++) {
         if (d.items[i].state == SH_ACT_SCHEDULED) {
-            rc = sh_ready_del(c, d.items[i].queue, WEFT_TASK_KIND_ACTIVITY, d.items[i].ready_seq);
+            rc = sh_ready_del(c, r, d.items[i].queue, WEFT_TASK_KIND_ACTIVITY, d.items[i].ready_seq);
         }
         if (rc == 0) rc = sh_act_delete(c, r->run_key, d.items[i].sched);
     }

@@ -9,16 +9,32 @@
 
 /* ---- The ready table (apply) ---- */
 
-int sh_ready_add(sh_ctx *c, weft_str queue, uint8_t kind, uint64_t run_key,
+weft_str weft_dispatch_queue_name(weft_str ns, weft_str task_queue, char *buf, size_t cap) {
+    WEFT_ASSERT(buf != NULL && cap >= WEFT_DISPATCH_QUEUE_BYTES_MAX);
+    if (ns.len == 0) ns = WEFT_STR_LIT(WEFT_DEFAULT_NAMESPACE);
+    WEFT_ASSERT(ns.len <= WEFT_ID_BYTES_MAX_DEFAULT && task_queue.len <= WEFT_ID_BYTES_MAX_DEFAULT);
+    memcpy(buf, ns.ptr, ns.len);
+    buf[ns.len] = WEFT_DISPATCH_QUEUE_SEPARATOR;
+    if (task_queue.len > 0) memcpy(buf + ns.len + 1, task_queue.ptr, task_queue.len);
+    size_t len = ns.len + 1 + task_queue.len;
+    buf[len] = '\0';
+    return (weft_str){.ptr = buf, .len = (uint32_t)len};
+}
+
+int sh_ready_add(sh_ctx *c, const sh_run *r, weft_str task_queue, uint8_t kind,
                  uint64_t scheduled_event_id, uint32_t attempt, uint64_t *seq) {
-    WEFT_ASSERT(queue.len > 0 && run_key > 0 && scheduled_event_id > 0 && attempt >= 1);
+    uint64_t run_key = r->run_key;
+    WEFT_ASSERT(task_queue.len > 0 && run_key > 0 && scheduled_event_id > 0 && attempt >= 1);
+    char name[WEFT_DISPATCH_QUEUE_BYTES_MAX];
+    weft_str queue = weft_dispatch_queue_name(r->namespace_, task_queue, name, sizeof name);
     int rc = sh_next_seq(c, seq);
     if (rc != 0) return rc;
     sh_ready_row row = {.run_key = run_key,
                         .scheduled_event_id = scheduled_event_id,
                         .attempt = attempt,
-                        .task_queue = queue,
-                        .kind = kind};
+                        .task_queue = task_queue,
+                        .kind = kind,
+                        .namespace_ = r->namespace_};
     weft_key k;
     weft_key_ready(&k, queue, kind, *seq);
     rc = sh_put_rec(c, WEFT_TBL_READY, &k, &sh_ready_row_schema, &row);
@@ -26,8 +42,10 @@ int sh_ready_add(sh_ctx *c, weft_str queue, uint8_t kind, uint64_t run_key,
     return sh_fx_ready(c, kind, queue, *seq, run_key, scheduled_event_id, attempt);
 }
 
-int sh_ready_del(sh_ctx *c, weft_str queue, uint8_t kind, uint64_t seq) {
-    WEFT_ASSERT(seq > 0 && queue.len > 0);
+int sh_ready_del(sh_ctx *c, const sh_run *r, weft_str task_queue, uint8_t kind, uint64_t seq) {
+    WEFT_ASSERT(seq > 0 && task_queue.len > 0);
+    char name[WEFT_DISPATCH_QUEUE_BYTES_MAX];
+    weft_str queue = weft_dispatch_queue_name(r->namespace_, task_queue, name, sizeof name);
     weft_key k;
     weft_key_ready(&k, queue, kind, seq);
     return sh_del(c, WEFT_TBL_READY, &k);
@@ -129,10 +147,11 @@ static int fifo_refill(weft_shard *s, sh_fifo *f, weft_err *err) {
     rc = weft_cursor_open(t, WEFT_TBL_READY, &cur, err);
     weft_val k, v;
     if (rc == 0) rc = weft_cursor_seek(cur, start.bytes, start.len, &k, &v, err);
-    f->overflow = false;
+    bool more = false; /* rows remain past what the FIFO can hold */
+    f->overflow = false; /* lets fifo_push take the rows; set again below unless complete */
     while (rc == 0 && k.len == start.len && memcmp(k.ptr, start.bytes, prefix) == 0) {
         if (f->count == SH_FIFO_ITEMS_MAX) {
-            f->overflow = true;
+            more = true;
             break;
         }
         sh_fifo_item it = {.seq = weft_be64_get((const uint8_t *)k.ptr + prefix)};
@@ -151,7 +170,10 @@ static int fifo_refill(weft_shard *s, sh_fifo *f, weft_err *err) {
     }
     if (cur != NULL) weft_cursor_close(cur);
     weft_txn_abort(t);
-    return rc == -WEFT_E_NOT_FOUND ? 0 : rc;
+    if (rc == -WEFT_E_NOT_FOUND) rc = 0;
+    /* Only a complete scan may clear overflow; the caller handles a failure. */
+    if (rc == 0) f->overflow = more;
+    return rc;
 }
 
 /* ---- Leadership ---- */
@@ -179,9 +201,9 @@ bool weft_shard_is_leading(const weft_shard *s) { return s->leading; }
 bool weft_shard_dispatch_pop(weft_shard *s, weft_str task_queue, uint8_t kind,
                              weft_ready_task *out) {
     WEFT_ASSERT(s != NULL && out != NULL);
-    /* weft_ready_task holds queue names up to WEFT_ID_BYTES_MAX_DEFAULT bytes (shard.h). */
+    /* weft_ready_task holds dispatch names up to WEFT_DISPATCH_QUEUE_BYTES_MAX (shard.h). */
     if (!s->leading || s->failed || task_queue.len == 0 ||
-        task_queue.len > WEFT_ID_BYTES_MAX_DEFAULT) {
+        task_queue.len >= WEFT_DISPATCH_QUEUE_BYTES_MAX) {
         return false;
     }
     sh_fifo *f = fifo_find(&s->dispatch, task_queue, kind, true);
@@ -189,7 +211,12 @@ bool weft_shard_dispatch_pop(weft_shard *s, weft_str task_queue, uint8_t kind,
         weft_err err;
         weft_err_clear(&err);
         if (fifo_refill(s, f, &err) != 0) {
-            WEFT_LOGF(WEFT_LOG_ERROR, s->shard_id, "refilling queue %s: %s", f->queue, err.message);
+            /* The rows past high_seq must still be read later, and a storage failure stops
+             * the replica (STYLE rule 10): callers see weft_shard_failed(). */
+            f->overflow = true;
+            s->failed = true;
+            WEFT_LOGF(WEFT_LOG_ERROR, s->shard_id, "refilling a dispatch queue: %s; replica stopped",
+                      err.message);
             return false;
         }
     }

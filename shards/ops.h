@@ -129,9 +129,10 @@ int sh_timer_add(sh_ctx *c, uint64_t fire_at_ms, uint32_t kind, uint64_t run_key
 int sh_timers_on_fire(sh_ctx *c, const weft_shard_cmd *cmd);
 
 /* ---- dispatch.c: the ready table and the FIFOs (section 8) ---- */
-int sh_ready_add(sh_ctx *c, weft_str queue, uint8_t kind, uint64_t run_key,
+/* `queue` is a task queue of run r's namespace; the row is filed under its dispatch name. */
+int sh_ready_add(sh_ctx *c, const sh_run *r, weft_str queue, uint8_t kind,
                  uint64_t scheduled_event_id, uint32_t attempt, uint64_t *seq);
-int sh_ready_del(sh_ctx *c, weft_str queue, uint8_t kind, uint64_t seq);
+int sh_ready_del(sh_ctx *c, const sh_run *r, weft_str queue, uint8_t kind, uint64_t seq);
 /* After commit, on the leader: queue the ready tasks in memory and tell the observer. */
 void sh_dispatch_after_commit(weft_shard *s, const sh_effects *fx);
 void sh_dispatch_free(sh_dispatch *d);

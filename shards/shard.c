@@ -118,6 +118,9 @@ void weft_shard_set_observer(weft_shard *s, const weft_shard_observer *obs) {
 }
 
 uint32_t weft_shard_id(const weft_shard *s) { return s->shard_id; }
+/* A poisoned store counts too: a read or the timer gate may have hit the failure outside apply. */
+bool weft_shard_failed(const weft_shard *s) { return s->failed || weft_store_poisoned(s->store); }
+
 uint64_t weft_shard_applied_index(const weft_shard *s) { return s->applied_index; }
 uint64_t weft_shard_clock_ms(const weft_shard *s) { return s->clock_ms; }
 
@@ -195,9 +198,13 @@ int weft_shard_apply(weft_shard *s, uint64_t index, uint64_t leader_time_ms,
     int rc = shard_apply_txn(s, t, index, now_ms, cmds, n, replies, &fx, &lim);
     if (rc != 0) {
         weft_txn_abort(t);
-        for (uint32_t i = 0; i < n; i++) weft_reply_reset(&replies[i]);
     } else if (weft_txn_commit(t, &err) != 0) {
         rc = shard_fail(s, &err);
+    }
+    /* Nothing committed, so no command has an outcome to report (STYLE rule 10): a caller that
+     * forgot to drop the replies must not see a success that never happened. */
+    if (rc != 0) {
+        for (uint32_t i = 0; i < n; i++) weft_reply_reset(&replies[i]);
     }
     if (rc == 0) {
         s->applied_index = index;

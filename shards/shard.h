@@ -70,10 +70,22 @@ extern const weft_schema weft_shard_cmd_schema;
 
 /* ---- Observer: what apply tells the leader after each committed transaction ---- */
 
+/* Task queues belong to a namespace (as in Temporal): a worker polling "orders" in namespace A
+ * must never receive B's tasks. Dispatch therefore names a queue by its dispatch name:
+ * namespace, one 0xFF byte, task queue. 0xFF never occurs in UTF-8, so the split is
+ * unambiguous and the name stays a C string. An empty namespace means WEFT_DEFAULT_NAMESPACE. */
+#define WEFT_DISPATCH_QUEUE_BYTES_MAX (2u * WEFT_ID_BYTES_MAX_DEFAULT + 2u)
+#define WEFT_DISPATCH_QUEUE_SEPARATOR '\xff'
+
+/* Writes the dispatch name of (ns, task_queue) into buf (capacity >= WEFT_DISPATCH_QUEUE_BYTES_MAX,
+ * NUL-terminated) and returns it as a weft_str over buf. Both parts must be at most
+ * WEFT_ID_BYTES_MAX_DEFAULT bytes (the codec's default cap; asserted). */
+weft_str weft_dispatch_queue_name(weft_str ns, weft_str task_queue, char *buf, size_t cap);
+
 /* A task that became ready for dispatch (a row in the ready table). */
 typedef struct weft_ready_task {
     uint8_t kind;             /* 1 = workflow task, 2 = activity task */
-    char task_queue[WEFT_ID_BYTES_MAX_DEFAULT + 1]; /* NUL-terminated */
+    char task_queue[WEFT_DISPATCH_QUEUE_BYTES_MAX]; /* dispatch name (above), NUL-terminated */
     uint64_t seq;             /* ready-table sequence: FIFO order */
     uint64_t run_key;
     uint64_t scheduled_event_id;
@@ -107,6 +119,9 @@ void weft_shard_close(weft_shard *s);
 void weft_shard_set_observer(weft_shard *s, const weft_shard_observer *obs);
 uint32_t weft_shard_id(const weft_shard *s);
 uint64_t weft_shard_applied_index(const weft_shard *s);
+/* True once a storage failure stopped this replica (STYLE rule 10): it applies and dispatches
+ * nothing more, and must be closed and reopened from disk. */
+bool weft_shard_failed(const weft_shard *s);
 /* The shard clock (section 9): max of every applied entry's leader time. */
 uint64_t weft_shard_clock_ms(const weft_shard *s);
 
@@ -138,7 +153,8 @@ int weft_shard_leader_start(weft_shard *s, weft_err *err);
 void weft_shard_leader_stop(weft_shard *s);
 bool weft_shard_is_leading(const weft_shard *s);
 
-/* Takes the oldest ready task of (queue, kind) from the in-memory FIFO. Returns false if none. */
+/* Takes the oldest ready task of (dispatch queue name, kind) from the in-memory FIFO. Returns
+ * false if none. `task_queue` is a name from weft_dispatch_queue_name. */
 bool weft_shard_dispatch_pop(weft_shard *s, weft_str task_queue, uint8_t kind,
                              weft_ready_task *out);
 /* Puts a popped task back at the head, when its poller vanished before it was handed over. */

@@ -119,6 +119,7 @@ static const weft_field ready_row_rows[] = {
     F(sh_ready_row, attempt, WEFT_F_U32),
     F(sh_ready_row, task_queue, WEFT_F_STR),
     F(sh_ready_row, kind, WEFT_F_U32),
+    F(sh_ready_row, namespace_, WEFT_F_STR),
 };
 const weft_schema sh_ready_row_schema = WEFT_SCHEMA(sh_ready_row, ready_row_rows);
 

@@ -160,6 +160,7 @@ typedef struct sh_ready_row {
     uint32_t attempt;            /* the attempt that is ready */
     weft_str task_queue;         /* full name: long names are hashed in the key */
     uint32_t kind;               /* WEFT_TASK_KIND_* */
+    weft_str namespace_;         /* the queue's namespace; the key uses the dispatch name */
 } sh_ready_row;
 
 /* dedup (ns, request id) -> the first outcome of a start/signal/cancel/terminate (G4). */

@@ -13,7 +13,7 @@
 static int wft_enqueue(sh_ctx *c, sh_run *r, weft_str queue, bool sticky) {
     r->wft.queue = queue;
     r->wft.scheduled_time_ms = c->now_ms;
-    int rc = sh_ready_add(c, queue, WEFT_TASK_KIND_WORKFLOW, r->run_key, r->wft.scheduled_event_id,
+    int rc = sh_ready_add(c, r, queue, WEFT_TASK_KIND_WORKFLOW, r->wft.scheduled_event_id,
                           r->wft.attempt, &r->wft.ready_seq);
     if (rc != 0 || !sticky) return rc;
     return sh_timer_add(c, c->now_ms + c->lim->sticky_timeout_ms, SH_TK_WFT_STICKY,
@@ -112,7 +112,7 @@ int sh_wft_on_started(sh_ctx *c, const weft_shard_cmd *cmd) {
         return sh_wft_poll_reply(c, &r, cmd->task_queue);
     }
     if (rc != 0) return rc;
-    rc = sh_ready_del(c, r.wft.queue, WEFT_TASK_KIND_WORKFLOW, r.wft.ready_seq);
+    rc = sh_ready_del(c, &r, r.wft.queue, WEFT_TASK_KIND_WORKFLOW, r.wft.ready_seq);
     if (rc != 0) return rc;
     r.wft.ready_seq = 0;
     r.wft.identity = cmd->identity;
@@ -324,7 +324,7 @@ int sh_wft_on_complete(sh_ctx *c, const weft_shard_cmd *cmd) {
 /* The sticky worker did not pick the task up in time: it moves to the shared queue and the
  * run stops preferring that worker (section 7: "falls back to the shared queue after 5 s"). */
 static int wft_sticky_fallback(sh_ctx *c, sh_run *r) {
-    int rc = sh_ready_del(c, r->wft.queue, WEFT_TASK_KIND_WORKFLOW, r->wft.ready_seq);
+    int rc = sh_ready_del(c, r, r->wft.queue, WEFT_TASK_KIND_WORKFLOW, r->wft.ready_seq);
     if (rc != 0) return rc;
     r->sticky_queue = (weft_str){0};
     r->sticky_identity = (weft_str){0};
@@ -394,7 +394,7 @@ int sh_wft_abandon(sh_ctx *c, sh_run *r) {
     switch (r->wft.state) {
     case SH_WFT_NONE: break;
     case SH_WFT_SCHEDULED:
-        rc = sh_ready_del(c, r->wft.queue, WEFT_TASK_KIND_WORKFLOW, r->wft.ready_seq);
+        rc = sh_ready_del(c, r, r->wft.queue, WEFT_TASK_KIND_WORKFLOW, r->wft.ready_seq);
         break;
     case SH_WFT_STARTED:
         if (!r->wft.transient) {

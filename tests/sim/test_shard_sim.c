@@ -28,6 +28,12 @@
 /* Workflows started per phase, so every phase has work in flight. */
 #define WORKFLOWS_PER_PHASE 12u
 #define QUEUE "orders"
+
+/* QUEUE's dispatch name in the default namespace (shards/shard.h). */
+static weft_str sim_dq(void) {
+    static char buf[WEFT_DISPATCH_QUEUE_BYTES_MAX];
+    return weft_dispatch_queue_name(WEFT_STR_LIT(""), WEFT_STR_LIT(QUEUE), buf, sizeof buf);
+}
 /* Virtual time one run may take before it is declared stuck. */
 #define RUN_LIMIT_MS 240000u
 #define TICK_MS 50u
@@ -299,7 +305,7 @@ static void dispatch(world *w) {
     weft_shard *sh = w->reps[w->leader].shard;
     weft_ready_task t;
     weft_err err;
-    while (weft_shard_dispatch_pop(sh, WEFT_STR_LIT(QUEUE), WEFT_TASK_KIND_WORKFLOW, &t)) {
+    while (weft_shard_dispatch_pop(sh, sim_dq(), WEFT_TASK_KIND_WORKFLOW, &t)) {
         char poll_id[32];
         snprintf(poll_id, sizeof poll_id, "poll-%016llx", (unsigned long long)sim_rand(&w->s, 0));
         uint8_t *cmd = NULL;
@@ -312,7 +318,7 @@ static void dispatch(world *w) {
         SIM_CHECK(&w->s, rc == 0);
         queue_push(w, cmd, len, PC_WFT_STARTED, 0, false);
     }
-    while (weft_shard_dispatch_pop(sh, WEFT_STR_LIT(QUEUE), WEFT_TASK_KIND_ACTIVITY, &t)) {
+    while (weft_shard_dispatch_pop(sh, sim_dq(), WEFT_TASK_KIND_ACTIVITY, &t)) {
         uint8_t *resp = NULL, *cmd = NULL;
         size_t resp_len = 0, len = 0;
         weft_err_clear(&err);

@@ -268,7 +268,7 @@ static void test_complete_without_started(void **state) {
     weft_command a = th_cmd_activity("a", "t");
     run_with(h, "w", &a, 1);
     weft_ready_task t;
-    assert_true(weft_shard_dispatch_pop(h->s, WEFT_STR_LIT("q"), WEFT_TASK_KIND_ACTIVITY, &t));
+    assert_true(weft_shard_dispatch_pop(h->s, th_dq("q"), WEFT_TASK_KIND_ACTIVITY, &t));
     uint8_t *resp = NULL, *cmd = NULL;
     size_t rl = 0, cl = 0;
     weft_err err;

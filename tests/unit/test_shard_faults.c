@@ -8,9 +8,9 @@
  * replies and tables byte for byte (G9, STYLE rule 10). Snapshot, restore and the leader-side
  * reads (dispatch, timer gate, client reads) are swept the same way.
  *
- * Known bugs in shards/ (marked KNOWN BUG below) are checked only with WEFT_KNOWN_BUG=1:
- *   - a failed commit leaves the uncommitted commands' replies in place (shard.c);
- *   - a storage failure while a dispatch FIFO refills is answered "no task" (dispatch.c).
+ * The sweep found two bugs, since fixed and checked on every run: a failed commit left the
+ * uncommitted commands' replies in place (shard.c), and a storage failure while a dispatch
+ * FIFO refilled was answered "no task" without stopping the replica (dispatch.c).
  *
  * WEFT_FAULT_VERBOSE=1 prints the sweep's size. WEFT_LOG=<level> shows the shard's log (it is
  * silenced otherwise: every injected failure logs an error). */
@@ -75,10 +75,6 @@ typedef struct fx_sweep_stats {
 } fx_sweep_stats;
 
 /* ---- Helpers ---- */
-
-/* WEFT_KNOWN_BUG=1 also runs the checks that fail today because of known bugs in shards/
- * (each is marked KNOWN BUG below); without it they are skipped so the suite stays green. */
-static bool fx_known_bugs(void) { return getenv("WEFT_KNOWN_BUG") != NULL; }
 
 static bool fx_verbose(void) { return getenv("WEFT_FAULT_VERBOSE") != NULL; }
 
@@ -501,15 +497,9 @@ static uint32_t fx_replay_until_fault(fx_ref *r, weft_shard *s, long countdown,
         assert_true((uint64_t)countdown >= r->ops_before[i]);
         bool at_commit = (uint64_t)countdown == r->ops_before[i + 1] - 1;
         if (at_commit) st->commit_faults_count++;
-        /* A failed apply answers nothing: the entry is not applied, so no reply may leave.
-         * KNOWN BUG (shards/shard.c, weft_shard_apply): when the commit itself fails, the
-         * replies built for the uncommitted commands are returned as they are, successes
-         * included; only failures before the commit reset them. raft/fsm.c discards them
-         * today, so no client is answered, but the contract "nothing is acknowledged before it
-         * is committed" (STYLE rule 10) rests on every caller doing so. Checked only with
-         * WEFT_KNOWN_BUG set until shards/ is fixed. */
-        bool check_replies = !at_commit || fx_known_bugs();
-        if (check_replies && !fx_replies_empty(replies, e->n)) {
+        /* A failed apply answers nothing: the entry is not applied, so no reply may leave,
+         * not even when the commit itself is what failed (STYLE rule 10). */
+        if (!fx_replies_empty(replies, e->n)) {
             fail_msg("entry %u (countdown %ld, %s): apply failed but left replies behind", i,
                      countdown, at_commit ? "at the commit" : "before the commit");
         }
@@ -849,8 +839,9 @@ static void fx_probe_fire(weft_shard *s, fx_answer *a) {
  * answers -WEFT_E_NOT_FOUND: dispatch_pop has no error channel of its own. */
 static void fx_probe_dispatch(weft_shard *s, uint8_t kind, fx_answer *a) {
     weft_ready_task t;
-    if (!weft_shard_dispatch_pop(s, WEFT_STR_LIT("q"), kind, &t)) {
-        a->rc = -WEFT_E_NOT_FOUND;
+    if (!weft_shard_dispatch_pop(s, th_dq("q"), kind, &t)) {
+        /* A stopped replica is a failure, not an empty queue. */
+        a->rc = weft_shard_failed(s) ? -WEFT_E_INTERNAL : -WEFT_E_NOT_FOUND;
         return;
     }
     uint8_t *cmd = NULL, *resp = NULL;
@@ -923,7 +914,6 @@ static const fx_probe fx_probes[] = {
 };
 
 /* Faulted dispatches that answered "no task" rather than an error (see fx_probe_sweep). */
-static long fx_no_task_count;
 
 static weft_shard *fx_reopen_leading(fx_ref *r, weft_shard *s, const char *dir) {
     weft_shard_close(s);
@@ -962,17 +952,7 @@ static long fx_probe_sweep(fx_ref *r, weft_shard **s, const char *dir, const fx_
         }
         assert_true(weft_store_poisoned((*s)->store));
         /* A storage failure is an error, never an answer. */
-        /* KNOWN BUG (shards/dispatch.c, weft_shard_dispatch_pop and fifo_refill): a storage
-         * failure while a FIFO refills from the ready table is logged and answered as "no
-         * task". The shard is not marked stopped, and fifo_refill has already cleared
-         * f->overflow, so that queue never refills again: nothing restarts the replica until
-         * some other write happens to be applied, and pollers of the queue starve meanwhile.
-         * With WEFT_KNOWN_BUG set, such an answer fails the test. */
-        bool no_task = got.rc == -WEFT_E_NOT_FOUND &&
-                       (p->run == fx_probe_wft || p->run == fx_probe_act) && !fx_known_bugs();
-        if (no_task) fx_no_task_count++;
-        bool refused = got.rc == -WEFT_E_INTERNAL || no_task;
-        if (!refused) {
+        if (got.rc != -WEFT_E_INTERNAL) {
             fail_msg("%s after %u entries, countdown %ld: answered %d despite a storage failure",
                      p->name, entries, countdown, got.rc);
         }
@@ -1006,8 +986,7 @@ static void test_leader_reads_faults(void **state) {
         fx_replies_reset(replies, r->entries[done].n);
     }
     if (fx_verbose()) {
-        printf("leader-side sweep: %ld countdown points; %ld faulted pops said \"no task\"\n",
-               points, fx_no_task_count);
+        printf("leader-side sweep: %ld countdown points\n", points);
     }
     weft_shard_close(s);
     fx_rmdir(dir);

@@ -400,7 +400,7 @@ static void test_started_replay(void **state) {
     th_open(h);
     th_start(h, "p-1");
     weft_ready_task t;
-    assert_true(weft_shard_dispatch_pop(h->s, WEFT_STR_LIT("q"), WEFT_TASK_KIND_WORKFLOW, &t));
+    assert_true(weft_shard_dispatch_pop(h->s, th_dq("q"), WEFT_TASK_KIND_WORKFLOW, &t));
     uint8_t *cmd = NULL;
     size_t len = 0;
     weft_err err;

@@ -199,12 +199,22 @@ static inline const char *th_start(th *h, const char *wfid) {
     return h->run_id;
 }
 
+/* The dispatch name of a task queue in the default namespace (shard.h). Two rotating static
+ * buffers, so two names may be used in one expression. */
+static inline weft_str th_dq(const char *queue) {
+    static char bufs[2][WEFT_DISPATCH_QUEUE_BYTES_MAX];
+    static unsigned next;
+    char *buf = bufs[next++ % 2];
+    return weft_dispatch_queue_name(WEFT_STR_LIT(""), weft_str_c(queue), buf,
+                                    WEFT_DISPATCH_QUEUE_BYTES_MAX);
+}
+
 /* Pops and starts a workflow task from `queue`. Returns 0 and fills *out, or -1 if no task
  * was ready, or the Started command's error code. */
 static inline int th_poll_wft(th *h, const char *queue, weft_poll_wft_resp *out) {
     weft_ready_task t;
     for (;;) {
-        if (!weft_shard_dispatch_pop(h->s, weft_str_c(queue), WEFT_TASK_KIND_WORKFLOW, &t)) return -1;
+        if (!weft_shard_dispatch_pop(h->s, th_dq(queue), WEFT_TASK_KIND_WORKFLOW, &t)) return -1;
         uint8_t *cmd = NULL;
         size_t len = 0;
         weft_err err;
@@ -244,7 +254,7 @@ static inline int th_fail_wft(th *h, weft_bytes token, const char *cause) {
 static inline int th_poll_act(th *h, const char *queue, weft_poll_activity_resp *out) {
     weft_ready_task t;
     for (;;) {
-        if (!weft_shard_dispatch_pop(h->s, weft_str_c(queue), WEFT_TASK_KIND_ACTIVITY, &t)) return -1;
+        if (!weft_shard_dispatch_pop(h->s, th_dq(queue), WEFT_TASK_KIND_ACTIVITY, &t)) return -1;
         uint8_t *resp = NULL, *cmd = NULL;
         size_t resp_len = 0, cmd_len = 0;
         weft_err err;

@@ -245,7 +245,7 @@ static void test_leadership(void **state) {
     th_start(h, "b");
     weft_shard_leader_stop(h->s);
     weft_ready_task t;
-    assert_false(weft_shard_dispatch_pop(h->s, WEFT_STR_LIT("q"), WEFT_TASK_KIND_WORKFLOW, &t));
+    assert_false(weft_shard_dispatch_pop(h->s, th_dq("q"), WEFT_TASK_KIND_WORKFLOW, &t));
     th_start(h, "c"); /* applied as a follower */
     weft_shard_close(h->s);
     th_open_dir(h, h->dir); /* reopens and leads */
@@ -259,7 +259,7 @@ static void test_leadership(void **state) {
     /* Unpop puts a task back at the head. */
     th_start(h, "d");
     th_start(h, "e");
-    assert_true(weft_shard_dispatch_pop(h->s, WEFT_STR_LIT("q"), WEFT_TASK_KIND_WORKFLOW, &t));
+    assert_true(weft_shard_dispatch_pop(h->s, th_dq("q"), WEFT_TASK_KIND_WORKFLOW, &t));
     weft_shard_dispatch_unpop(h->s, &t);
     assert_int_equal(th_poll_wft(h, "q", &wt), 0);
     assert_true(weft_str_eq_c(wt.workflow_id, "d"));
