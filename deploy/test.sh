@@ -17,6 +17,12 @@ run_suite() {
   ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 900 || status=1
 }
 
+# Depth of the seeded tests. Each failure prints its seed, and WEFT_SIM_SEED / WEFT_FUZZ_SEED
+# replay it. These take the suite from under a minute to a few minutes, well inside CI's budget.
+export WEFT_SIM_RUNS=${WEFT_SIM_RUNS:-100}          # raft and shard simulations, seeds each
+export WEFT_REVIEW_SEEDS=${WEFT_REVIEW_SEEDS:-60}   # random shard workloads replayed on replicas
+export WEFT_FUZZ_ITERATIONS=${WEFT_FUZZ_ITERATIONS:-1000000} # frame decoder mutations
+
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 run_suite build "plain build"
