@@ -45,6 +45,8 @@ typedef struct cfg_row {
 
 static const cfg_row cfg_rows[] = {
     ROW("data", CFG_PATH, data_dir, 0, 0, "data directory (created on first start)"),
+    ROW("boot-id-file", CFG_PATH, boot_id_file, 0, 0,
+        "file holding this boot's id; unreadable: LMDB fsyncs every commit (a test seam)"),
     ROW("listen", CFG_ADDR, listen, 0, 0, "client address, IPv4 a.b.c.d:port"),
     ROW("raft-listen", CFG_ADDR, raft_listen, 0, 0, "raft address, IPv4 a.b.c.d:port"),
     ROW("shards", CFG_U32, shards, 1, WEFT_SHARDS_MAX,
@@ -106,6 +108,7 @@ static const cfg_row cfg_rows[] = {
 void weft_config_default(weft_config *c) {
     memset(c, 0, sizeof *c);
     snprintf(c->data_dir, sizeof c->data_dir, "%s", WEFTD_DATA_DIR_DEFAULT);
+    snprintf(c->boot_id_file, sizeof c->boot_id_file, "%s", WEFTD_BOOT_ID_FILE_DEFAULT);
     snprintf(c->listen, sizeof c->listen, "%s", WEFTD_LISTEN_DEFAULT);
     c->shards = WEFTD_SHARDS_DEFAULT;
     c->node_id = 1;
@@ -202,8 +205,7 @@ static int cfg_set(weft_config *c, const cfg_row *row, const char *value, const 
     switch (row->kind) {
     case CFG_PATH:
         if (value[0] == '\0' || strlen(value) >= PATH_MAX) {
-            fprintf(stderr, "weftd: %s must be a directory path of 1 to %d bytes\n", origin,
-                    PATH_MAX - 1);
+            fprintf(stderr, "weftd: %s must be a path of 1 to %d bytes\n", origin, PATH_MAX - 1);
             return 2;
         }
         snprintf(field, PATH_MAX, "%s", value);

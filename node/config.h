@@ -28,6 +28,9 @@
 #define WEFTD_LISTEN_DEFAULT "127.0.0.1:7400"
 #define WEFTD_DATA_DIR_DEFAULT "./weft-data"
 #define WEFTD_SHARDS_DEFAULT 8u
+/* Where Linux publishes a random id that changes at every boot: a changed id since the last
+ * unclean stop means the page cache was lost (DESIGN section 5, the MDB_NOSYNC rule). */
+#define WEFTD_BOOT_ID_FILE_DEFAULT "/proc/sys/kernel/random/boot_id"
 /* Longest accepted address text "a.b.c.d:port", with room to spare. */
 #define WEFTD_ADDRESS_BYTES_MAX 64u
 
@@ -37,6 +40,7 @@ _Static_assert(WEFTD_CONN_WRITE_QUEUE_BYTES_MAX_DEFAULT > WEFT_FRAME_BYTES_MAX_D
 typedef struct weft_config {
     char config_path[PATH_MAX];                /* --config FILE, "" when none */
     char data_dir[PATH_MAX];                   /* --data */
+    char boot_id_file[PATH_MAX];               /* --boot-id-file; a test seam for "reboots" */
     char listen[WEFTD_ADDRESS_BYTES_MAX];      /* --listen, "a.b.c.d:port" */
     char raft_listen[WEFTD_ADDRESS_BYTES_MAX]; /* --raft-listen; derived from listen when "" */
     uint32_t shards;                           /* --shards, 1..WEFT_SHARDS_MAX */

@@ -3,6 +3,7 @@
  * with another shard count or node id is refused with a message that says what to fix. */
 #include "datadir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
@@ -104,6 +105,35 @@ static int datadir_write_all(int fd, const char *buf, size_t len) {
     return 0;
 }
 
+int weft_datadir_path(const weft_datadir *d, const char *name, char *out, size_t cap) {
+    WEFT_ASSERT(d != NULL && name != NULL && out != NULL);
+    WEFT_ASSERT(d->path[0] != '\0');
+    return datadir_join(out, cap, d->path, name);
+}
+
+int weft_datadir_file_write(const weft_datadir *d, const char *name, const char *text, size_t len,
+                            weft_err *err) {
+    WEFT_ASSERT(d != NULL && name != NULL && text != NULL);
+    WEFT_ASSERT(strchr(name, '/') == NULL); /* a file of the data dir itself */
+    char tmp[PATH_MAX], final[PATH_MAX];
+    int n = snprintf(tmp, sizeof tmp, "%s/%s.tmp", d->path, name);
+    if (n < 0 || (size_t)n >= sizeof tmp || weft_datadir_path(d, name, final, sizeof final) != 0) {
+        return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "data", "--data path is too long");
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return datadir_io_err(err, "cannot create", tmp);
+    /* Never retry the fsync (STYLE rule 10): a failure leaves the old file in place. */
+    if (datadir_write_all(fd, text, len) != 0 || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return datadir_io_err(err, "cannot write", tmp);
+    }
+    close(fd);
+    if (rename(tmp, final) != 0) return datadir_io_err(err, "cannot rename to", final);
+    return datadir_fsync_dir(d->path, err);
+}
+
 /* Writes weft.meta atomically: a crash leaves either no file or the whole file. */
 static int datadir_meta_write(const weft_datadir *d, weft_err *err) {
     char text[DATADIR_META_BYTES_MAX];
@@ -114,22 +144,7 @@ static int datadir_meta_write(const weft_datadir *d, weft_err *err) {
                      d->format_version, d->cluster_id, d->shard_count, d->replication_factor,
                      d->node_id);
     WEFT_ASSERT(n > 0 && (size_t)n < sizeof text);
-    char tmp[PATH_MAX], final[PATH_MAX];
-    if (datadir_join(tmp, sizeof tmp, d->path, DATADIR_META_NAME ".tmp") != 0 ||
-        datadir_join(final, sizeof final, d->path, DATADIR_META_NAME) != 0) {
-        return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "data", "--data path is too long");
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return datadir_io_err(err, "cannot create", tmp);
-    if (datadir_write_all(fd, text, (size_t)n) != 0 || fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return datadir_io_err(err, "cannot write", tmp);
-    }
-    close(fd);
-    if (rename(tmp, final) != 0) return datadir_io_err(err, "cannot rename to", final);
-    return datadir_fsync_dir(d->path, err);
+    return weft_datadir_file_write(d, DATADIR_META_NAME, text, (size_t)n, err);
 }
 
 typedef struct meta_parse {
@@ -240,6 +255,59 @@ static int datadir_make_shard_dirs(weft_datadir *d, weft_err *err) {
             int rc = datadir_mkdirs(path, err);
             if (rc != 0) return rc;
         }
+    }
+    return 0;
+}
+
+/* Removes every entry of the open directory `dir` (at `path`). A subdirectory is not ours:
+ * the state dir only ever holds LMDB's files and a restore's temporary image. */
+static int datadir_dir_empty(DIR *dir, const char *path, uint32_t *removed_count, weft_err *err) {
+    WEFT_ASSERT(dir != NULL && path != NULL);
+    *removed_count = 0;
+    struct dirent *e;
+    errno = 0;
+    while ((e = readdir(dir)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        if (unlinkat(dirfd(dir), e->d_name, 0) != 0) {
+            return weft_err_set(err, WEFT_E_INTERNAL, "",
+                                "cannot remove %s/%s while discarding the shard state: %s; "
+                                "remove it by hand (the state is rebuilt from raft)",
+                                path, e->d_name, strerror(errno));
+        }
+        (*removed_count)++;
+        errno = 0;
+    }
+    if (errno != 0) return datadir_io_err(err, "cannot list", path);
+    return 0;
+}
+
+int weft_datadir_state_discard(const weft_datadir *d, uint32_t shard, uint32_t *removed_count,
+                               weft_err *err) {
+    WEFT_ASSERT(d != NULL && removed_count != NULL);
+    WEFT_ASSERT(shard < d->shard_count);
+    char path[PATH_MAX];
+    if (weft_datadir_shard_path(d, shard, "state", path, sizeof path) != 0) {
+        return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "data", "--data path is too long");
+    }
+    DIR *dir = opendir(path);
+    if (dir == NULL) return datadir_io_err(err, "cannot open", path);
+    int rc = datadir_dir_empty(dir, path, removed_count, err);
+    closedir(dir);
+    /* The removals must be on disk before the caller records the new run: otherwise a crash
+     * could bring the discarded env back under a run state that trusts it. */
+    if (rc == 0) rc = datadir_fsync_dir(path, err);
+    return rc;
+}
+
+int weft_datadir_state_sync(const weft_datadir *d, weft_err *err) {
+    WEFT_ASSERT(d != NULL && d->shard_count > 0);
+    for (uint32_t i = 0; i < d->shard_count; i++) {
+        char path[PATH_MAX];
+        if (weft_datadir_shard_path(d, i, "state", path, sizeof path) != 0) {
+            return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "data", "--data path is too long");
+        }
+        int rc = datadir_fsync_dir(path, err);
+        if (rc != 0) return rc;
     }
     return 0;
 }

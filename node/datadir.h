@@ -4,6 +4,7 @@
 #define WEFT_NODE_DATADIR_H
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../proto/errors.h"
@@ -38,5 +39,25 @@ void weft_datadir_close(weft_datadir *d);
 /* Writes "<data>/shards/<i>/<leaf>" into out. Returns 0, or -1 if it does not fit. */
 int weft_datadir_shard_path(const weft_datadir *d, uint32_t shard, const char *leaf, char *out,
                             size_t cap);
+/* Writes "<data>/<name>" into out. Returns 0, or -1 if it does not fit. */
+int weft_datadir_path(const weft_datadir *d, const char *name, char *out, size_t cap);
+
+/* Replaces <data>/<name> (a plain file name) with `len` bytes of `text`, atomically and
+ * durably: a temporary file, fsync, rename, fsync of the data dir. After a crash the file is
+ * the old one or the new one, whole. Borrowed pointers. Errors: -WEFT_E_INTERNAL naming the
+ * path and the errno text; -WEFT_E_INVALID_ARGUMENT when the path does not fit. */
+int weft_datadir_file_write(const weft_datadir *d, const char *name, const char *text, size_t len,
+                            weft_err *err);
+
+/* Deletes every file of shard `shard`'s state directory (its LMDB env) and fsyncs the
+ * directory, so the replica opens an empty env and raft rebuilds it from its snapshot and log
+ * (DESIGN section 5). Only before that shard's store opens. *removed_count: files removed.
+ * Errors: -WEFT_E_INTERNAL naming the path (a subdirectory there is refused, not recursed). */
+int weft_datadir_state_discard(const weft_datadir *d, uint32_t shard, uint32_t *removed_count,
+                               weft_err *err);
+
+/* fsyncs every shard's state directory, so that env files created during this run (a new
+ * env, a restore's rename) keep their names after a machine crash. Errors: -WEFT_E_INTERNAL. */
+int weft_datadir_state_sync(const weft_datadir *d, weft_err *err);
 
 #endif

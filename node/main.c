@@ -37,6 +37,8 @@ int main(int argc, char **argv) {
     }
     if (node.exit_code == 0) {
         weft_log(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "stopped");
+    } else if (node.served) {
+        weft_log(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "stopped; exit code %d", node.exit_code);
     } else {
         weft_log(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "not started; exit code %d", node.exit_code);
     }

@@ -9,6 +9,7 @@
 
 #include "../proto/base.h"
 #include "../proto/log.h"
+#include "../storage/store.h"
 #include "ops.h"
 #include "poll.h"
 #include "replica.h"
@@ -61,11 +62,33 @@ static void node_handle_closed_cb(uv_handle_t *h) {
     (void)h;
 }
 
+/* Records a clean stop (DESIGN section 5): only after a stop that served and met no failure,
+ * once every raft group and every shard store has closed, and only if every flush of a
+ * no-sync env succeeded. The marker lets the next start trust the envs whatever its boot id,
+ * so writing it after a lost flush could hide lost commits after a machine crash. */
+static void node_mark_clean(weft_node *n) {
+    WEFT_ASSERT(n->state == WEFT_NODE_CLOSING); /* after the host closed, before STOPPED */
+    if (!n->served || n->exit_code != 0 || !n->runstate.begun) return;
+    weft_err err = {0};
+    int rc = weft_store_close_failure(&err);
+    if (rc == 0) rc = weft_runstate_end_clean(&n->runstate, &n->datadir, &err);
+    if (rc != 0) {
+        weft_log(WEFT_LOG_ERROR, WEFT_LOG_NO_SHARD,
+                 "stop not recorded as clean: %s; the next start trusts the shard state unless "
+                 "the machine restarts first, in which case it rebuilds it from raft",
+                 err.message);
+        n->exit_code = 1;
+        return;
+    }
+    weft_log(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "clean stop recorded in %s", n->runstate.path);
+}
+
 /* Every raft group has closed: nothing applies any more, so the shards and the remaining
  * handles can go. The loop ends once their close callbacks have run. */
 static void node_host_closed(weft_node *n) {
     for (uint32_t i = 0; i < n->replicas_count; i++)
         weft_replica_close_shard(&n->replicas[i]);
+    node_mark_clean(n);
     if (n->server != NULL) weft_server_close_all(n->server);
     uv_close((uv_handle_t *)&n->pump_timer, node_handle_closed_cb);
     uv_close((uv_handle_t *)&n->drain_timer, node_handle_closed_cb);
@@ -163,6 +186,20 @@ static int node_open_replicas(weft_node *n, weft_err *err) {
     return 0;
 }
 
+/* Decides whether the last run's shard envs are trusted (rebuilding them otherwise) and how
+ * this run writes them (DESIGN section 5). Runs once both ports are bound, so a start refused
+ * for a taken port leaves the last run's record as it was, and before any shard opens. */
+static int node_begin_run(weft_node *n, weft_err *err) {
+    WEFT_ASSERT(n->state == WEFT_NODE_STARTING && n->replicas == NULL);
+    int rc = weft_runstate_begin(&n->runstate, &n->datadir, n->cfg.boot_id_file, err);
+    if (rc != 0) return rc;
+    /* shards/ opens each replica's store itself (also when raft restarts a replica), so the
+     * mode is a process default, set before the first store opens (storage/store.h). */
+    weft_store_no_sync_default_set(n->runstate.no_sync);
+    WEFT_ASSERT(n->runstate.begun);
+    return 0;
+}
+
 int weft_node_start(weft_node *n, uv_loop_t *loop) {
     WEFT_ASSERT(n != NULL && loop != NULL);
     n->loop = loop;
@@ -195,8 +232,10 @@ int weft_node_start(weft_node *n, uv_loop_t *loop) {
     n->server = calloc(1, sizeof *n->server);
     WEFT_ASSERT(n->server != NULL);
     if (weft_server_start(n->server, n, &err) != 0) return node_fail(n, 1, &err);
+    if ((rc = node_begin_run(n, &err)) != 0) return node_fail(n, 1, &err);
     if ((rc = node_open_replicas(n, &err)) != 0) return node_fail(n, 1, &err);
     weft_node_set_state(n, WEFT_NODE_RUNNING);
+    n->served = true;
     weft_log(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "weftd listening on %s, data %s, %u shards",
              n->cfg.listen, n->datadir.path, n->replicas_count);
     weft_log(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "node %llu, cluster %s, raft on %s%s",

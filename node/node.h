@@ -13,6 +13,7 @@
 #include "../shards/shard.h"
 #include "config.h"
 #include "datadir.h"
+#include "runstate.h"
 
 typedef struct weft_node weft_node;
 typedef struct weft_conn weft_conn;
@@ -82,6 +83,8 @@ struct weft_node {
     uv_loop_t *loop;             /* the one loop thread (DESIGN section 4) */
     weft_config cfg;             /* settings after flags and file */
     weft_datadir datadir;        /* lock, identity, paths */
+    weft_runstate runstate;      /* boot id and clean-stop marker: may envs skip fsync */
+    bool served;                 /* reached RUNNING: a failed stop is not a failed start */
     weft_node_state state;       /* changed only by weft_node_set_state */
     weft_raft_host *host;        /* every raft group; freed after the loop ends (raft/host.h) */
     bool host_closed;            /* the host's close callback ran */

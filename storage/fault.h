@@ -12,7 +12,8 @@
  *   - snapshot.c, weft_store_snapshot: mdb_txn_begin, mdb_get of the applied index,
  *     mdb_dbi_open of the main table, each mdb_stat, mdb_env_copyfd2;
  *   - snapshot.c, weft_store_restore: the write of restore.tmp, its fsync, each directory
- *     fsync, the rename over data.mdb, and the reopen (mdb_env_open).
+ *     fsync, the rename over data.mdb, and the reopen (mdb_env_open);
+ *   - sync.c, weft_store_sync of a no_sync store (also run by weft_store_close): mdb_env_sync.
  * mdb_txn_abort, mdb_cursor_close and mdb_env_close cannot fail and are not counted.
  *
  * An injected failure travels exactly like a real one: the operation is not performed (an

@@ -26,7 +26,7 @@ const char *store_table_name(weft_table tbl) {
 
 int store_check(const weft_store *s, weft_err *err) {
     WEFT_ASSERT(s != NULL);
-    int state = atomic_load_explicit(&s->poison_state, memory_order_acquire);
+    int state = atomic_load_explicit(&s->poison.state, memory_order_acquire);
     if (state == STORE_POISON_CLEAN) return 0;
     if (state == STORE_POISON_WRITING) {
         /* Another thread is recording its failure right now; its message is not ready. */
@@ -38,19 +38,18 @@ int store_check(const weft_store *s, weft_err *err) {
     return weft_err_set(err, WEFT_E_INTERNAL, "",
                         "shard store %s is stopped by an earlier failure (%s): restart the "
                         "replica",
-                        s->dir, s->poison_message);
+                        s->dir, s->poison.message);
 }
 
-/* Records `message` as the poison unless an earlier failure already did (the first one is the
- * cause; later ones are usually its consequences). */
-static void store_poison(weft_store *s, const char *message) {
+void store_first_failure_record(store_first_failure *f, const char *message) {
+    WEFT_ASSERT(f != NULL && message != NULL);
     int expected = STORE_POISON_CLEAN;
-    if (!atomic_compare_exchange_strong_explicit(&s->poison_state, &expected, STORE_POISON_WRITING,
+    if (!atomic_compare_exchange_strong_explicit(&f->state, &expected, STORE_POISON_WRITING,
                                                  memory_order_acq_rel, memory_order_acquire)) {
         return;
     }
-    snprintf(s->poison_message, sizeof s->poison_message, "%s", message);
-    atomic_store_explicit(&s->poison_state, STORE_POISON_SET, memory_order_release);
+    snprintf(f->message, sizeof f->message, "%s", message);
+    atomic_store_explicit(&f->state, STORE_POISON_SET, memory_order_release);
 }
 
 int store_fail(weft_store *s, weft_err *err, const char *fmt, ...) {
@@ -60,7 +59,7 @@ int store_fail(weft_store *s, weft_err *err, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    store_poison(s, message);
+    store_first_failure_record(&s->poison, message);
     return weft_err_set(err, WEFT_E_INTERNAL, "", "%s", message);
 }
 
@@ -79,7 +78,7 @@ int store_fail_lmdb(weft_store *s, int rc, const char *what, weft_err *err) {
 
 bool weft_store_poisoned(const weft_store *s) {
     WEFT_ASSERT(s != NULL);
-    return atomic_load_explicit(&s->poison_state, memory_order_acquire) != STORE_POISON_CLEAN;
+    return atomic_load_explicit(&s->poison.state, memory_order_acquire) != STORE_POISON_CLEAN;
 }
 
 const char *weft_store_dir(const weft_store *s) {
@@ -238,8 +237,9 @@ int weft_store_open(weft_store **out, const char *dir, const weft_store_opts *op
     s->fault_armed = false; /* fault.h: inert until a test arms it */
     if (opts != NULL) s->opts = *opts;
     if (s->opts.map_bytes == 0) s->opts.map_bytes = WEFT_STORE_MAP_BYTES_DEFAULT;
+    s->opts.no_sync = s->opts.no_sync || weft_store_no_sync_default();
     s->snapshot_bytes_max = WEFT_SNAPSHOT_BYTES_MAX;
-    atomic_init(&s->poison_state, STORE_POISON_CLEAN);
+    atomic_init(&s->poison.state, STORE_POISON_CLEAN);
     int rc = store_tmp_remove(s, err);
     if (rc == 0) rc = store_env_open(s, err);
     if (rc != 0) {
@@ -251,13 +251,24 @@ int weft_store_open(weft_store **out, const char *dir, const weft_store_opts *op
     return 0;
 }
 
-void weft_store_close(weft_store *s) {
-    if (s == NULL) return;
+int weft_store_close(weft_store *s) {
+    if (s == NULL) return 0;
     /* LMDB would leak or crash on transactions that outlive their env. */
     WEFT_ASSERT(s->write_txn == NULL);
     WEFT_ASSERT(s->read_txns_count == 0);
+    /* mdb_env_close never flushes a MDB_NOSYNC env: its last commits may exist only in the
+     * page cache, and a caller that records a clean stop after closing promises they do not
+     * (DESIGN section 5). A durable store's commits were each fsynced already. */
+    int rc = 0;
+    if (s->opts.no_sync) {
+        weft_err err;
+        weft_err_clear(&err);
+        rc = weft_store_sync(s, &err);
+        if (rc != 0) store_close_failure_record(err.message);
+    }
     if (s->env != NULL) mdb_env_close(s->env);
     free(s);
+    return rc;
 }
 
 void store_snapshot_cap_tighten(weft_store *s, uint64_t bytes_max) {

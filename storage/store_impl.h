@@ -19,21 +19,32 @@
 _Static_assert(WEFT_STORE_DIR_BYTES_MAX + 32u < WEFT_STORE_PATH_BYTES_MAX,
                "a file name must fit after the directory");
 
-/* Poison states. The first failure wins the race from CLEAN to WRITING, fills the message,
- * then publishes SET; the snapshot may fail on a threadpool thread while the loop thread
- * reads the state, so this is an atomic rather than a bool. */
+/* States of a store_first_failure. The first failure wins the race from CLEAN to WRITING,
+ * fills the message, then publishes SET; the snapshot may fail on a threadpool thread while
+ * the loop thread reads the state, so this is an atomic rather than a bool. */
 enum store_poison_state { STORE_POISON_CLEAN = 0, STORE_POISON_WRITING = 1, STORE_POISON_SET = 2 };
+
+/* The first of possibly many failures, kept because it is the cause (later ones are usually
+ * its consequences). A store's poison is one; the process-wide record of failed flushes at
+ * close (sync.c) is another. */
+typedef struct store_first_failure {
+    _Atomic int state;                        /* enum store_poison_state */
+    char message[WEFT_ERR_MESSAGE_BYTES_MAX]; /* the first failure, once SET */
+} store_first_failure;
+
+/* Records `message` in `f` unless an earlier failure already did. Any thread. */
+void store_first_failure_record(store_first_failure *f, const char *message);
 
 struct weft_store {
     MDB_env *env;                       /* NULL only after a failed restore closed it */
     MDB_dbi dbis[WEFT_TBL__COUNT];      /* one handle per table, valid while env is open */
-    weft_store_opts opts;               /* as opened, with map_bytes resolved */
+    weft_store_opts opts;               /* as opened: map_bytes resolved, no_sync with the
+                                         * process default (weft_store_no_sync_default_set) */
     char dir[WEFT_STORE_DIR_BYTES_MAX]; /* the env directory, NUL-terminated */
     struct weft_txn *write_txn;         /* the one open write transaction, or NULL */
     uint32_t read_txns_count;           /* open read weft_txns (loop thread only) */
     uint64_t snapshot_bytes_max;        /* WEFT_SNAPSHOT_BYTES_MAX unless a test tightened it */
-    _Atomic int poison_state;           /* enum store_poison_state */
-    char poison_message[WEFT_ERR_MESSAGE_BYTES_MAX]; /* the first failure, once SET */
+    store_first_failure poison;         /* the failure that stopped the store, if any */
     bool fault_armed;                   /* fault.h seam armed (tests only; false after open) */
     long fault_countdown;               /* operations left to succeed while armed */
     int fault_error;                    /* what armed operations fail with after the countdown */
@@ -58,6 +69,9 @@ int store_fail_lmdb(weft_store *s, int rc, const char *what, weft_err *err);
 /* Poisons the store with a formatted message and returns -WEFT_E_INTERNAL. */
 int store_fail(weft_store *s, weft_err *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Keeps the first failed flush at close for weft_store_close_failure (sync.c). */
+void store_close_failure_record(const char *message);
 
 /* Opens s->env and every table in s->dir with s->opts, and checks the schema version. On
  * failure s->env is NULL and `err` says why; the store is not poisoned (the caller decides). */
