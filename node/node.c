@@ -70,7 +70,12 @@ static void node_mark_clean(weft_node *n) {
     WEFT_ASSERT(n->state == WEFT_NODE_CLOSING); /* after the host closed, before STOPPED */
     if (!n->served || n->exit_code != 0 || !n->runstate.begun) return;
     weft_err err = {0};
-    int rc = weft_store_close_failure(&err);
+    int rc = 0;
+    if (n->shard_flush_failures > 0) {
+        rc = weft_err_set(&err, WEFT_E_INTERNAL, "",
+                          "%u shard stores could not flush their last commits (see above)",
+                          n->shard_flush_failures);
+    }
     if (rc == 0) rc = weft_runstate_end_clean(&n->runstate, &n->datadir, &err);
     if (rc != 0) {
         weft_log(WEFT_LOG_ERROR, WEFT_LOG_NO_SHARD,
@@ -86,8 +91,9 @@ static void node_mark_clean(weft_node *n) {
 /* Every raft group has closed: nothing applies any more, so the shards and the remaining
  * handles can go. The loop ends once their close callbacks have run. */
 static void node_host_closed(weft_node *n) {
-    for (uint32_t i = 0; i < n->replicas_count; i++)
-        weft_replica_close_shard(&n->replicas[i]);
+    for (uint32_t i = 0; i < n->replicas_count; i++) {
+        if (weft_replica_close_shard(&n->replicas[i]) != 0) n->shard_flush_failures++;
+    }
     node_mark_clean(n);
     if (n->server != NULL) weft_server_close_all(n->server);
     uv_close((uv_handle_t *)&n->pump_timer, node_handle_closed_cb);
@@ -193,9 +199,8 @@ static int node_begin_run(weft_node *n, weft_err *err) {
     WEFT_ASSERT(n->state == WEFT_NODE_STARTING && n->replicas == NULL);
     int rc = weft_runstate_begin(&n->runstate, &n->datadir, n->cfg.boot_id_file, err);
     if (rc != 0) return rc;
-    /* shards/ opens each replica's store itself (also when raft restarts a replica), so the
-     * mode is a process default, set before the first store opens (storage/store.h). */
-    weft_store_no_sync_default_set(n->runstate.no_sync);
+    /* Every shard store opens with this mode, also when raft restarts a replica. */
+    n->store_opts = (weft_store_opts){.no_sync = n->runstate.no_sync};
     WEFT_ASSERT(n->runstate.begun);
     return 0;
 }

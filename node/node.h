@@ -84,6 +84,8 @@ struct weft_node {
     weft_config cfg;             /* settings after flags and file */
     weft_datadir datadir;        /* lock, identity, paths */
     weft_runstate runstate;      /* boot id and clean-stop marker: may envs skip fsync */
+    weft_store_opts store_opts;  /* every shard store's mode, decided from runstate */
+    uint32_t shard_flush_failures; /* shard stores whose close could not flush (no clean stop) */
     bool served;                 /* reached RUNNING: a failed stop is not a failed start */
     weft_node_state state;       /* changed only by weft_node_set_state */
     weft_raft_host *host;        /* every raft group; freed after the loop ends (raft/host.h) */

@@ -66,7 +66,9 @@ static int replica_reopen(void *ctx, weft_err *err) {
     weft_replica *rep = ctx;
     weft_log(WEFT_LOG_WARN, rep->shard_id, "reopening the shard state after a storage failure");
     if (rep->shard != NULL) {
-        weft_shard_close(rep->shard);
+        /* A flush failure here only means the failed store lost what it had not flushed;
+         * raft replays it into the reopened env. The stop is unclean anyway (runstate). */
+        (void)weft_shard_close(rep->shard);
         rep->shard = NULL;
     }
     rep->restart_asked = false;
@@ -159,7 +161,7 @@ static int replica_open_shard(weft_replica *rep, weft_node *n, weft_err *err) {
         return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "data", "--data path is too long");
     }
     int rc = weft_shard_open(&rep->shard, rep->shard_id, n->datadir.cluster_id, state_dir,
-                             &n->cfg.limits, err);
+                             &n->cfg.limits, &n->store_opts, err);
     if (rc != 0) {
         weft_err_prefix(err, "shard %u", rep->shard_id);
         return rc;
@@ -204,12 +206,18 @@ int weft_replica_open(weft_replica *rep, weft_node *n, uint32_t shard_id, weft_e
     return 0;
 }
 
-void weft_replica_close_shard(weft_replica *rep) {
+int weft_replica_close_shard(weft_replica *rep) {
     weft_timergate_close(&rep->gate);
+    int rc = 0;
     if (rep->shard != NULL) {
-        weft_shard_close(rep->shard);
+        rc = weft_shard_close(rep->shard);
         rep->shard = NULL;
     }
+    if (rc != 0) {
+        weft_log(WEFT_LOG_ERROR, rep->shard_id,
+                 "closing the shard state: its last commits could not be flushed to disk");
+    }
+    return rc;
 }
 
 /* ---- serving ---- */

@@ -13,7 +13,8 @@
  * Returns 0 or a negative code with the reason in `err`. */
 int weft_replica_open(weft_replica *rep, weft_node *n, uint32_t shard_id, weft_err *err);
 /* Closes the shard state (LMDB). Only after the raft host has closed: raft may apply until then. */
-void weft_replica_close_shard(weft_replica *rep);
+/* Closes the shard state; returns weft_shard_close's result (non-zero: a flush failed). */
+int weft_replica_close_shard(weft_replica *rep);
 
 /* True when the replica leads its group and its own-term barrier has applied (DESIGN 5). */
 bool weft_replica_ready(const weft_replica *rep);

@@ -51,7 +51,7 @@ int weft_runstate_begin(weft_runstate *rs, const weft_datadir *d, const char *bo
                         weft_err *err);
 
 /* After a clean stop, once every raft group and every shard store has closed and every flush
- * of a no-sync env succeeded (weft_store_close_failure): fsyncs the state dirs and records
+ * of a no-sync env succeeded (weft_shard_close returned 0): fsyncs the state dirs and records
  * {boot id, clean = true} durably, so the next start trusts the envs whatever its boot id.
  * Errors: -WEFT_E_INTERNAL naming the path; then the marker is not written. */
 int weft_runstate_end_clean(weft_runstate *rs, const weft_datadir *d, weft_err *err);

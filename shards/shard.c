@@ -73,7 +73,8 @@ static int shard_load_meta(weft_shard *s, const char *dir, weft_err *err) {
 }
 
 int weft_shard_open(weft_shard **out, uint32_t shard_id, const char *cluster_id,
-                    const char *state_dir, const weft_limits *limits, weft_err *err) {
+                    const char *state_dir, const weft_limits *limits,
+                    const weft_store_opts *store_opts, weft_err *err) {
     WEFT_ASSERT(out != NULL && cluster_id != NULL && state_dir != NULL && limits != NULL);
     *out = NULL;
     if (strlen(cluster_id) == 0 || strlen(cluster_id) >= sizeof(((weft_shard *)0)->cluster_id)) {
@@ -87,8 +88,7 @@ int weft_shard_open(weft_shard **out, uint32_t shard_id, const char *cluster_id,
     strcpy(s->cluster_id, cluster_id);
     s->limits = limits;
     shard_record_limits(&s->record_limits);
-    weft_store_opts opts = {0};
-    int rc = weft_store_open(&s->store, state_dir, &opts, err);
+    int rc = weft_store_open(&s->store, state_dir, store_opts, err);
     if (rc == 0) rc = shard_load_meta(s, state_dir, err);
     if (rc != 0) {
         if (s->store != NULL) weft_store_close(s->store);
@@ -101,11 +101,12 @@ int weft_shard_open(weft_shard **out, uint32_t shard_id, const char *cluster_id,
     return 0;
 }
 
-void weft_shard_close(weft_shard *s) {
-    if (s == NULL) return;
+int weft_shard_close(weft_shard *s) {
+    if (s == NULL) return 0;
     sh_dispatch_free(&s->dispatch);
-    weft_store_close(s->store);
+    int rc = weft_store_close(s->store);
     free(s);
+    return rc;
 }
 
 void weft_shard_set_observer(weft_shard *s, const weft_shard_observer *obs) {

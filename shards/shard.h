@@ -16,6 +16,7 @@
 #include "../proto/limits.h"
 #include "../proto/msg.h"
 #include "../proto/reply.h"
+#include "../storage/store.h"
 
 typedef struct weft_shard weft_shard;
 
@@ -109,13 +110,18 @@ typedef struct weft_shard_observer {
 
 /* Opens the replica's state in `state_dir` (created by the caller), stamping shard id and
  * cluster id on first open and refusing a mismatch with a message that says what to fix.
- * `limits` must outlive the shard. `observer` may be NULL (followers, tests).
+ * `store_opts` (borrowed; NULL = durable commits) chooses the LMDB mode, MDB_NOSYNC included
+ * (DESIGN section 5). `limits` must outlive the shard. `observer` may be NULL (followers, tests).
  * `limits` (this node's config) governs request checks, reads, and the commands this replica
  * builds while it leads; apply enforces the limits the leader carried in the log instead
  * (shards/limits.c), so replicas whose configs differ still apply identically (G2). */
 int weft_shard_open(weft_shard **out, uint32_t shard_id, const char *cluster_id,
-                    const char *state_dir, const weft_limits *limits, weft_err *err);
-void weft_shard_close(weft_shard *s);
+                    const char *state_dir, const weft_limits *limits,
+                    const weft_store_opts *store_opts, weft_err *err);
+/* Closes the state and frees the shard. Returns 0, or -WEFT_E_INTERNAL when a store opened with
+ * no_sync could not flush its last commits to disk (storage/store.h, weft_store_close): they
+ * would then not survive a machine crash, and the caller must not record a clean stop. */
+int weft_shard_close(weft_shard *s);
 void weft_shard_set_observer(weft_shard *s, const weft_shard_observer *obs);
 uint32_t weft_shard_id(const weft_shard *s);
 uint64_t weft_shard_applied_index(const weft_shard *s);

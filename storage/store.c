@@ -237,7 +237,6 @@ int weft_store_open(weft_store **out, const char *dir, const weft_store_opts *op
     s->fault_armed = false; /* fault.h: inert until a test arms it */
     if (opts != NULL) s->opts = *opts;
     if (s->opts.map_bytes == 0) s->opts.map_bytes = WEFT_STORE_MAP_BYTES_DEFAULT;
-    s->opts.no_sync = s->opts.no_sync || weft_store_no_sync_default();
     s->snapshot_bytes_max = WEFT_SNAPSHOT_BYTES_MAX;
     atomic_init(&s->poison.state, STORE_POISON_CLEAN);
     int rc = store_tmp_remove(s, err);
@@ -264,7 +263,6 @@ int weft_store_close(weft_store *s) {
         weft_err err;
         weft_err_clear(&err);
         rc = weft_store_sync(s, &err);
-        if (rc != 0) store_close_failure_record(err.message);
     }
     if (s->env != NULL) mdb_env_close(s->env);
     free(s);

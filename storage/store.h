@@ -57,8 +57,7 @@ typedef struct weft_store_opts {
     uint64_t map_bytes; /* 0 = WEFT_STORE_MAP_BYTES_DEFAULT */
     /* MDB_NOSYNC: commits reach the page cache but are not fsynced, so they survive a process
      * crash but not a machine crash. Only with the boot-id check of DESIGN section 5, which
-     * rebuilds the env from raft after an unclean machine restart. Also on for every store
-     * opened after weft_store_no_sync_default_set(true). */
+     * rebuilds the env from raft after an unclean machine restart. */
     bool no_sync;
 } weft_store_opts;
 
@@ -71,9 +70,8 @@ int weft_store_open(weft_store **out, const char *dir, const weft_store_opts *op
  * weft_store_sync, so that everything it committed is on disk once this returns 0. No
  * transaction may be open. Returns 0 (also for NULL and for a durable store, whose commits
  * were fsynced one by one), or -WEFT_E_INTERNAL when that flush failed or could not run
- * because the store was poisoned: then some commits may be lost in a machine crash. The
- * failure is also kept for weft_store_close_failure, for callers that close through another
- * layer (shards/ closes its own store and returns nothing). */
+ * because the store was poisoned: then some commits may be lost in a machine crash, and the
+ * caller must not record a clean stop (weft_shard_close passes this result up). */
 int weft_store_close(weft_store *s);
 
 /* Durably flushes a no_sync store: fsyncs every commit so far (mdb_env_sync with force).
@@ -82,18 +80,6 @@ int weft_store_close(weft_store *s);
  * fsync can succeed without writing them). Runs on the thread that commits. Errors:
  * -WEFT_E_INTERNAL naming the env dir, also when the store is already poisoned. */
 int weft_store_sync(weft_store *s, weft_err *err);
-
-/* Process-wide durability (DESIGN section 5, the MDB_NOSYNC rule). weftd decides at start,
- * from the boot id and the clean-stop marker, whether shard envs may run without fsync; the
- * shard layer opens its stores itself, so the decision is a process default rather than an
- * option passed down. Call it before any store opens; stores already open keep their mode. */
-void weft_store_no_sync_default_set(bool no_sync);
-bool weft_store_no_sync_default(void);
-
-/* Whether every weft_store_close in this process flushed what it had to: 0, or
- * -WEFT_E_INTERNAL with the first failure's message in `err` (the first is the cause; it is
- * kept for the life of the process). weftd checks it before recording a clean stop. */
-int weft_store_close_failure(weft_err *err);
 
 const char *weft_store_dir(const weft_store *s);
 bool weft_store_poisoned(const weft_store *s);

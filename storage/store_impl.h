@@ -25,8 +25,7 @@ _Static_assert(WEFT_STORE_DIR_BYTES_MAX + 32u < WEFT_STORE_PATH_BYTES_MAX,
 enum store_poison_state { STORE_POISON_CLEAN = 0, STORE_POISON_WRITING = 1, STORE_POISON_SET = 2 };
 
 /* The first of possibly many failures, kept because it is the cause (later ones are usually
- * its consequences). A store's poison is one; the process-wide record of failed flushes at
- * close (sync.c) is another. */
+ * its consequences): a store's poison. */
 typedef struct store_first_failure {
     _Atomic int state;                        /* enum store_poison_state */
     char message[WEFT_ERR_MESSAGE_BYTES_MAX]; /* the first failure, once SET */
@@ -38,8 +37,7 @@ void store_first_failure_record(store_first_failure *f, const char *message);
 struct weft_store {
     MDB_env *env;                       /* NULL only after a failed restore closed it */
     MDB_dbi dbis[WEFT_TBL__COUNT];      /* one handle per table, valid while env is open */
-    weft_store_opts opts;               /* as opened: map_bytes resolved, no_sync with the
-                                         * process default (weft_store_no_sync_default_set) */
+    weft_store_opts opts;               /* as opened, map_bytes resolved */
     char dir[WEFT_STORE_DIR_BYTES_MAX]; /* the env directory, NUL-terminated */
     struct weft_txn *write_txn;         /* the one open write transaction, or NULL */
     uint32_t read_txns_count;           /* open read weft_txns (loop thread only) */
@@ -70,8 +68,6 @@ int store_fail_lmdb(weft_store *s, int rc, const char *what, weft_err *err);
 int store_fail(weft_store *s, weft_err *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Keeps the first failed flush at close for weft_store_close_failure (sync.c). */
-void store_close_failure_record(const char *message);
 
 /* Opens s->env and every table in s->dir with s->opts, and checks the schema version. On
  * failure s->env is NULL and `err` says why; the store is not poisoned (the caller decides). */

@@ -5,7 +5,7 @@
  * describe and history for every run, and a rebuild must really replace the env files.
  *
  * First, unit checks of the storage side: a no-sync store flushes at close, a flush failure is
- * reported (and kept for weft_store_close_failure), and the process default turns NOSYNC on. */
+ * reported by close. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -385,22 +385,18 @@ static void test_store_close_flushes(void **state) {
     assert_int_equal(applied, 42);
     weft_store_fault_arm(s, 0, EIO);
     assert_int_equal(weft_store_close(s), 0);
-    assert_int_equal(weft_store_close_failure(&err), 0);
     ur_rm_tree(dir);
 }
 
-/* The process default makes a store opened without options run NOSYNC: its close now flushes,
- * and a failed flush is reported by close, kept for weft_store_close_failure, and not retried
- * (the poisoned store refuses a second flush). Runs last: the failure is kept for good. */
+/* A NOSYNC store's close flushes, and a failed flush is reported by close and not retried
+ * (the poisoned store refuses a second flush). */
 static void test_store_flush_failure_kept(void **state) {
     (void)state;
     char dir[WEFTD_DIR_BYTES];
     ur_store_dir(dir, sizeof dir);
     weft_err err;
     weft_store *s = NULL;
-    weft_store_no_sync_default_set(true);
-    assert_int_equal(weft_store_open(&s, dir, NULL, &err), 0);
-    weft_store_no_sync_default_set(false);
+    assert_int_equal(weft_store_open(&s, dir, &(weft_store_opts){.no_sync = true}, &err), 0);
     ur_store_put_some(s);
     weft_store_fault_arm(s, 0, EIO);
     assert_int_equal(weft_store_sync(s, &err), -WEFT_E_INTERNAL);
@@ -408,10 +404,8 @@ static void test_store_flush_failure_kept(void **state) {
     assert_int_equal(weft_store_fault_hits(s), 1);
     weft_store_fault_disarm(s);
     assert_int_equal(weft_store_sync(s, &err), -WEFT_E_INTERNAL); /* poisoned: never retried */
-    assert_int_equal(weft_store_close_failure(&err), 0);
-    assert_int_equal(weft_store_close(s), -WEFT_E_INTERNAL);
-    assert_int_equal(weft_store_close_failure(&err), -WEFT_E_INTERNAL);
     assert_non_null(strstr(err.message, dir));
+    assert_int_equal(weft_store_close(s), -WEFT_E_INTERNAL);
     ur_rm_tree(dir);
 }
 

@@ -141,7 +141,7 @@ static void rep_open(world *w, unsigned i) {
     assert_int_equal(mkdir(r->dir, 0700), 0);
     weft_err err;
     weft_err_clear(&err);
-    int rc = weft_shard_open(&r->shard, 3, "sim-cluster", r->dir, &w->limits, &err);
+    int rc = weft_shard_open(&r->shard, 3, "sim-cluster", r->dir, &w->limits, NULL, &err);
     if (rc != 0) fail_msg("shard open: %s", err.message);
     r->fsm = (weft_group_fsm){.ctx = r,
                               .apply = rep_apply,

@@ -107,7 +107,7 @@ static weft_shard *fx_open(fx_ref *r, const char *dir) {
     weft_shard *s = NULL;
     weft_err err;
     weft_err_clear(&err);
-    int rc = weft_shard_open(&s, FX_SHARD_ID, FX_CLUSTER_ID, dir, &r->limits, &err);
+    int rc = weft_shard_open(&s, FX_SHARD_ID, FX_CLUSTER_ID, dir, &r->limits, NULL, &err);
     if (rc != 0) fprintf(stderr, "open %s: %s\n", dir, err.message);
     assert_int_equal(rc, 0);
     assert_false(weft_store_poisoned(s->store));

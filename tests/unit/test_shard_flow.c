@@ -382,10 +382,10 @@ static void test_identity(void **state) {
     weft_shard *other = NULL;
     weft_err err;
     weft_err_clear(&err);
-    assert_int_equal(weft_shard_open(&other, 8, "test-cluster", h->dir, &h->limits, &err),
+    assert_int_equal(weft_shard_open(&other, 8, "test-cluster", h->dir, &h->limits, NULL, &err),
                      -WEFT_E_FAILED_PRECONDITION);
     assert_non_null(strstr(err.message, "shard 7"));
-    assert_int_equal(weft_shard_open(&other, 7, "other", h->dir, &h->limits, &err),
+    assert_int_equal(weft_shard_open(&other, 7, "other", h->dir, &h->limits, NULL, &err),
                      -WEFT_E_FAILED_PRECONDITION);
     assert_non_null(strstr(err.message, "test-cluster"));
     th_open_dir(h, h->dir);

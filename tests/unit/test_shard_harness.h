@@ -65,7 +65,7 @@ static inline void th_obs_changed(void *ctx, weft_shard *s, uint64_t run_key, bo
 static inline void th_open_dir(th *h, const char *dir) {
     weft_err err;
     weft_err_clear(&err);
-    int rc = weft_shard_open(&h->s, 7, "test-cluster", dir, &h->limits, &err);
+    int rc = weft_shard_open(&h->s, 7, "test-cluster", dir, &h->limits, NULL, &err);
     if (rc != 0) fprintf(stderr, "open: %s\n", err.message);
     assert_int_equal(rc, 0);
     weft_shard_observer obs = {.ctx = h,
