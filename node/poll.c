@@ -111,8 +111,8 @@ static poll_outcome poll_give_activity(weft_req *r, weft_replica *rep, const wef
     uint8_t *resp = NULL, *cmd = NULL;
     size_t resp_len = 0, cmd_len = 0;
     weft_err err = {0};
-    int rc = weft_shard_activity_dispatch(rep->shard, t, weft_str_c(r->identity), &resp, &resp_len,
-                                          &cmd, &cmd_len, &err);
+    int rc = weft_shard_activity_dispatch(rep->shard, t, weft_str_c(r->identity), weft_wall_ms(),
+                                          &resp, &resp_len, &cmd, &cmd_len, &err);
     if (rc == -WEFT_E_NOT_FOUND) return POLL_STALE;
     if (rc == 0) rc = weft_replica_propose(rep, cmd, cmd_len, poll_act_started_cb, rep, &err);
     if (rc != 0) {

@@ -326,8 +326,8 @@ static int encode_cmd(sh_ctx *c, const weft_shard_cmd *sc, uint8_t **out, size_t
     return 0;
 }
 
-static int activity_build(sh_ctx *c, const weft_ready_task *t, weft_str identity, uint8_t **resp,
-                          size_t *resp_len, uint8_t **cmd, size_t *cmd_len) {
+static int activity_build(sh_ctx *c, const weft_ready_task *t, weft_str identity, uint64_t now_ms,
+                          uint8_t **resp, size_t *resp_len, uint8_t **cmd, size_t *cmd_len) {
     sh_run r;
     sh_act a;
     int rc = sh_run_load(c, t->run_key, &r);
@@ -349,7 +349,7 @@ static int activity_build(sh_ctx *c, const weft_ready_task *t, weft_str identity
                                  .attempt = a.attempt,
                                  .scheduled_event_id = a.scheduled_event_id,
                                  .scheduled_time_ms = a.scheduled_time_ms,
-                                 .started_time_ms = c->now_ms,
+                                 .started_time_ms = WEFT_MAX(now_ms, c->now_ms),
                                  .schedule_to_close_timeout_ms = a.schedule_to_close_timeout_ms,
                                  .start_to_close_timeout_ms = a.start_to_close_timeout_ms,
                                  .heartbeat_timeout_ms = a.heartbeat_timeout_ms,
@@ -365,7 +365,7 @@ static int activity_build(sh_ctx *c, const weft_ready_task *t, weft_str identity
 }
 
 int weft_shard_activity_dispatch(weft_shard *s, const weft_ready_task *t, weft_str identity,
-                                 uint8_t **resp, size_t *resp_len, uint8_t **cmd,
+                                 uint64_t now_ms, uint8_t **resp, size_t *resp_len, uint8_t **cmd,
                                  size_t *cmd_len, weft_err *err) {
     WEFT_ASSERT(t != NULL && t->kind == WEFT_TASK_KIND_ACTIVITY);
     *resp = NULL;
@@ -374,7 +374,7 @@ int weft_shard_activity_dispatch(weft_shard *s, const weft_ready_task *t, weft_s
     int rc = dispatch_begin(s, &c, err);
     if (rc != 0) return rc;
     rc = dispatch_check_row(&c, t);
-    if (rc == 0) rc = activity_build(&c, t, identity, resp, resp_len, cmd, cmd_len);
+    if (rc == 0) rc = activity_build(&c, t, identity, now_ms, resp, resp_len, cmd, cmd_len);
     return dispatch_end(&c, rc, err);
 }
 

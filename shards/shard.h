@@ -168,10 +168,12 @@ void weft_shard_dispatch_unpop(weft_shard *s, const weft_ready_task *t);
 
 /* Activity dispatch (section 7): builds the PollActivityTask response body for a popped task,
  * and the ACT_STARTED command the leader proposes in the same loop turn (pipelined).
+ * `now_ms` is the leader's clock at dispatch (shards/ reads no clock): the worker is told the
+ * attempt started then (never before the shard clock); apply records the entry's time.
  * Both buffers are malloc'd and owned by the caller on success. Fails with NOT_FOUND if the
  * task is no longer current (then drop it). */
 int weft_shard_activity_dispatch(weft_shard *s, const weft_ready_task *t, weft_str identity,
-                                 uint8_t **resp, size_t *resp_len, uint8_t **cmd,
+                                 uint64_t now_ms, uint8_t **resp, size_t *resp_len, uint8_t **cmd,
                                  size_t *cmd_len, weft_err *err);
 
 /* Workflow task dispatch: builds the WFT_STARTED command. Its apply reply body is the

@@ -322,8 +322,9 @@ static void dispatch(world *w) {
         uint8_t *resp = NULL, *cmd = NULL;
         size_t resp_len = 0, len = 0;
         weft_err_clear(&err);
-        int rc = weft_shard_activity_dispatch(sh, &t, WEFT_STR_LIT("sim-worker"), &resp,
-                                              &resp_len, &cmd, &len, &err);
+        int rc = weft_shard_activity_dispatch(sh, &t, WEFT_STR_LIT("sim-worker"),
+                                              weft_shard_clock_ms(sh), &resp, &resp_len, &cmd,
+                                              &len, &err);
         if (rc == -WEFT_E_NOT_FOUND) continue;
         SIM_CHECK(&w->s, rc == 0);
         msgpack_unpacked up;

@@ -272,18 +272,22 @@ static void test_complete_without_started(void **state) {
     uint8_t *resp = NULL, *cmd = NULL;
     size_t rl = 0, cl = 0;
     weft_err err;
-    assert_int_equal(weft_shard_activity_dispatch(h->s, &t, WEFT_STR_LIT("w1"), &resp, &rl, &cmd,
-                                                  &cl, &err),
+    /* The worker is told the attempt started at the leader's dispatch time, which may be well
+     * past the shard clock (the time of the last applied entry). */
+    uint64_t dispatched_ms = h->now_ms + 5000;
+    assert_int_equal(weft_shard_activity_dispatch(h->s, &t, WEFT_STR_LIT("w1"), dispatched_ms,
+                                                  &resp, &rl, &cmd, &cl, &err),
                      0);
     weft_poll_activity_resp r;
     th_decode(h, &weft_poll_activity_resp_schema, resp, rl, &r);
+    assert_int_equal(r.started_time_ms, dispatched_ms);
     free(resp);
     free(cmd); /* the Started entry never commits */
     assert_int_equal(th_act(h, WEFT_MSG_COMPLETE_ACTIVITY, r.task_token, "ok", NULL), 0);
     assert_int_equal(last_event(h, "w", 1)->event_type, WEFT_EV_ACTIVITY_TASK_COMPLETED);
     /* The popped row is gone: a re-dispatch of it is stale. */
-    assert_int_equal(weft_shard_activity_dispatch(h->s, &t, WEFT_STR_LIT("w1"), &resp, &rl, &cmd,
-                                                  &cl, &err),
+    assert_int_equal(weft_shard_activity_dispatch(h->s, &t, WEFT_STR_LIT("w1"), dispatched_ms,
+                                                  &resp, &rl, &cmd, &cl, &err),
                      -WEFT_E_NOT_FOUND);
     h_down(h);
 }

@@ -852,7 +852,7 @@ static void fx_probe_dispatch(weft_shard *s, uint8_t kind, fx_answer *a) {
         a->rc = weft_shard_workflow_dispatch(s, &t, WEFT_STR_LIT("w"), WEFT_STR_LIT("q"),
                                              WEFT_STR_LIT("poll-f"), &cmd, &cmd_len, &err);
     } else {
-        a->rc = weft_shard_activity_dispatch(s, &t, WEFT_STR_LIT("w"), &resp, &resp_len, &cmd,
+        a->rc = weft_shard_activity_dispatch(s, &t, WEFT_STR_LIT("w"), 0, &resp, &resp_len, &cmd,
                                              &cmd_len, &err);
     }
     if (a->rc == 0) fx_answer_bytes(a, cmd, cmd_len);

@@ -259,8 +259,8 @@ static inline int th_poll_act(th *h, const char *queue, weft_poll_activity_resp 
         size_t resp_len = 0, cmd_len = 0;
         weft_err err;
         weft_err_clear(&err);
-        int rc = weft_shard_activity_dispatch(h->s, &t, WEFT_STR_LIT("act-worker"), &resp,
-                                              &resp_len, &cmd, &cmd_len, &err);
+        int rc = weft_shard_activity_dispatch(h->s, &t, WEFT_STR_LIT("act-worker"), h->now_ms,
+                                              &resp, &resp_len, &cmd, &cmd_len, &err);
         if (rc == -WEFT_E_NOT_FOUND) continue;
         assert_int_equal(rc, 0);
         th_decode(h, &weft_poll_activity_resp_schema, resp, resp_len, out);
