@@ -126,8 +126,8 @@ static void worker_one_wft(worker_thread *th, const weft_poll_req *poll) {
  * Returns 0 or the error to count. */
 static int worker_answer_act(worker_thread *th, const weft_poll_activity_resp *t, weft_err *err) {
     WEFT_ASSERT(t->task_token.len > 0);
-    /* Not t->started_time_ms: the leader fills it with the shard clock at dispatch (the time
-     * of the last applied entry), which often equals scheduled_time_ms. */
+    /* Measured with the bench's own clock, not t->started_time_ms, so that the figure does not
+     * depend on the server's clock. */
     uint64_t now_ms = weft_wall_ms();
     if (t->scheduled_time_ms > 0 && now_ms >= t->scheduled_time_ms)
         bench_latency_add(&th->dispatch, (now_ms - t->scheduled_time_ms) * 1000u);
