@@ -1,5 +1,5 @@
 /* replica.c: the glue between one shard state machine and its raft group. Raft calls the
- * weft_group_fsm callbacks below on the loop thread; the shard tells the node about new tasks,
+ * weft_group_fsm callbacks below on the loop thread (snapshot: on a threadpool thread); the shard tells the node about new tasks,
  * earlier timers and changed runs through its observer. Observer callbacks run inside apply, so
  * they only record what changed; the node's pump acts on it in a later callback. */
 #include "replica.h"
@@ -29,6 +29,9 @@ static int replica_apply(void *ctx, uint64_t index, uint64_t leader_time_ms, con
     return rc;
 }
 
+/* On a libuv threadpool thread, concurrently with apply on the loop (raft/host.h): it only
+ * reads rep->shard and rep->shard_id, which change only while raft is closed (a restart
+ * reopens the shard after raft_uv's close waited for this copy). */
 static int replica_snapshot(void *ctx, void **buf, size_t *len) {
     weft_replica *rep = ctx;
     weft_err err = {0};
@@ -38,9 +41,12 @@ static int replica_snapshot(void *ctx, void **buf, size_t *len) {
         weft_log(WEFT_LOG_ERROR, rep->shard_id, "snapshot failed: %s", err.message);
         return rc;
     }
+    /* The image's own index: the shard's applied index belongs to the loop thread. */
+    uint64_t index = 0;
+    rc = weft_store_snapshot_applied_index(*buf, *len, &index, &err);
+    WEFT_ASSERT(rc == 0);
     weft_log(WEFT_LOG_INFO, rep->shard_id, "snapshot of %zu bytes at index %llu took %llu ms", *len,
-             (unsigned long long)weft_shard_applied_index(rep->shard),
-             (unsigned long long)(weft_mono_ms() - t0));
+             (unsigned long long)index, (unsigned long long)(weft_mono_ms() - t0));
     return 0;
 }
 

@@ -201,10 +201,47 @@ static int guard_random(struct raft_io *io, int min, int max) {
     return g->inner->random(g->inner, min, max);
 }
 
+/* ---- async_work: raft's request runs inside one of ours ----
+ *
+ * raft_fixture's async_work overwrites req->data with its io's data, which is the guard here,
+ * not raft; raft's snapshot work reads raft from req->data. So the inner io gets a request of
+ * the guard's, found again by its address (the first member), and raft's stays untouched. */
+
+typedef struct guard_work {
+    struct raft_io_async_work work;  /* handed to the inner io; must stay the first member */
+    struct raft_io_async_work *req;  /* raft's */
+    raft_io_async_work_cb cb;        /* raft's */
+} guard_work;
+
+/* On a threadpool thread (raft_uv) or the loop (fixture): only raft's work function runs. */
+static int guard_work_run(struct raft_io_async_work *w) {
+    guard_work *gw = (guard_work *)w;
+    return gw->req->work(gw->req);
+}
+
+/* On the loop thread, once the work has finished. */
+static void guard_work_done(struct raft_io_async_work *w, int status) {
+    guard_work *gw = (guard_work *)w;
+    struct raft_io_async_work *req = gw->req;
+    raft_io_async_work_cb cb = gw->cb;
+    raft_free(gw);
+    cb(req, status);
+}
+
 static int guard_async_work(struct raft_io *io, struct raft_io_async_work *req,
                             raft_io_async_work_cb cb) {
     weft_io_guard *g = guard_of(io);
-    return guard_rv(g, g->inner->async_work(g->inner, req, cb));
+    WEFT_ASSERT(req != NULL && req->work != NULL && cb != NULL);
+    guard_work *gw = raft_malloc(sizeof *gw);
+    if (gw == NULL) return RAFT_NOMEM;
+    memset(gw, 0, sizeof *gw);
+    gw->work.work = guard_work_run;
+    gw->req = req;
+    gw->cb = cb;
+    req->cb = cb; /* as an io does */
+    int rv = g->inner->async_work(g->inner, &gw->work, guard_work_done);
+    if (rv != 0) raft_free(gw);
+    return guard_rv(g, rv);
 }
 
 void weft_io_guard_init(weft_io_guard *g, struct raft_io *inner) {
@@ -212,7 +249,10 @@ void weft_io_guard_init(weft_io_guard *g, struct raft_io *inner) {
     memset(g, 0, sizeof *g);
     g->inner = inner;
     inner->data = g;
-    g->io.version = inner->version;
+    /* Version 2 (async_work) whatever the inner io says: raft_uv 0.15 implements async_work
+     * but declares version 1, and raft_init refuses async snapshots below version 2
+     * (notes/libraft-0.15.md, "Async snapshots"). */
+    g->io.version = 2;
     g->io.impl = g;
     g->io.init = guard_init_m;
     g->io.close = guard_close;
@@ -229,6 +269,7 @@ void weft_io_guard_init(weft_io_guard *g, struct raft_io *inner) {
     g->io.snapshot_get = guard_snapshot_get;
     g->io.time = guard_time;
     g->io.random = guard_random;
-    /* raft_uv has no async_work (io version 1); forward it only where the inner one does. */
-    g->io.async_work = inner->version >= 2 && inner->async_work != NULL ? guard_async_work : NULL;
+    /* raft_uv (UvAsyncWork: uv_queue_work, and its close waits for the work) and
+     * raft_fixture (run at the next flush, on the loop) both implement it. */
+    g->io.async_work = inner->async_work != NULL ? guard_async_work : NULL;
 }

@@ -65,14 +65,24 @@ typedef enum weft_role {
 } weft_role;
 const char *weft_role_name(weft_role r);
 
-/* The state machine a group drives. All callbacks run on the loop thread. */
+/* The state machine a group drives. All callbacks run on the loop thread, except snapshot. */
 typedef struct weft_group_fsm {
     void *ctx;
     /* Apply a committed batch. `replies` has n zeroed slots. Return 0, or negative for a
      * storage failure (the host then stops and restarts the replica). */
     int (*apply)(void *ctx, uint64_t index, uint64_t leader_time_ms, const weft_bytes *cmds,
                  uint32_t n, weft_reply *replies);
-    int (*snapshot)(void *ctx, void **buf, size_t *len);   /* buf from raft_malloc */
+    /* A copy of the whole state into *buf (from raft_malloc) and *len. It runs on a libuv
+     * threadpool thread, concurrently with apply (and every other callback) on the loop
+     * thread, whenever raft's io can run async work (always with raft_uv; the fixture-based
+     * simulation calls it on the loop). So it must be thread-safe: it may only read state
+     * that apply does not change under it, e.g. through a read transaction of its own.
+     * The image may include entries applied after raft decided to snapshot: it must record
+     * the applied index of the state it holds, and apply must skip entries at or below the
+     * state's applied index (a restore at S' then a replay from raft's S + 1 is then exact).
+     * Return 0, or negative: -WEFT_E_INTERNAL stops and restarts the replica, anything else
+     * skips this snapshot. */
+    int (*snapshot)(void *ctx, void **buf, size_t *len);
     int (*restore)(void *ctx, const void *buf, size_t len); /* buf borrowed */
     void (*role_changed)(void *ctx, weft_role old_role, weft_role new_role, uint64_t term);
     /* Optional (NULL: nothing to do). Called before a replica that hit a storage failure is
@@ -193,14 +203,21 @@ typedef struct weft_fsm_adapter {
     void (*failed_cb)(void *data, int code); /* told once per failure; the host restarts */
     void *failed_data;                 /* for failed_cb */
     uint64_t snapshots_count;          /* fsm->snapshot calls that succeeded */
+    bool snapshot_pending;             /* async: raft took a snapshot not yet finalized (loop) */
+    int snapshot_async_rc;             /* async: the copy's result; written by the worker,
+                                        * read by finalize on the loop after the work */
     uint64_t restores_count;           /* fsm->restore calls that succeeded */
 } weft_fsm_adapter;
 
-/* Prepares `a` (raft_fsm version 2 with snapshot_finalize, so we free snapshot buffers).
+/* Prepares `a` (raft_fsm version 3 with snapshot_finalize, so we free snapshot buffers;
+ * snapshot_async is set by weft_fsm_adapter_bind when the io can run it: fsm.c explains why a
+ * copy taken on a worker while the loop applies is a correct snapshot).
  * `fsm` must outlive the adapter. Errors: RESOURCE_EXHAUSTED. */
 int weft_fsm_adapter_init(weft_fsm_adapter *a, const weft_group_fsm *fsm, uint32_t group_id,
                           weft_err *err);
-/* Names the raft instance whose raft_last_applied() gives each entry's index. */
+/* Names the raft instance whose raft_last_applied() gives each entry's index, and turns on
+ * async snapshots when r->io has async_work with version >= 2 (the guard's io does). Call it
+ * after raft_init, with r->io set as raft will use it. */
 void weft_fsm_adapter_bind(weft_fsm_adapter *a, struct raft *r);
 /* In a raft_apply callback with status 0: takes the replies of that entry (`result` is the
  * callback's result argument). Returns NULL if the entry could not be decoded. The caller owns

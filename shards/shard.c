@@ -222,10 +222,12 @@ int weft_shard_apply(weft_shard *s, uint64_t index, uint64_t leader_time_ms,
 int weft_shard_snapshot(weft_shard *s, void *(*alloc)(size_t), void **buf, size_t *len,
                         weft_err *err) {
     WEFT_ASSERT(s != NULL && alloc != NULL && buf != NULL && len != NULL);
-    if (s->failed) {
-        return weft_err_set(err, WEFT_E_INTERNAL, NULL, "shard %u stopped after a storage failure",
-                            s->shard_id);
-    }
+    /* This runs on a threadpool thread while apply runs on the loop (raft/fsm.c), so it reads
+     * nothing apply writes: not s->failed nor s->applied_index. The store copies one
+     * consistent read transaction and takes the image's applied index from that copy. A
+     * storage failure has poisoned the store (an atomic, checked there); a failed apply
+     * committed nothing, so what is copied is still a committed state, and the raft adapter
+     * takes no snapshot after an apply failure anyway. */
     return weft_store_snapshot(s->store, alloc, buf, len, err);
 }
 

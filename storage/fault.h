@@ -9,8 +9,9 @@
  *   - txn.c: mdb_txn_begin (read and write), mdb_get, mdb_put, mdb_del, mdb_txn_commit (read
  *     and write);
  *   - cursor.c: mdb_cursor_open, every mdb_cursor_get (seek, next, prev, last), mdb_cursor_del;
- *   - snapshot.c, weft_store_snapshot: mdb_txn_begin, mdb_get of the applied index,
- *     mdb_dbi_open of the main table, each mdb_stat, mdb_env_copyfd2;
+ *   - snapshot.c, weft_store_snapshot: mdb_txn_begin, mdb_dbi_open of the main table, each
+ *     mdb_stat, mdb_env_copyfd2, then on the copy: mdb_env_open and mdb_get of the applied
+ *     index;
  *   - snapshot.c, weft_store_restore: the write of restore.tmp, its fsync, each directory
  *     fsync, the rename over data.mdb, and the reopen (mdb_env_open);
  *   - sync.c, weft_store_sync of a no_sync store (also run by weft_store_close): mdb_env_sync.

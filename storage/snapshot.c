@@ -11,6 +11,11 @@
  *       36      -  the LMDB image: a compacted copy of data.mdb (mdb_env_copyfd2, MDB_CP_COMPACT,
  *                  into a memfd, mapped and copied into the caller's buffer)
  *
+ * The header's applied index is read from the copied image itself (snap_image_applied_index),
+ * never from the live env: LMDB's copy is one consistent read transaction, so the index and
+ * the state in the image always agree even while another thread commits during the copy
+ * (raft's async snapshots copy on a threadpool thread while apply runs on the loop).
+ *
  * The checksum covers the header fields too, so a flipped applied index is caught by restore.
  * weft_store_snapshot_applied_index reads only the header (a restart must not hash O(state)
  * to learn it can skip the restore), so it checks magic, version and length, not the sum.
@@ -124,11 +129,9 @@ int weft_store_snapshot_applied_index(const void *buf, size_t len, uint64_t *ind
 
 /* ---- Snapshot ---- */
 
-/* What a snapshot learns before copying: the state's applied index and transaction id, and
- * the number of bytes the compacted copy will take. */
+/* What a snapshot learns before copying: the number of bytes the compacted copy will take. The
+ * state may change before the copy; this is only the early refusal of an oversized shard. */
 typedef struct snap_plan {
-    uint64_t applied_index;  /* meta applied_index in the state being copied */
-    size_t txnid;            /* LMDB transaction id of that state */
     uint64_t estimate_bytes; /* compacted image size: used pages of every table, plus metas */
 } snap_plan;
 
@@ -162,30 +165,71 @@ static int snap_plan_make(weft_store *s, snap_plan *plan, weft_err *err) {
     int rc = store_fault(s);
     if (rc == 0) rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0) return store_fail_lmdb(s, rc, "mdb_txn_begin for a snapshot", err);
-    plan->txnid = mdb_txn_id(txn);
-    MDB_val k = {.mv_size = strlen(WEFT_META_APPLIED_INDEX),
-                 .mv_data = (void *)WEFT_META_APPLIED_INDEX};
-    MDB_val v;
-    rc = store_fault(s);
-    if (rc == 0) rc = mdb_get(txn, s->dbis[WEFT_TBL_META], &k, &v);
-    plan->applied_index = 0;
+    rc = snap_estimate(s, txn, plan, err);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+/* Reads the meta applied_index of the copy in `fd` (0 when it has none) by opening the copy as
+ * an LMDB env of its own: read-only, without a lock file, through /proc/self/fd. This is the
+ * index of exactly the state that was copied, whatever committed in the live env meanwhile. A
+ * copy that cannot be read back is a storage failure (poisons the store), like a failed copy. */
+static int snap_image_applied_index(weft_store *s, int fd, uint64_t *index, weft_err *err) {
+    WEFT_ASSERT(fd >= 0 && index != NULL);
+    *index = 0;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    const char *step = "mdb_env_create of the copy for a snapshot";
+    int rc = mdb_env_create(&env);
+    if (rc == 0) {
+        step = "mdb_env_set_maxdbs of the copy for a snapshot";
+        rc = mdb_env_set_maxdbs(env, WEFT_TBL__COUNT);
+    }
+    if (rc == 0) {
+        step = "mdb_env_open of the copy for a snapshot";
+        rc = store_fault(s);
+        if (rc == 0) {
+            rc = mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS,
+                              0400);
+        }
+    }
+    if (rc == 0) {
+        step = "mdb_txn_begin on the copy for a snapshot";
+        rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    }
+    MDB_dbi meta;
+    if (rc == 0) {
+        step = "mdb_dbi_open (meta) on the copy for a snapshot";
+        rc = mdb_dbi_open(txn, store_table_name(WEFT_TBL_META), 0, &meta);
+    }
+    MDB_val v = {0};
+    if (rc == 0) {
+        step = "mdb_get applied_index from the copy for a snapshot";
+        MDB_val k = {.mv_size = strlen(WEFT_META_APPLIED_INDEX),
+                     .mv_data = (void *)WEFT_META_APPLIED_INDEX};
+        rc = store_fault(s);
+        if (rc == 0) rc = mdb_get(txn, meta, &k, &v);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0; /* a store nothing was applied to */
+            v.mv_size = 8;
+            v.mv_data = NULL;
+        }
+    }
     if (rc == 0 && v.mv_size != 8) {
-        mdb_txn_abort(txn);
+        if (txn != NULL) mdb_txn_abort(txn);
+        mdb_env_close(env);
         return store_fail(s, err,
                           "meta applied_index in %s has %zu bytes, not 8: the env is "
                           "corrupt; rebuild this replica from its peers",
                           s->dir, v.mv_size);
     }
-    if (rc == 0) plan->applied_index = weft_be64_get(v.mv_data);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
-        return store_fail_lmdb(s, rc, "mdb_get applied_index for a snapshot", err);
-    }
-    rc = snap_estimate(s, txn, plan, err);
-    mdb_txn_abort(txn);
-    /* Opening the env committed the table records, so there is always a transaction. */
-    WEFT_ASSERT(rc != 0 || plan->txnid > 0);
-    return rc;
+    if (rc == 0 && v.mv_data != NULL) *index = weft_be64_get(v.mv_data);
+    if (txn != NULL) mdb_txn_abort(txn);
+    if (env != NULL) mdb_env_close(env);
+    if (rc != 0) return store_fail_lmdb(s, rc, step, err);
+    return 0;
 }
 
 static int snap_too_big(const weft_store *s, uint64_t bytes, weft_err *err) {
@@ -229,7 +273,7 @@ static int snap_copy(weft_store *s, int *fd_out, uint64_t *bytes_out, weft_err *
 
 /* Builds the buffer: header, then the image. The copy is mapped before `alloc` runs, so that
  * nothing can fail once the caller's memory is taken (`alloc` comes with no matching free). */
-static int snap_fill(weft_store *s, const snap_plan *plan, int fd, uint64_t image_bytes,
+static int snap_fill(weft_store *s, uint64_t applied_index, int fd, uint64_t image_bytes,
                      void *(*alloc)(size_t), void **buf, size_t *len, weft_err *err) {
     WEFT_ASSERT(fd >= 0 && image_bytes > 0);
     size_t total = (size_t)(SNAP_HEADER_BYTES + image_bytes);
@@ -251,7 +295,7 @@ static int snap_fill(weft_store *s, const snap_plan *plan, int fd, uint64_t imag
     memcpy(p + SNAP_HEADER_BYTES, image, (size_t)image_bytes);
     munmap(image, (size_t)image_bytes);
     snap_header h = {.format_version = SNAP_FORMAT_VERSION,
-                     .applied_index = plan->applied_index,
+                     .applied_index = applied_index,
                      .image_bytes = image_bytes,
                      .checksum = 0};
     snap_header_write(p, &h);
@@ -261,7 +305,7 @@ static int snap_fill(weft_store *s, const snap_plan *plan, int fd, uint64_t imag
     snap_header check;
     int check_rc = snap_header_read(p, total, &check, NULL);
     WEFT_ASSERT(check_rc == 0);
-    WEFT_ASSERT(check.applied_index == plan->applied_index && check.checksum == h.checksum);
+    WEFT_ASSERT(check.applied_index == applied_index && check.checksum == h.checksum);
     *buf = p;
     *len = total;
     return 0;
@@ -286,20 +330,13 @@ int weft_store_snapshot(weft_store *s, void *(*alloc)(size_t), void **buf, size_
     uint64_t image_bytes = 0;
     rc = snap_copy(s, &fd, &image_bytes, err);
     if (rc != 0) return rc;
-    MDB_envinfo info;
-    int info_rc = mdb_env_info(s->env, &info);
-    WEFT_ASSERT(info_rc == 0);
-    if (info.me_last_txnid != plan.txnid) {
-        /* A write committed between reading the applied index and the copy, so the copy's
-         * applied index is unknown. Apply runs on the loop thread, like raft's snapshot call. */
-        rc = weft_err_set(err, WEFT_E_UNAVAILABLE, "",
-                          "snapshot of %s: the state changed while it was copied: take "
-                          "snapshots while apply is not running",
-                          s->dir);
-    } else if (SNAP_HEADER_BYTES + image_bytes > s->snapshot_bytes_max) {
+    if (SNAP_HEADER_BYTES + image_bytes > s->snapshot_bytes_max) {
         rc = snap_too_big(s, SNAP_HEADER_BYTES + image_bytes, err);
     } else {
-        rc = snap_fill(s, &plan, fd, image_bytes, alloc, buf, len, err);
+        /* From the copy, not the live env: writes may have committed during the copy. */
+        uint64_t applied_index = 0;
+        rc = snap_image_applied_index(s, fd, &applied_index, err);
+        if (rc == 0) rc = snap_fill(s, applied_index, fd, image_bytes, alloc, buf, len, err);
     }
     close(fd);
     return rc;

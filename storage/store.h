@@ -2,8 +2,11 @@
  * and snapshot/restore of the whole env (DESIGN sections 5 and 6). Knows key layout, never
  * workflow logic.
  *
- * Threading: a store is used from one thread (the loop thread), except weft_store_snapshot_*
- * which may copy from a read transaction on a threadpool thread.
+ * Threading: a store is used from one thread (the loop thread), except weft_store_snapshot,
+ * which may run on another thread (a libuv threadpool thread) while the loop thread writes:
+ * it only reads the env (its own read transactions and LMDB's copy), the fields fixed at open
+ * (dir, dbis, snapshot_bytes_max) and the atomic poison state. It must not run concurrently
+ * with weft_store_restore or weft_store_close, nor while the test-only fault seam is armed.
  * Failure: any LMDB error other than MDB_NOTFOUND poisons the store (STYLE rule 10): every later
  * call returns -WEFT_E_INTERNAL with the first error's message, until it is closed. */
 #ifndef WEFT_STORAGE_STORE_H
@@ -135,9 +138,10 @@ int weft_store_applied_index(weft_store *s, uint64_t *index, weft_err *err);
  * caller; on failure `alloc`'s memory has been released or never taken. The image format is
  * documented at the top of snapshot.c. Errors: -WEFT_E_RESOURCE_EXHAUSTED if the image would
  * exceed WEFT_SNAPSHOT_BYTES_MAX ("shard snapshot of DIR is N bytes; the limit is M bytes: use
- * more shards ...") or memory ran out (not poisoned); -WEFT_E_UNAVAILABLE if a write committed
- * during the copy (call it where apply cannot run concurrently; not poisoned);
- * -WEFT_E_INTERNAL on an LMDB failure (poisoned) or when already poisoned. */
+ * more shards ...") or memory ran out (not poisoned); -WEFT_E_INTERNAL on an LMDB failure
+ * (poisoned) or when already poisoned. Writes that commit during the copy are fine: the image's
+ * applied index is read from the copy, so it always names the state the image holds (it may be
+ * later than the index when the call began). */
 int weft_store_snapshot(weft_store *s, void *(*alloc)(size_t), void **buf, size_t *len,
                         weft_err *err);
 

@@ -427,8 +427,9 @@ static uint64_t count_rows(fixture *f, weft_store *s, weft_table tbl) {
     return n;
 }
 
-/* Snapshots taken while another thread commits: each one either reports UNAVAILABLE or holds
- * exactly the state its header's applied index names. */
+/* Snapshots taken while another thread commits (as raft's async snapshots copy on a threadpool
+ * thread while apply commits on the loop): none is refused, and each holds exactly the state
+ * its header's applied index names, even when writes committed during the copy. */
 static void test_concurrent_writer(void **state) {
     fixture *f = *state;
     weft_store_close(f->a);
@@ -439,18 +440,25 @@ static void test_concurrent_writer(void **state) {
     atomic_init(&w.done, false);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, writer_main, &w), 0);
-    int ok = 0, busy = 0;
+    int ok = 0, moved = 0;
+    uint64_t last = 0;
     for (int i = 0; i < TEST_CONCURRENT_SNAPSHOTS_MAX && !atomic_load(&w.done); i++) {
+        /* The live env's applied index before the copy: written by the writer thread, so
+         * read through a transaction of ours (LMDB allows concurrent readers). */
+        uint64_t before = 0;
+        assert_int_equal(weft_store_applied_index(f->a, &before, &f->err), 0);
         void *buf;
         size_t len;
-        int rc = weft_store_snapshot(f->a, heap_alloc, &buf, &len, &f->err);
-        if (rc == -WEFT_E_UNAVAILABLE) {
-            busy++;
-            continue;
-        }
-        assert_int_equal(rc, 0);
+        assert_int_equal(weft_store_snapshot(f->a, heap_alloc, &buf, &len, &f->err), 0);
+        uint64_t after = 0;
+        assert_int_equal(weft_store_applied_index(f->a, &after, &f->err), 0);
         uint64_t idx;
         assert_int_equal(weft_store_snapshot_applied_index(buf, len, &idx, &f->err), 0);
+        /* The image is a state between the two reads, and never older than an earlier one. */
+        assert_true(idx >= before && idx <= after);
+        assert_true(idx >= last);
+        last = idx;
+        if (after != before) moved++;
         assert_int_equal(weft_store_restore(f->b, buf, len, &f->err), 0);
         assert_int_equal(count_rows(f, f->b, WEFT_TBL_RUNS), idx);
         free(buf);
@@ -459,7 +467,9 @@ static void test_concurrent_writer(void **state) {
     assert_int_equal(pthread_join(th, NULL), 0);
     assert_int_equal(w.failures, 0);
     assert_false(weft_store_poisoned(f->a));
-    print_message("snapshots during writes: %d consistent, %d refused as busy\n", ok, busy);
+    assert_true(ok > 0);
+    print_message("snapshots during writes: %d consistent, %d with commits during the copy\n",
+                  ok, moved);
 }
 
 int main(void) {
