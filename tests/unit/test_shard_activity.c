@@ -3,18 +3,6 @@
  * and duplicate completions (G5), and requeue of a vanished poller's task. */
 #include "test_shard_harness.h"
 
-static th *h_up(void) {
-    th *h = calloc(1, sizeof *h);
-    th_init(h);
-    th_open(h);
-    return h;
-}
-
-static void h_down(th *h) {
-    th_close(h);
-    free(h);
-}
-
 /* Starts wf and completes its first task with `cmds`. */
 static void run_with(th *h, const char *wfid, weft_command *cmds, uint32_t n) {
     th_start(h, wfid);
@@ -34,7 +22,7 @@ static weft_event *last_event(th *h, const char *wfid, uint32_t back) {
 
 static void test_schedule_to_start(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     weft_command a = th_cmd_activity("a", "t");
     a.schedule_to_start_timeout_ms = 2000;
     run_with(h, "w", &a, 1);
@@ -50,12 +38,12 @@ static void test_schedule_to_start(void **state) {
     assert_int_equal(ev->scheduled_event_id, 5);
     weft_poll_activity_resp r;
     assert_int_equal(th_poll_act(h, "q", &r), -1); /* the ready row went with it */
-    h_down(h);
+    th_free(h);
 }
 
 static void test_start_to_close_retries(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     weft_command a = th_cmd_activity("a", "t");
     a.start_to_close_timeout_ms = 1000;
     a.retry_policy.maximum_attempts = 2;
@@ -87,12 +75,12 @@ static void test_start_to_close_retries(void **state) {
     assert_int_equal(st->event_type, WEFT_EV_ACTIVITY_TASK_STARTED);
     assert_int_equal(st->attempt, 2);
     assert_int_equal(to->started_event_id, st->event_id);
-    h_down(h);
+    th_free(h);
 }
 
 static void test_heartbeat(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     weft_command a = th_cmd_activity("a", "t");
     a.heartbeat_timeout_ms = 1000;
     run_with(h, "w", &a, 1);
@@ -120,12 +108,12 @@ static void test_heartbeat(void **state) {
     assert_int_equal(r2.attempt, 2);
     assert_int_equal(r2.heartbeat_details.len, 3);
     assert_memory_equal(r2.heartbeat_details.ptr, "50%", 3);
-    h_down(h);
+    th_free(h);
 }
 
 static void test_schedule_to_close(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     weft_command a = th_cmd_activity("a", "t");
     a.start_to_close_timeout_ms = 1000;
     a.schedule_to_close_timeout_ms = 5000;
@@ -140,13 +128,13 @@ static void test_schedule_to_close(void **state) {
     weft_describe_resp d;
     th_describe(h, "w", &d);
     assert_int_equal(d.pending_activities_count, 0);
-    h_down(h);
+    th_free(h);
 }
 
 /* A failure whose next start would pass schedule-to-close is final (Temporal's rule). */
 static void test_retry_bounded_by_schedule_to_close(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     weft_command a = th_cmd_activity("a", "t");
     a.schedule_to_close_timeout_ms = 2500;
     run_with(h, "w", &a, 1);
@@ -159,12 +147,12 @@ static void test_retry_bounded_by_schedule_to_close(void **state) {
     weft_event *f = last_event(h, "w", 1);
     assert_int_equal(f->event_type, WEFT_EV_ACTIVITY_TASK_FAILED);
     assert_int_equal(f->attempt, 2);
-    h_down(h);
+    th_free(h);
 }
 
 static void test_non_retryable(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     weft_str types[] = {WEFT_STR_LIT("Fatal")};
     weft_command a = th_cmd_activity("a", "t");
     a.retry_policy.non_retryable_error_types = types;
@@ -178,13 +166,13 @@ static void test_non_retryable(void **state) {
     assert_true(weft_str_eq_c(f->failure.type, "Fatal"));
     assert_int_equal(last_event(h, "w", 2)->attempt, 1);
     assert_int_equal(last_event(h, "w", 0)->event_type, WEFT_EV_WORKFLOW_TASK_SCHEDULED);
-    h_down(h);
+    th_free(h);
 }
 
 /* G5: one outcome per activity; duplicates and wrong attempts are refused. */
 static void test_duplicate_completion(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     weft_command a = th_cmd_activity("a", "t");
     run_with(h, "w", &a, 1);
     weft_poll_activity_resp r;
@@ -202,12 +190,12 @@ static void test_duplicate_completion(void **state) {
     weft_activity_req bad = {.task_token = {.ptr = (const uint8_t *)"\x81\xa1x\x01", .len = 4}};
     assert_int_equal(th_request(h, WEFT_MSG_COMPLETE_ACTIVITY, &bad), WEFT_E_INVALID_ARGUMENT);
     assert_string_equal(h->reply.err.field, "task_token");
-    h_down(h);
+    th_free(h);
 }
 
 static void test_cancel_activity(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     weft_command acts[2] = {th_cmd_activity("a", "t"), th_cmd_activity("b", "t")};
     run_with(h, "w", acts, 2);
     weft_poll_activity_resp ra;
@@ -236,13 +224,13 @@ static void test_cancel_activity(void **state) {
     assert_int_equal(th_act(h, WEFT_MSG_FAIL_ACTIVITY, ra.task_token, NULL, "Canceled"), 0);
     assert_int_equal(last_event(h, "w", 0)->event_type, WEFT_EV_ACTIVITY_TASK_CANCELED);
     assert_int_equal(last_event(h, "w", 1)->event_type, WEFT_EV_ACTIVITY_TASK_STARTED);
-    h_down(h);
+    th_free(h);
 }
 
 /* A poller that vanished after Started: the same attempt goes back to the queue. */
 static void test_requeue(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     weft_command a = th_cmd_activity("a", "t");
     run_with(h, "w", &a, 1);
     weft_poll_activity_resp r;
@@ -258,13 +246,13 @@ static void test_requeue(void **state) {
     assert_int_equal(th_poll_act(h, "q", &r2), 0);
     assert_int_equal(r2.attempt, 1);
     assert_int_equal(th_act(h, WEFT_MSG_COMPLETE_ACTIVITY, r2.task_token, "ok", NULL), 0);
-    h_down(h);
+    th_free(h);
 }
 
 /* A result for an attempt whose pipelined Started was lost still counts once. */
 static void test_complete_without_started(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     weft_command a = th_cmd_activity("a", "t");
     run_with(h, "w", &a, 1);
     weft_ready_task t;
@@ -289,7 +277,7 @@ static void test_complete_without_started(void **state) {
     assert_int_equal(weft_shard_activity_dispatch(h->s, &t, WEFT_STR_LIT("w1"), dispatched_ms,
                                                   &resp, &rl, &cmd, &cl, &err),
                      -WEFT_E_NOT_FOUND);
-    h_down(h);
+    th_free(h);
 }
 
 int main(void) {

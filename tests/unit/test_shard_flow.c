@@ -6,23 +6,12 @@
 
 #include "storage/store.h"
 
-static th *h_new(void) {
-    th *h = calloc(1, sizeof *h);
-    th_init(h);
-    return h;
-}
-
-static void h_free(th *h) {
-    th_close(h);
-    free(h);
-}
-
 static weft_bytes tok(weft_bytes t) { return t; }
 
 /* The acceptance scenario: exact event sequence and key attributes. */
 static void test_acceptance(void **state) {
     (void)state;
-    th *h = h_new();
+    th *h = th_new();
     th_open(h);
     const char *run = th_start(h, "order-1");
     char run_id[64];
@@ -112,14 +101,14 @@ static void test_acceptance(void **state) {
     assert_int_equal(d.pending_timers_count, 0);
     assert_false(d.workflow_task_pending);
     assert_true(h->ready_calls > 0 && h->timer_calls > 0 && h->changed_calls > 0);
-    h_free(h);
+    th_free(h);
 }
 
 /* Sticky: the next task goes to the worker's sticky queue with only new events; unpolled, it
  * falls back to the shared queue after sticky_timeout_ms. */
 static void test_sticky(void **state) {
     (void)state;
-    th *h = h_new();
+    th *h = th_new();
     th_open(h);
     th_start(h, "s-1");
     weft_poll_wft_resp wt;
@@ -145,14 +134,14 @@ static void test_sticky(void **state) {
     weft_describe_resp d;
     th_describe(h, "s-1", &d);
     assert_int_equal(d.sticky_queue.len, 0);
-    h_free(h);
+    th_free(h);
 }
 
 /* A failing workflow task: only the first failure is in history; retries are transient with
  * backoff 1 s, 2 s, ...; the success writes Scheduled(attempt)+Started+Completed. */
 static void test_wft_failures_transient(void **state) {
     (void)state;
-    th *h = h_new();
+    th *h = th_new();
     th_open(h);
     th_start(h, "f-1");
     weft_poll_wft_resp wt;
@@ -198,14 +187,14 @@ static void test_wft_failures_transient(void **state) {
     assert_int_equal(evs[4].attempt, 4);
     th_describe(h, "f-1", &d);
     assert_int_equal(d.workflow_task_failures, 0);
-    h_free(h);
+    th_free(h);
 }
 
 /* A signal while a transient attempt waits on its queue makes it an ordinary task: its
  * Scheduled event is written at the provisional id, and its token stays valid. */
 static void test_transient_materialized(void **state) {
     (void)state;
-    th *h = h_new();
+    th *h = th_new();
     th_open(h);
     th_start(h, "m-1");
     weft_poll_wft_resp wt;
@@ -221,14 +210,14 @@ static void test_transient_materialized(void **state) {
                         "WorkflowExecutionStarted,WorkflowTaskScheduled,WorkflowTaskStarted,"
                         "WorkflowTaskTimedOut,WorkflowTaskScheduled,WorkflowExecutionSignaled,"
                         "WorkflowTaskStarted,WorkflowTaskCompleted");
-    h_free(h);
+    th_free(h);
 }
 
 /* A close command racing with a new event: nothing applies, WorkflowTaskFailed
  * (UNHANDLED_EVENTS), a new task carries the event. */
 static void test_unhandled_events(void **state) {
     (void)state;
-    th *h = h_new();
+    th *h = th_new();
     th_open(h);
     th_start(h, "u-1");
     weft_poll_wft_resp wt;
@@ -246,14 +235,14 @@ static void test_unhandled_events(void **state) {
     weft_describe_resp d;
     th_describe(h, "u-1", &d);
     assert_int_equal(d.info.status, WEFT_STATUS_COMPLETED);
-    h_free(h);
+    th_free(h);
 }
 
 /* Events that arrive while a task runs are buffered and come after its Completed event,
  * followed by a new task (section 7). */
 static void test_buffered_events(void **state) {
     (void)state;
-    th *h = h_new();
+    th *h = th_new();
     th_open(h);
     th_start(h, "b-1");
     weft_poll_wft_resp wt;
@@ -270,7 +259,7 @@ static void test_buffered_events(void **state) {
     th_history(h, "b-1", "", &evs);
     assert_true(weft_str_eq_c(evs[5].signal_name, "one")); /* G7: in acceptance order */
     assert_true(weft_str_eq_c(evs[6].signal_name, "two"));
-    h_free(h);
+    th_free(h);
 }
 
 /* Replays every entry of one shard into another: the tables must be byte-identical (G2). */
@@ -297,7 +286,7 @@ static void dump_table(weft_store *st, weft_table tbl, char **out, size_t *len) 
 
 static void test_determinism(void **state) {
     (void)state;
-    th *a = h_new();
+    th *a = th_new();
     a->record = true;
     th_open(a);
     th_start(a, "d-1");
@@ -314,7 +303,7 @@ static void test_determinism(void **state) {
     assert_int_equal(th_act(a, WEFT_MSG_COMPLETE_ACTIVITY, act.task_token, "r", NULL), 0);
     th_start(a, "d-2");
 
-    th *b = h_new();
+    th *b = th_new();
     th_open(b);
     for (unsigned i = 0; i < a->log_count; i++) {
         b->now_ms = a->log[i].time_ms;
@@ -346,14 +335,14 @@ static void test_determinism(void **state) {
     weft_store_close(sb);
     th_open_dir(a, dir_a); /* reopen so th_close has something to close */
     th_open_dir(b, dir_b);
-    h_free(a);
-    h_free(b);
+    th_free(a);
+    th_free(b);
 }
 
 /* Re-applying an entry at or below the applied index changes nothing (section 5). */
 static void test_reapply_noop(void **state) {
     (void)state;
-    th *h = h_new();
+    th *h = th_new();
     h->record = true;
     th_open(h);
     th_start(h, "r-1");
@@ -370,13 +359,13 @@ static void test_reapply_noop(void **state) {
     th_open_dir(h, h->dir);
     assert_int_equal(weft_shard_applied_index(h->s), idx);
     assert_int_equal(weft_shard_clock_ms(h->s), clock);
-    h_free(h);
+    th_free(h);
 }
 
 /* Opening another shard's or cluster's env is refused with a fix-it message (section 5). */
 static void test_identity(void **state) {
     (void)state;
-    th *h = h_new();
+    th *h = th_new();
     th_open(h);
     weft_shard_close(h->s);
     weft_shard *other = NULL;
@@ -389,14 +378,14 @@ static void test_identity(void **state) {
                      -WEFT_E_FAILED_PRECONDITION);
     assert_non_null(strstr(err.message, "test-cluster"));
     th_open_dir(h, h->dir);
-    h_free(h);
+    th_free(h);
 }
 
 /* A task whose Started is replayed with the same poll id answers the same; another poller's
  * Started for it is stale. */
 static void test_started_replay(void **state) {
     (void)state;
-    th *h = h_new();
+    th *h = th_new();
     th_open(h);
     th_start(h, "p-1");
     weft_ready_task t;
@@ -417,7 +406,7 @@ static void test_started_replay(void **state) {
                      -WEFT_E_NOT_FOUND);
     assert_string_equal(th_types(h, "p-1", ""),
                         "WorkflowExecutionStarted,WorkflowTaskScheduled,WorkflowTaskStarted");
-    h_free(h);
+    th_free(h);
 }
 
 static void requeue(th *h, weft_bytes token, int want) {
@@ -433,7 +422,7 @@ static void requeue(th *h, weft_bytes token, int want) {
  * fresh task follows at once; a transient attempt just goes back, writing nothing. */
 static void test_wft_requeue(void **state) {
     (void)state;
-    th *h = h_new();
+    th *h = th_new();
     th_open(h);
     th_start(h, "q-1");
     weft_poll_wft_resp wt;
@@ -455,7 +444,7 @@ static void test_wft_requeue(void **state) {
                         "WorkflowTaskTimedOut,WorkflowTaskScheduled,WorkflowTaskStarted,"
                         "WorkflowTaskFailed,WorkflowTaskScheduled,WorkflowTaskStarted,"
                         "WorkflowTaskCompleted");
-    h_free(h);
+    th_free(h);
 }
 
 int main(void) {

@@ -93,6 +93,21 @@ static inline void th_open(th *h) {
     th_open_dir(h, h->dir);
 }
 
+/* A harness on the heap (th is large: it records entries): th_new initialises it, th_up also
+ * opens its shard, th_free closes and frees it. */
+static inline th *th_new(void) {
+    th *h = calloc(1, sizeof *h);
+    assert_non_null(h);
+    th_init(h);
+    return h;
+}
+
+static inline th *th_up(void) {
+    th *h = th_new();
+    th_open(h);
+    return h;
+}
+
 static inline void th_rmdir(const char *dir) {
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
@@ -112,6 +127,11 @@ static inline void th_close(th *h) {
     for (unsigned i = 0; i < h->log_count; i++) free(h->log[i].cmd);
     h->log_count = 0;
     th_rmdir(h->dir);
+}
+
+static inline void th_free(th *h) {
+    th_close(h);
+    free(h);
 }
 
 /* Decodes bytes with a schema; the struct stays valid until th_close. */

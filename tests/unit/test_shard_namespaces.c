@@ -3,18 +3,6 @@
  * namespace), and a worker polling a queue in one namespace never receives the other's tasks. */
 #include "test_shard_harness.h"
 
-static th *h_up(void) {
-    th *h = calloc(1, sizeof *h);
-    th_init(h);
-    th_open(h);
-    return h;
-}
-
-static void h_down(th *h) {
-    th_close(h);
-    free(h);
-}
-
 static void start_in(th *h, const char *ns, const char *wfid) {
     weft_start_req req = th_start_req(wfid);
     req.namespace_ = weft_str_c(ns);
@@ -36,7 +24,7 @@ static uint64_t pop_run(th *h, const char *ns, const char *queue) {
 
 static void test_same_queue_two_namespaces(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     start_in(h, "alpha", "order-1");
     start_in(h, "beta", "order-1"); /* same id, other namespace: a separate execution */
     uint64_t alpha = pop_run(h, "alpha", "q");
@@ -46,22 +34,22 @@ static void test_same_queue_two_namespaces(void **state) {
     assert_int_equal(pop_run(h, "alpha", "q"), 0);
     assert_int_equal(pop_run(h, "beta", "q"), 0);
     assert_int_equal(pop_run(h, "", "q"), 0);
-    h_down(h);
+    th_free(h);
 }
 
 static void test_default_namespace_name(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     start_in(h, "", "order-2"); /* an empty namespace is WEFT_DEFAULT_NAMESPACE */
     assert_int_equal(pop_run(h, "alpha", "q"), 0);
     assert_true(pop_run(h, WEFT_DEFAULT_NAMESPACE, "q") != 0);
-    h_down(h);
+    th_free(h);
 }
 
 /* After a leadership change the FIFOs refill from the ready table, still per namespace. */
 static void test_rebuild_keeps_namespaces(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     start_in(h, "alpha", "w1");
     start_in(h, "beta", "w1");
     weft_shard_leader_stop(h->s);
@@ -72,7 +60,7 @@ static void test_rebuild_keeps_namespaces(void **state) {
     assert_int_equal(pop_run(h, "beta", "q"), 0);
     assert_true(pop_run(h, "alpha", "q") != 0);
     assert_int_equal(pop_run(h, "alpha", "q"), 0);
-    h_down(h);
+    th_free(h);
 }
 
 static void test_dispatch_name_is_unambiguous(void **state) {

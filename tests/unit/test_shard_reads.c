@@ -3,18 +3,6 @@
  * dispatch FIFOs across leadership changes, and snapshot/restore. */
 #include "test_shard_harness.h"
 
-static th *h_up(void) {
-    th *h = calloc(1, sizeof *h);
-    th_init(h);
-    th_open(h);
-    return h;
-}
-
-static void h_down(th *h) {
-    th_close(h);
-    free(h);
-}
-
 static int list(th *h, weft_list_req *req, weft_list_resp *resp) {
     return th_read(h, WEFT_MSG_LIST_WORKFLOWS, &weft_list_req_schema, req, &weft_list_resp_schema,
                    resp, false, NULL);
@@ -36,7 +24,7 @@ static void finish(th *h, weft_command cmd) {
 
 static void test_list_count(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     /* 5 "order" runs at t0..t0+4000 and 2 "ship" runs; orders 0 and 1 complete. */
     char id[32];
     for (int i = 0; i < 5; i++) {
@@ -94,12 +82,12 @@ static void test_list_count(void **state) {
     weft_list_req wrong = {.status = WEFT_STATUS_RUNNING, .next_page_token = resp.next_page_token};
     assert_int_equal(list(h, &wrong, &resp), WEFT_E_INVALID_ARGUMENT);
     assert_string_equal(h->reply.err.field, "next_page_token");
-    h_down(h);
+    th_free(h);
 }
 
 static void test_history_paging_and_wait(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     th_start(h, "w");
     for (int i = 0; i < 5; i++) {
         char rid[8];
@@ -143,12 +131,12 @@ static void test_history_paging_and_wait(void **state) {
                      0);
     assert_int_equal(resp.events_count, 1);
     assert_false(wait.should_wait);
-    h_down(h);
+    th_free(h);
 }
 
 static void test_result_wait(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     th_start(h, "w");
     weft_result_req req = {.workflow_id = WEFT_STR_LIT("w"), .wait = true};
     weft_result_resp resp;
@@ -169,12 +157,12 @@ static void test_result_wait(void **state) {
     assert_int_equal(th_read(h, WEFT_MSG_GET_RESULT, &weft_result_req_schema, &missing,
                              &weft_result_resp_schema, &resp, false, &wait),
                      WEFT_E_NOT_FOUND);
-    h_down(h);
+    th_free(h);
 }
 
 static void test_describe_pending(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     th_start(h, "w");
     weft_poll_wft_resp wt;
     assert_int_equal(th_poll_wft(h, "q", &wt), 0);
@@ -193,13 +181,13 @@ static void test_describe_pending(void **state) {
     assert_int_equal(d.pending_timers_count, 1);
     assert_int_equal(d.pending_timers[0].fire_time_ms, TH_T0_MS + 7000);
     assert_false(d.workflow_task_pending);
-    h_down(h);
+    th_free(h);
 }
 
 /* G6: nothing fires before its time on the shard clock, whatever the gate proposes. */
 static void test_timers_never_early(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     th_start(h, "w");
     weft_poll_wft_resp wt;
     assert_int_equal(th_poll_wft(h, "q", &wt), 0);
@@ -234,13 +222,13 @@ static void test_timers_never_early(void **state) {
     weft_event *evs = NULL;
     uint32_t cnt = th_history(h, "w", "", &evs);
     assert_true(evs[cnt - 1].event_time_ms >= TH_T0_MS + 1000);
-    h_down(h);
+    th_free(h);
 }
 
 /* A new leader rebuilds its FIFOs from the ready table; a follower dispatches nothing. */
 static void test_leadership(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     th_start(h, "a");
     th_start(h, "b");
     weft_shard_leader_stop(h->s);
@@ -263,12 +251,12 @@ static void test_leadership(void **state) {
     weft_shard_dispatch_unpop(h->s, &t);
     assert_int_equal(th_poll_wft(h, "q", &wt), 0);
     assert_true(weft_str_eq_c(wt.workflow_id, "d"));
-    h_down(h);
+    th_free(h);
 }
 
 static void test_snapshot_restore(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     th_start(h, "w");
     void *img = NULL;
     size_t len = 0;
@@ -277,7 +265,7 @@ static void test_snapshot_restore(void **state) {
     assert_int_equal(weft_shard_snapshot(h->s, malloc, &img, &len, &err), 0);
     /* The same replica is already at the image's index: restore is skipped. */
     assert_int_equal(weft_shard_restore(h->s, img, len, &err), 0);
-    th *b = h_up();
+    th *b = th_up();
     assert_int_equal(weft_shard_restore(b->s, img, len, &err), 0);
     assert_int_equal(weft_shard_applied_index(b->s), weft_shard_applied_index(h->s));
     assert_string_equal(th_types(b, "w", ""), "WorkflowExecutionStarted,WorkflowTaskScheduled");
@@ -285,8 +273,8 @@ static void test_snapshot_restore(void **state) {
     weft_poll_wft_resp wt;
     assert_int_equal(th_poll_wft(b, "q", &wt), 0); /* the ready table came along */
     free(img);
-    h_down(b);
-    h_down(h);
+    th_free(b);
+    th_free(h);
 }
 
 /* A workflow task's events are capped at half a frame; next_event_id says where the rest
@@ -315,7 +303,7 @@ static void test_poll_cap(void **state) {
     assert_int_equal(wt.next_event_id, wt.events_count + 1);
     for (uint32_t i = 0; i < wt.events_count; i++) assert_int_equal(wt.events[i].event_id, i + 1);
     assert_true(h->reply.body_len < h->limits.frame_bytes_max);
-    h_down(h);
+    th_free(h);
 }
 
 int main(void) {

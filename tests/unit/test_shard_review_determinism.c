@@ -8,17 +8,6 @@
 #include "shards/apply.h" /* struct weft_shard, to read the replica's store */
 #include "storage/store.h"
 
-static th *h_new(void) {
-    th *h = calloc(1, sizeof *h);
-    th_init(h);
-    return h;
-}
-
-static void h_free(th *h) {
-    th_close(h);
-    free(h);
-}
-
 /* Every table of a shard, in key order: (table, key length, key, value length, value). */
 static void dump(th *h, char **out, size_t *len) {
     FILE *f = open_memstream(out, len);
@@ -109,40 +98,40 @@ static void limits_small(weft_limits *l) {
 /* The leader runs with non-default limits, a follower with the defaults. */
 static void test_follower_with_other_limits(void **state) {
     (void)state;
-    th *a = h_new();
+    th *a = th_new();
     limits_small(&a->limits);
     a->record = true;
     th_open(a);
     workload(a);
-    th *b = h_new();
+    th *b = th_new();
     th_open(b);
     replay(a, b, 0, a->log_count);
     assert_same_tables(a, b);
-    h_free(a);
-    h_free(b);
+    th_free(a);
+    th_free(b);
 }
 
 /* The leader runs with the defaults, a follower with smaller limits. */
 static void test_follower_with_smaller_limits(void **state) {
     (void)state;
-    th *a = h_new();
+    th *a = th_new();
     a->record = true;
     th_open(a);
     workload(a);
-    th *b = h_new();
+    th *b = th_new();
     limits_small(&b->limits);
     th_open(b);
     replay(a, b, 0, a->log_count);
     assert_same_tables(a, b);
-    h_free(a);
-    h_free(b);
+    th_free(a);
+    th_free(b);
 }
 
 /* The leader's config changes while it leads (a reload), and a follower restarts with yet
  * another config halfway: both keep following the log. */
 static void test_limits_change_and_restart(void **state) {
     (void)state;
-    th *a = h_new();
+    th *a = th_new();
     a->record = true;
     th_open(a);
     th_start(a, "c-1");
@@ -153,7 +142,7 @@ static void test_limits_change_and_restart(void **state) {
     limits_small(&a->limits); /* the shard borrows a->limits: this is the reload */
     workload(a);
 
-    th *b = h_new();
+    th *b = th_new();
     th_open(b);
     replay(a, b, 0, half + 3);
     /* Restart the follower with a config of its own. */
@@ -164,14 +153,14 @@ static void test_limits_change_and_restart(void **state) {
     th_open_dir(b, b->dir);
     replay(a, b, half + 3, a->log_count);
     assert_same_tables(a, b);
-    h_free(a);
-    h_free(b);
+    th_free(a);
+    th_free(b);
 }
 
 /* The leader's limits do take effect: its reload shortens the sticky fallback. */
 static void test_reload_takes_effect(void **state) {
     (void)state;
-    th *h = h_new();
+    th *h = th_new();
     th_open(h);
     th_start(h, "r-1");
     weft_poll_wft_resp wt;
@@ -182,7 +171,7 @@ static void test_reload_takes_effect(void **state) {
     th_advance(h, 1000);
     assert_int_equal(th_poll_wft(h, "sticky-1", &wt), -1); /* fell back already */
     assert_int_equal(th_poll_wft(h, "q", &wt), 0);
-    h_free(h);
+    th_free(h);
 }
 
 /* ---- A seeded random workload, replayed on a follower ---- */
@@ -478,7 +467,7 @@ static void test_random_workloads(void **state) {
     const char *env = getenv("WEFT_REVIEW_SEEDS");
     uint64_t seeds = env != NULL ? strtoull(env, NULL, 10) : 12;
     for (uint64_t seed = 1; seed <= seeds; seed++) {
-        th *a = h_new();
+        th *a = th_new();
         if (seed % 2) limits_small(&a->limits);
         a->record = true;
         th_open(a);
@@ -487,7 +476,7 @@ static void test_random_workloads(void **state) {
         for (int i = 0; i < 400 && a->log_count < 4000 && a->unpacked_count < 3500; i++) {
             rw_step(&w);
         }
-        th *b = h_new();
+        th *b = th_new();
         if (seed % 3 == 0) b->limits.history_events_max = 40;
         th_open(b);
         weft_shard_leader_stop(b->s);
@@ -527,7 +516,7 @@ static void test_random_workloads(void **state) {
         assert_same_tables(a, b);
         check_all_histories(a);
 
-        th *c = h_new();
+        th *c = th_new();
         c->limits.sticky_timeout_ms = 1; /* its own config, again */
         th_open(c);
         weft_err err;
@@ -541,9 +530,9 @@ static void test_random_workloads(void **state) {
             next++;
         replay(a, c, next, a->log_count);
         assert_same_tables(a, c);
-        h_free(a);
-        h_free(b);
-        h_free(c);
+        th_free(a);
+        th_free(b);
+        th_free(c);
     }
 }
 

@@ -4,21 +4,10 @@
  * final outcome, but its time is when the attempt started (section 7, "Activities"). */
 #include "test_shard_harness.h"
 
-static th *h_new(void) {
-    th *h = calloc(1, sizeof *h);
-    th_init(h);
-    return h;
-}
-
-static void h_free(th *h) {
-    th_close(h);
-    free(h);
-}
-
 /* Runs one activity: started at T0+1000, completed at T0+5000; with `buffered`, a workflow task
  * (from a signal) is running when the result arrives. Returns the Started event's time. */
 static uint64_t started_time(bool buffered) {
-    th *h = h_new();
+    th *h = th_new();
     th_open(h);
     th_start(h, "w");
     weft_poll_wft_resp wt;
@@ -47,7 +36,7 @@ static uint64_t started_time(bool buffered) {
         }
     }
     assert_int_equal(got, t_started);
-    h_free(h);
+    th_free(h);
     return got;
 }
 

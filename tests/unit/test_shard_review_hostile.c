@@ -8,17 +8,6 @@
 
 #include "shards/ops.h" /* sh_limits_schema: the stamp a leader puts on its commands */
 
-static th *h_new(void) {
-    th *h = calloc(1, sizeof *h);
-    th_init(h);
-    return h;
-}
-
-static void h_free(th *h) {
-    th_close(h);
-    free(h);
-}
-
 /* A small deterministic generator, so a failure replays from its seed. */
 static uint64_t rng_next(uint64_t *s) {
     *s ^= *s << 13;
@@ -72,12 +61,12 @@ static void workload(th *h) {
  * state the workload had reached at that point. */
 static void test_mutated_commands(void **state) {
     (void)state;
-    th *rec = h_new();
+    th *rec = th_new();
     rec->record = true;
     th_open(rec);
     workload(rec);
 
-    th *h = h_new();
+    th *h = th_new();
     th_open(h);
     uint64_t seed = 0x9e3779b97f4a7c15ull;
     for (unsigned i = 0; i < rec->log_count; i++) {
@@ -97,14 +86,14 @@ static void test_mutated_commands(void **state) {
         /* The honest command still applies (accepted or rejected) afterwards. */
         apply_hostile(h, e->cmd, e->len);
     }
-    h_free(h);
-    h_free(rec);
+    th_free(h);
+    th_free(rec);
 }
 
 /* Random bytes, and msgpack of the wrong shape. */
 static void test_garbage(void **state) {
     (void)state;
-    th *h = h_new();
+    th *h = th_new();
     th_open(h);
     th_start(h, "g-1");
     uint64_t seed = 42;
@@ -136,7 +125,7 @@ static void test_garbage(void **state) {
     apply_hostile(h, deep, sizeof deep);
     /* The replica still works. */
     assert_int_equal(th_signal(h, "g-1", "s", NULL), 0);
-    h_free(h);
+    th_free(h);
 }
 
 /* Encodes a shard command of `type` with `body` and optional fields. */
@@ -147,7 +136,7 @@ static void encode_cmd(const weft_shard_cmd *sc, uint8_t **out, size_t *len) {
 /* Every command type with the body of every other request type, and with forged tokens. */
 static void test_wrong_bodies_and_tokens(void **state) {
     (void)state;
-    th *h = h_new();
+    th *h = th_new();
     th_open(h);
     th_start(h, "b-1");
     weft_poll_wft_resp wt;
@@ -228,7 +217,7 @@ static void test_wrong_bodies_and_tokens(void **state) {
         free(tok_bufs[i]);
     /* Histories are still dense and readable. */
     th_types(h, "b-1", "");
-    h_free(h);
+    th_free(h);
 }
 
 /* Re-packs an encoded command map with a "limits" stamp added (as a leader does, limits.c). */
@@ -258,7 +247,7 @@ static void add_stamp(const uint8_t *raw, size_t len, const weft_limits *stamp,
  * ones still answers every command and never wraps a deadline or trips an assertion. */
 static void test_extreme_limit_stamps(void **state) {
     (void)state;
-    th *rec = h_new();
+    th *rec = th_new();
     rec->record = true;
     th_open(rec);
     workload(rec);
@@ -280,7 +269,7 @@ static void test_extreme_limit_stamps(void **state) {
     stamps[2].retention_ms = UINT64_MAX - 1;
     stamps[2].dedup_ttl_ms = UINT64_MAX - 1;
     for (size_t k = 0; k < WEFT_ARRAY_LEN(stamps); k++) {
-        th *h = h_new();
+        th *h = th_new();
         th_open(h);
         for (unsigned i = 0; i < rec->log_count; i++) {
             h->now_ms = rec->log[i].time_ms;
@@ -294,9 +283,9 @@ static void test_extreme_limit_stamps(void **state) {
             h->now_ms += 400ull * 24 * 3600 * 1000;
             th_fire(h);
         }
-        h_free(h);
+        th_free(h);
     }
-    h_free(rec);
+    th_free(rec);
 }
 
 int main(void) {

@@ -5,17 +5,6 @@
  * the shard clock. */
 #include "test_shard_harness.h"
 
-static th *h_new(void) {
-    th *h = calloc(1, sizeof *h);
-    th_init(h);
-    return h;
-}
-
-static void h_free(th *h) {
-    th_close(h);
-    free(h);
-}
-
 static void requeue(th *h, weft_bytes token) {
     weft_shard_cmd rq = {.type = WEFT_SC_TASK_REQUEUE, .task_token = token};
     uint8_t *cmd = NULL;
@@ -51,7 +40,7 @@ static const weft_pending_activity *the_activity(th *h) {
  * attempt may not time out before T0+16s. */
 static void test_activity_requeue_start_to_close(void **state) {
     (void)state;
-    th *h = h_new();
+    th *h = th_new();
     th_open(h);
     weft_command a = th_cmd_activity("a", "t"); /* start_to_close 10 s */
     run_with_activity(h, &a);
@@ -75,7 +64,7 @@ static void test_activity_requeue_start_to_close(void **state) {
     p = the_activity(h);
     assert_str(p->state, "backoff");
     assert_int_equal(p->attempt, 2);
-    h_free(h);
+    th_free(h);
 }
 
 /* Scheduled at T0 with schedule_to_start 3 s, started at T0+2s, requeued at T0+2.5s: back on the
@@ -83,7 +72,7 @@ static void test_activity_requeue_start_to_close(void **state) {
  * row armed at T0 may not time it out at T0+3s. */
 static void test_activity_requeue_schedule_to_start(void **state) {
     (void)state;
-    th *h = h_new();
+    th *h = th_new();
     th_open(h);
     weft_command a = th_cmd_activity("a", "t");
     a.schedule_to_start_timeout_ms = 3000;
@@ -99,13 +88,13 @@ static void test_activity_requeue_schedule_to_start(void **state) {
     assert_int_equal(p->attempt, 1);
     assert_int_equal(th_poll_act(h, "q", &r), 0);
     assert_int_equal(th_act(h, WEFT_MSG_COMPLETE_ACTIVITY, r.task_token, "ok", NULL), 0);
-    h_free(h);
+    th_free(h);
 }
 
 /* The fresh window itself still holds: nobody polls, and it times out 3 s after the requeue. */
 static void test_activity_requeue_schedule_to_start_fires(void **state) {
     (void)state;
-    th *h = h_new();
+    th *h = th_new();
     th_open(h);
     weft_command a = th_cmd_activity("a", "t");
     a.schedule_to_start_timeout_ms = 3000;
@@ -120,13 +109,13 @@ static void test_activity_requeue_schedule_to_start_fires(void **state) {
     weft_describe_resp d;
     th_describe(h, "w", &d);
     assert_int_equal(d.pending_activities_count, 0); /* timed out: schedule-to-start is final */
-    h_free(h);
+    th_free(h);
 }
 
 /* A transient (retry) workflow task requeued and started again keeps its full task timeout. */
 static void test_wft_transient_requeue_task_timeout(void **state) {
     (void)state;
-    th *h = h_new();
+    th *h = th_new();
     th_open(h);
     th_start(h, "w");
     weft_poll_wft_resp wt;
@@ -148,14 +137,14 @@ static void test_wft_transient_requeue_task_timeout(void **state) {
     assert_int_equal(d.workflow_task_failures, 1);
     /* The worker can still complete it. */
     assert_int_equal(th_complete_wft(h, wt.task_token, NULL, 0, NULL), 0);
-    h_free(h);
+    th_free(h);
 }
 
 /* retention-ms and dedup-ttl-ms accept any u64 in the config (node/config.c): "keep forever".
  * The deadline must saturate, not wrap below the shard clock. */
 static void test_unbounded_retention_and_dedup_ttl(void **state) {
     (void)state;
-    th *h = h_new();
+    th *h = th_new();
     h->limits.retention_ms = UINT64_MAX;
     h->limits.dedup_ttl_ms = UINT64_MAX;
     th_open(h);
@@ -173,7 +162,7 @@ static void test_unbounded_retention_and_dedup_ttl(void **state) {
     weft_start_resp resp;
     th_decode(h, &weft_start_resp_schema, h->reply.body, h->reply.body_len, &resp);
     assert_false(resp.started);
-    h_free(h);
+    th_free(h);
 }
 
 int main(void) {

@@ -3,18 +3,6 @@
  * cancel vs terminate, run and execution timeouts, continue-as-new, retention. */
 #include "test_shard_harness.h"
 
-static th *h_up(void) {
-    th *h = calloc(1, sizeof *h);
-    th_init(h);
-    th_open(h);
-    return h;
-}
-
-static void h_down(th *h) {
-    th_close(h);
-    free(h);
-}
-
 static int start(th *h, weft_start_req *req, weft_start_resp *resp) {
     int code = th_request(h, WEFT_MSG_START_WORKFLOW, req);
     if (code == 0) th_decode(h, &weft_start_resp_schema, h->reply.body, h->reply.body_len, resp);
@@ -37,7 +25,7 @@ static int close_req(th *h, uint32_t msg, const char *wfid, const char *request_
 
 static void test_start_dedup(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     weft_start_req req = th_start_req("w");
     req.request_id = WEFT_STR_LIT("req-1");
     weft_start_resp r1, r2;
@@ -66,12 +54,12 @@ static void test_start_dedup(void **state) {
     /* A request id reused for another kind of request is refused. */
     assert_int_equal(th_signal(h, "w", "s", "req-2"), WEFT_E_INVALID_ARGUMENT);
     assert_string_equal(h->reply.err.field, "request_id");
-    h_down(h);
+    th_free(h);
 }
 
 static void test_conflict_policies(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     weft_start_req req = th_start_req("w");
     weft_start_resp r1, r2;
     assert_int_equal(start(h, &req, &r1), 0);
@@ -97,12 +85,12 @@ static void test_conflict_policies(void **state) {
     assert_int_equal(th_poll_wft(h, "q", &wt), 0);
     assert_true(weft_str_eq(wt.run_id, r2.run_id));
     assert_int_equal(th_poll_wft(h, "q", &wt), -1);
-    h_down(h);
+    th_free(h);
 }
 
 static void test_reuse_policies(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     weft_start_resp r;
     weft_start_req req = th_start_req("w");
     assert_int_equal(start(h, &req, &r), 0);
@@ -122,12 +110,12 @@ static void test_reuse_policies(void **state) {
     req.id_reuse_policy = WEFT_REUSE_ALLOW_FAILED;
     assert_int_equal(start(h, &req, &r), 0);
     assert_true(r.started);
-    h_down(h);
+    th_free(h);
 }
 
 static void test_signal_with_start(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     weft_start_req req = th_start_req("w");
     req.signal_name = WEFT_STR_LIT("hello");
     req.request_id = WEFT_STR_LIT("sws-1");
@@ -150,12 +138,12 @@ static void test_signal_with_start(void **state) {
     weft_describe_resp d;
     th_describe(h, "w", &d);
     assert_int_equal(d.info.history_length, 4);
-    h_down(h);
+    th_free(h);
 }
 
 static void test_signal_rules(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     assert_int_equal(th_signal(h, "nobody", "s", "r0"), WEFT_E_NOT_FOUND);
     assert_non_null(strstr(h->reply.err.message, "nobody"));
     th_start(h, "w");
@@ -172,12 +160,12 @@ static void test_signal_rules(void **state) {
     assert_int_equal(close_req(h, WEFT_MSG_TERMINATE_WORKFLOW, "w", "t1"), 0);
     assert_int_equal(th_signal(h, "w", "s", "r2"), WEFT_E_FAILED_PRECONDITION);
     assert_non_null(strstr(h->reply.err.message, "closed"));
-    h_down(h);
+    th_free(h);
 }
 
 static void test_cancel_terminate(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     th_start(h, "c");
     weft_poll_wft_resp wt;
     assert_int_equal(th_poll_wft(h, "q", &wt), 0);
@@ -225,12 +213,12 @@ static void test_cancel_terminate(void **state) {
                      0);
     assert_int_equal(res.status, WEFT_STATUS_TERMINATED);
     assert_true(weft_str_eq_c(res.failure.message, "because"));
-    h_down(h);
+    th_free(h);
 }
 
 static void test_timeouts(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     weft_start_req req = th_start_req("r");
     req.workflow_run_timeout_ms = 5000;
     weft_start_resp r;
@@ -260,12 +248,12 @@ static void test_timeouts(void **state) {
     th_advance(h, 1);
     th_describe(h, "e", &d);
     assert_int_equal(d.info.status, WEFT_STATUS_TIMED_OUT);
-    h_down(h);
+    th_free(h);
 }
 
 static void test_continue_as_new(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     const char *run = th_start(h, "c");
     char first[64];
     snprintf(first, sizeof first, "%s", run);
@@ -303,12 +291,12 @@ static void test_continue_as_new(void **state) {
     assert_int_equal(res.status, WEFT_STATUS_COMPLETED);
     assert_memory_equal(res.result.ptr, "final", 5);
     assert_true(weft_str_eq_c(res.run_id, next));
-    h_down(h);
+    th_free(h);
 }
 
 static void test_retention(void **state) {
     (void)state;
-    th *h = h_up();
+    th *h = th_up();
     const char *run = th_start(h, "gone");
     char first[64];
     snprintf(first, sizeof first, "%s", run);
@@ -338,7 +326,7 @@ static void test_retention(void **state) {
     again.id_reuse_policy = WEFT_REUSE_REJECT;
     weft_start_resp r;
     assert_int_equal(start(h, &again, &r), 0);
-    h_down(h);
+    th_free(h);
 }
 
 /* Signal request ids remembered per run are bounded: past the limit a signal is refused
@@ -356,7 +344,7 @@ static void test_signal_limit(void **state) {
     assert_int_equal(th_signal(h, "w", "s", "c"), WEFT_E_RESOURCE_EXHAUSTED);
     assert_non_null(strstr(h->reply.err.message, "signal_dedup_per_run_max=2"));
     assert_int_equal(th_signal(h, "w", "s", ""), 0); /* no request id: no dedup, no count */
-    h_down(h);
+    th_free(h);
 }
 
 int main(void) {
