@@ -195,6 +195,42 @@ int wk_history_encode(const wk_history *h, uint8_t **buf, size_t *len) {
     return 0;
 }
 
+int wk_capture_run(weft_client *c, const char *workflow_id, const char *run_id, wk_capture *cap,
+                   weft_err *err) {
+    WEFT_ASSERT(cap->describe == NULL && cap->history == NULL);
+    weft_describe_req q = {.workflow_id = weft_str_c(workflow_id), .run_id = weft_str_c(run_id)};
+    weft_describe_resp d;
+    weft_response h = {0};
+    int rc = weft_client_describe(c, &q, &d, &h, err);
+    if (rc == 0 &&
+        weft_schema_encode_buf(&weft_describe_resp_schema, &d, &cap->describe, &cap->describe_len) != 0) {
+        rc = weft_err_set(err, WEFT_E_INTERNAL, "", "cannot encode the describe response");
+    }
+    weft_response_free(&h);
+    if (rc == 0) {
+        wk_history hist;
+        rc = wk_history_get(c, workflow_id, run_id, &hist, err);
+        if (rc == 0 && wk_history_encode(&hist, &cap->history, &cap->history_len) != 0) {
+            rc = weft_err_set(err, WEFT_E_INTERNAL, "", "cannot encode the history");
+        }
+        wk_history_free(&hist);
+    }
+    if (rc != 0) fprintf(stderr, "capture %s: %s %s\n", workflow_id, weft_error_name(rc), err->message);
+    return rc;
+}
+
+bool wk_capture_equal(const wk_capture *a, const wk_capture *b) {
+    return a->describe_len == b->describe_len && a->history_len == b->history_len &&
+           memcmp(a->describe, b->describe, a->describe_len) == 0 &&
+           memcmp(a->history, b->history, a->history_len) == 0;
+}
+
+void wk_capture_free(wk_capture *cap) {
+    free(cap->describe);
+    free(cap->history);
+    memset(cap, 0, sizeof *cap);
+}
+
 void wk_history_print(const weft_event *ev, uint32_t n) {
     for (uint32_t i = 0; i < n; i++) {
         uint32_t t = ev[i].event_type;

@@ -71,6 +71,22 @@ void wk_history_free(wk_history *h);
 /* Encodes every event (schema order, deterministic) into one malloc'd buffer, for comparing
  * histories byte for byte. Returns 0 or -1. */
 int wk_history_encode(const wk_history *h, uint8_t **buf, size_t *len);
+/* What a restart must give back for one run: its describe response and its whole history,
+ * both encoded (deterministically), so they compare byte for byte. */
+typedef struct wk_capture {
+    uint8_t *describe;   /* encoded DescribeWorkflow response (malloc'd) */
+    size_t describe_len; /* bytes */
+    uint8_t *history;    /* encoded event list (malloc'd) */
+    size_t history_len;  /* bytes */
+} wk_capture;
+
+/* Captures (default namespace, workflow_id, run_id). Returns 0, or the failing call's error
+ * (printed to stderr with the workflow id). `cap` must be zeroed or freed first. */
+int wk_capture_run(weft_client *c, const char *workflow_id, const char *run_id, wk_capture *cap,
+                   weft_err *err);
+bool wk_capture_equal(const wk_capture *a, const wk_capture *b);
+void wk_capture_free(wk_capture *cap);
+
 /* Prints "id type attempt" per event, for failure messages. */
 void wk_history_print(const weft_event *ev, uint32_t n);
 

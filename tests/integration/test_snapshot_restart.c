@@ -26,13 +26,6 @@
 #define SNAP_WORKER_THREADS 6u
 #define SNAP_COMPLETE_TIMEOUT_MS 90000u
 
-typedef struct snap_capture {
-    uint8_t *describe;   /* encoded describe response */
-    size_t describe_len; /* bytes */
-    uint8_t *history;    /* encoded event list */
-    size_t history_len;  /* bytes */
-} snap_capture;
-
 typedef struct snap {
     weftd w;                        /* the server */
     bool passed;                    /* teardown prints stderr otherwise */
@@ -40,7 +33,7 @@ typedef struct snap {
     weft_client *workers;           /* shared by the pool */
     wk_pool pool;                   /* worker threads */
     char run_ids[SNAP_RUNS][128];   /* run id per workflow */
-    snap_capture before[SNAP_RUNS]; /* captured before the restarts */
+    wk_capture before[SNAP_RUNS]; /* captured before the restarts */
 } snap;
 
 static const char *const snap_flags[] = {"--shards",
@@ -65,18 +58,12 @@ static int snap_setup(void **state) {
     return 0;
 }
 
-static void snap_capture_free(snap_capture *cap) {
-    free(cap->describe);
-    free(cap->history);
-    memset(cap, 0, sizeof *cap);
-}
-
 static int snap_teardown(void **state) {
     snap *t = *state;
     if (t->pool.threads_count > 0) wk_pool_stop(&t->pool);
     if (!t->passed) weftd_print_stderr(&t->w, WEFTD_STDERR_TAIL_LINES);
     for (unsigned i = 0; i < SNAP_RUNS; i++)
-        snap_capture_free(&t->before[i]);
+        wk_capture_free(&t->before[i]);
     weft_client_close(t->c);
     weft_client_close(t->workers);
     weftd_destroy(&t->w);
@@ -136,37 +123,21 @@ static void snap_await(snap *t, unsigned i, uint64_t deadline) {
     }
 }
 
-/* Encodes describe and history of run i. */
-static void snap_capture_run(snap *t, unsigned i, snap_capture *cap) {
+/* Captures describe and history of run i. */
+static void snap_capture_run(snap *t, unsigned i, wk_capture *cap) {
     char wf[64];
     snap_wf_id(i, wf);
-    weft_describe_req dq = {.workflow_id = weft_str_c(wf), .run_id = weft_str_c(t->run_ids[i])};
-    weft_describe_resp d;
-    weft_response h = {0};
     weft_err err;
-    int rc = weft_client_describe(t->c, &dq, &d, &h, &err);
-    if (rc != 0) fprintf(stderr, "describe %s: %s %s\n", wf, weft_error_name(rc), err.message);
-    assert_int_equal(rc, 0);
-    assert_int_equal(
-        weft_schema_encode_buf(&weft_describe_resp_schema, &d, &cap->describe, &cap->describe_len),
-        0);
-    weft_response_free(&h);
-    wk_history hist;
-    assert_int_equal(wk_history_get(t->c, wf, t->run_ids[i], &hist, &err), 0);
-    assert_int_equal(wk_history_encode(&hist, &cap->history, &cap->history_len), 0);
-    wk_history_free(&hist);
+    assert_int_equal(wk_capture_run(t->c, wf, t->run_ids[i], cap, &err), 0);
 }
 
 static void snap_compare_all(snap *t, const char *when) {
     for (unsigned i = 0; i < SNAP_RUNS; i++) {
-        snap_capture now = {0};
+        wk_capture now = {0};
         snap_capture_run(t, i, &now);
-        bool same = now.describe_len == t->before[i].describe_len &&
-                    memcmp(now.describe, t->before[i].describe, now.describe_len) == 0 &&
-                    now.history_len == t->before[i].history_len &&
-                    memcmp(now.history, t->before[i].history, now.history_len) == 0;
+        bool same = wk_capture_equal(&now, &t->before[i]);
         if (!same) fprintf(stderr, "run snap-%u differs %s\n", i, when);
-        snap_capture_free(&now);
+        wk_capture_free(&now);
         assert_true(same);
     }
 }

@@ -40,13 +40,6 @@
 #define UR_CANARY_NAME "canary"
 #define UR_LOG_LINE_BYTES 4096u
 
-typedef struct ur_capture {
-    uint8_t *describe;   /* encoded describe response */
-    size_t describe_len; /* bytes */
-    uint8_t *history;    /* encoded event list */
-    size_t history_len;  /* bytes */
-} ur_capture;
-
 typedef struct ur {
     weftd w;                      /* the server */
     bool passed;                  /* teardown prints stderr otherwise */
@@ -56,7 +49,7 @@ typedef struct ur {
     weft_client *workers;         /* shared by the pool */
     wk_pool pool;                 /* worker threads */
     char run_ids[UR_RUNS][128];   /* run id per workflow */
-    ur_capture expected[UR_RUNS]; /* what every restart must give back */
+    wk_capture expected[UR_RUNS]; /* what every restart must give back */
 } ur;
 
 /* ---- Small helpers ---- */
@@ -224,55 +217,30 @@ static void ur_complete(ur *t, const char *queue, unsigned first, unsigned last)
 
 /* ---- Captures ---- */
 
-static void ur_capture_free(ur_capture *cap) {
-    free(cap->describe);
-    free(cap->history);
-    memset(cap, 0, sizeof *cap);
-}
-
-static void ur_capture_run(ur *t, unsigned i, ur_capture *cap) {
+static void ur_capture_run(ur *t, unsigned i, wk_capture *cap) {
     char wf[64];
     ur_wf_id(i, wf, sizeof wf);
-    weft_describe_req q = {.workflow_id = weft_str_c(wf), .run_id = weft_str_c(t->run_ids[i])};
-    weft_describe_resp d;
-    weft_response h = {0};
     weft_err err;
-    int rc = weft_client_describe(t->c, &q, &d, &h, &err);
-    if (rc != 0) fprintf(stderr, "describe %s: %s %s\n", wf, weft_error_name(rc), err.message);
-    assert_int_equal(rc, 0);
-    rc = weft_schema_encode_buf(&weft_describe_resp_schema, &d, &cap->describe, &cap->describe_len);
-    assert_int_equal(rc, 0);
-    weft_response_free(&h);
-    wk_history hist;
-    rc = wk_history_get(t->c, wf, t->run_ids[i], &hist, &err);
-    if (rc == 0) rc = wk_history_encode(&hist, &cap->history, &cap->history_len);
-    wk_history_free(&hist);
-    assert_int_equal(rc, 0);
+    assert_int_equal(wk_capture_run(t->c, wf, t->run_ids[i], cap, &err), 0);
 }
 
 static void ur_capture_all(ur *t) {
     for (unsigned i = 0; i < UR_RUNS; i++) {
-        ur_capture_free(&t->expected[i]);
+        wk_capture_free(&t->expected[i]);
         ur_capture_run(t, i, &t->expected[i]);
     }
-}
-
-static bool ur_capture_equal(const ur_capture *a, const ur_capture *b) {
-    return a->describe_len == b->describe_len && a->history_len == b->history_len &&
-           memcmp(a->describe, b->describe, a->describe_len) == 0 &&
-           memcmp(a->history, b->history, a->history_len) == 0;
 }
 
 static void ur_expect_same_state(ur *t, const char *after) {
     unsigned differing = 0;
     for (unsigned i = 0; i < UR_RUNS; i++) {
-        ur_capture now = {0};
+        wk_capture now = {0};
         ur_capture_run(t, i, &now);
-        if (!ur_capture_equal(&now, &t->expected[i])) {
+        if (!wk_capture_equal(&now, &t->expected[i])) {
             fprintf(stderr, "run reboot-%u differs after %s\n", i, after);
             differing++;
         }
-        ur_capture_free(&now);
+        wk_capture_free(&now);
     }
     assert_int_equal(differing, 0);
 }
@@ -297,9 +265,9 @@ static void ur_leave_log_tail(ur *t) {
         weft_response_free(&h);
         if (tail_everywhere) return;
         assert_true(reads < UR_LOG_TAIL_READS_MAX);
-        ur_capture cap = {0};
+        wk_capture cap = {0};
         ur_capture_run(t, reads % UR_RUNS, &cap);
-        ur_capture_free(&cap);
+        wk_capture_free(&cap);
     }
 }
 
@@ -444,7 +412,7 @@ static int ur_teardown(void **state) {
     if (t->pool.threads_count > 0) wk_pool_stop(&t->pool);
     if (!t->passed) weftd_print_stderr(&t->w, WEFTD_STDERR_TAIL_LINES);
     for (unsigned i = 0; i < UR_RUNS; i++)
-        ur_capture_free(&t->expected[i]);
+        wk_capture_free(&t->expected[i]);
     weft_client_close(t->c);
     weft_client_close(t->workers);
     weftd_destroy(&t->w);
