@@ -90,7 +90,7 @@ int weft_schema_decode(const weft_schema *schema, const msgpack_object *obj, voi
 /* Encodes `in` as a msgpack map. Fields with a zero value (0, false, empty string or bytes,
  * empty array, all-zero embedded struct) are omitted, so records only carry what they use.
  * The order of keys is the schema order, which makes the encoding deterministic.
- * Returns 0, or a negative msgpack/ENOMEM error from the packer's writer. */
+ * Returns 0, or -WEFT_E_RESOURCE_EXHAUSTED when the packer's writer fails (out of memory). */
 int weft_schema_encode(const weft_schema *schema, const void *in, msgpack_packer *pk);
 
 /* Convenience: encode into a fresh malloc'd buffer. On success *out and *out_len belong to the
