@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config
-  libraft-dev libuv1-dev liblmdb-dev libmsgpack-dev libxxhash-dev libinih-dev
+  libraft-dev libuv1-dev liblmdb-dev libmsgpack-dev libxxhash-dev libinih-dev libjansson-dev
   libcmocka-dev lmdb-utils
 )
 

@@ -187,4 +187,14 @@ int weft_client_cluster_status(weft_client *c, weft_cluster_status_resp *resp,
  * -WEFT_E_INTERNAL if getrandom(2) fails. */
 int weft_request_id_new(char buf[WEFT_CLIENT_REQUEST_ID_BYTES], weft_err *err);
 
+/* Parses a duration written like "250ms", "30s", "5m", "48h" or "7d" (a positive integer and one
+ * unit; a bare number is refused so that "30" is never read as the wrong unit) into *ms_out.
+ * Returns 0, or -WEFT_E_INVALID_ARGUMENT with a message quoting `text` and the accepted forms;
+ * `field` names the flag or key in that message (may be NULL). */
+int weft_duration_parse(const char *text, const char *field, uint64_t *ms_out, weft_err *err);
+
+/* Writes `ms` in the largest unit that divides it exactly ("2s", "90m", "250ms", "0ms") into
+ * `buf` (capacity `cap`, NUL-terminated, truncated). Returns buf. */
+char *weft_duration_format(uint64_t ms, char *buf, size_t cap);
+
 #endif
