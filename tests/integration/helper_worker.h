@@ -1,5 +1,6 @@
-/* helper_worker.h: a tiny scripted worker for integration tests. There is no SDK yet, so a test
- * decides a workflow's next commands by reading the history events of the polled task. */
+/* helper_worker.h: a tiny scripted worker for integration tests of the server: a test decides a
+ * workflow's next commands by reading the history events of the polled task, with no SDK in
+ * between (the SDK has its own tests: test_worker_*, test_sdk_*, test_example_*). */
 #ifndef WEFT_TESTS_HELPER_WORKER_H
 #define WEFT_TESTS_HELPER_WORKER_H
 
