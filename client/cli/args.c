@@ -1,0 +1,226 @@
+/* args.c: flag parsing for the `weft` CLI, driven by the flag rows of the command table, and
+ * typed accessors (durations, enums, numbers, JSON) whose errors name the flag. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Room for a message that is then wrapped with a pointer to --help. */
+#define ARGS_MESSAGE_BYTES_MAX (WEFT_ERR_MESSAGE_BYTES_MAX - 64)
+/* "--" + the longest flag name + NUL. */
+#define ARGS_FLAG_BYTES_MAX 40u
+
+static unsigned args_rows(const cli_flag *flags) {
+    unsigned n = 0;
+    while (n < CLI_FLAGS_MAX && flags[n].name != NULL)
+        n++;
+    return n;
+}
+
+/* The row named name[0, len), or -1. */
+static int args_find(const cli_flag *flags, const char *name, size_t len) {
+    unsigned n = args_rows(flags);
+    for (unsigned i = 0; i < n; i++) {
+        if (strlen(flags[i].name) == len && strncmp(flags[i].name, name, len) == 0) return (int)i;
+    }
+    return -1;
+}
+
+/* Where to look for help: "weft --help" or "weft workflow start --help". */
+static void args_help_ref(const char *where, char *buf, size_t cap) {
+    snprintf(buf, cap, "weft %s%s--help", where, where[0] != '\0' ? " " : "");
+}
+
+static int args_refuse(const char *where, const char *field, weft_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int args_refuse(const char *where, const char *field, weft_err *err, const char *fmt, ...) {
+    char msg[ARGS_MESSAGE_BYTES_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char ref[96];
+    args_help_ref(where, ref, sizeof ref);
+    return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, field, "%s; see '%s'", msg, ref);
+}
+
+/* Finds flag name[0, len) in `own`, else in `also` (may be NULL): *set gets the set. */
+static int args_lookup(const cli_flagset *own, const cli_flagset *also, const char *name,
+                       size_t len, const cli_flagset **set) {
+    *set = own;
+    int row = args_find(own->flags, name, len);
+    if (row < 0 && also != NULL) {
+        *set = also;
+        row = args_find(also->flags, name, len);
+    }
+    return row;
+}
+
+/* Stores one flag (argv[*i], maybe with the next argument as its value). */
+static int args_one(const cli_flagset *own, const cli_flagset *also, const char *where, int argc,
+                    char **argv, int *i, weft_err *err) {
+    const char *a = argv[*i];
+    WEFT_ASSERT(strncmp(a, "--", 2) == 0);
+    const char *name = a + 2;
+    const char *eq = strchr(name, '=');
+    size_t len = eq != NULL ? (size_t)(eq - name) : strlen(name);
+    const cli_flagset *set = NULL;
+    int row = args_lookup(own, also, name, len, &set);
+    if (row < 0) {
+        return args_refuse(where, "", err, "unknown flag '%.*s'%s%s%s", (int)len + 2, a,
+                           where[0] != '\0' ? " for 'weft " : " before the command", where,
+                           where[0] != '\0' ? "'" : "");
+    }
+    const cli_flag *fl = &set->flags[row];
+    const char **value = &set->values[row];
+    char field[ARGS_FLAG_BYTES_MAX];
+    snprintf(field, sizeof field, "--%s", fl->name);
+    if (*value != NULL) return args_refuse(where, field, err, "%s is given twice", field);
+    if (fl->metavar == NULL) {
+        if (eq != NULL) return args_refuse(where, field, err, "%s takes no value", field);
+        *value = "";
+        return 0;
+    }
+    if (eq != NULL) {
+        *value = eq + 1;
+        return 0;
+    }
+    /* The next argument is the value even when it starts with '-': "--input -5" is JSON. */
+    if (*i + 1 >= argc) {
+        return args_refuse(where, field, err, "%s needs a value (%s)", field, fl->metavar);
+    }
+    *i += 1;
+    *value = argv[*i];
+    return 0;
+}
+
+/* The first required flag of `set` that is missing, as a usage error. */
+static int args_required(const cli_flagset *set, const char *where, weft_err *err) {
+    unsigned n = args_rows(set->flags);
+    for (unsigned r = 0; r < n; r++) {
+        const cli_flag *fl = &set->flags[r];
+        if (!fl->required || set->values[r] != NULL) continue;
+        char field[ARGS_FLAG_BYTES_MAX];
+        snprintf(field, sizeof field, "--%s", fl->name);
+        return args_refuse(where, field, err, "%s %s is required for 'weft %s'", field,
+                           fl->metavar ? fl->metavar : "", where);
+    }
+    return 0;
+}
+
+int cli_flags_parse(const cli_flagset *own, const cli_flagset *also, const char *where, int argc,
+                    char **argv, bool stop_at_word, int *used, bool *help, weft_err *err) {
+    WEFT_ASSERT(own != NULL && own->flags != NULL && own->values != NULL && where != NULL);
+    WEFT_ASSERT(argc >= 0 && (argv != NULL || argc == 0) && help != NULL);
+    for (unsigned r = 0; r < CLI_FLAGS_MAX; r++)
+        own->values[r] = NULL;
+    *help = false;
+    int i = 0;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            *help = true;
+            continue;
+        }
+        bool is_flag = strncmp(a, "--", 2) == 0 && a[2] != '\0';
+        if (!is_flag && stop_at_word && a[0] != '-') break;
+        if (!is_flag) {
+            return args_refuse(where, "", err,
+                               "unexpected argument '%s': give values with flags, as in --id ID",
+                               a);
+        }
+        int rc = args_one(own, also, where, argc, argv, &i, err);
+        if (rc != 0) return rc;
+    }
+    if (used != NULL) *used = i;
+    return *help ? 0 : args_required(own, where, err);
+}
+
+int cli_usage_error(const cli_ctx *ctx, weft_err *err, const char *field, const char *fmt, ...) {
+    WEFT_ASSERT(ctx != NULL && ctx->cmd != NULL);
+    /* Format first: the arguments may point into err->message. */
+    char msg[ARGS_MESSAGE_BYTES_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, field, "%s; see 'weft %s %s --help'", msg,
+                        ctx->cmd->group, ctx->cmd->name);
+}
+
+const char *cli_arg(const cli_ctx *ctx, const char *name) {
+    WEFT_ASSERT(ctx != NULL && ctx->cmd != NULL && name != NULL);
+    int row = args_find(ctx->cmd->flags, name, strlen(name));
+    /* A handler asking for a flag its row does not declare is a bug in the table. */
+    WEFT_ASSERT(row >= 0);
+    return ctx->values[row];
+}
+
+bool cli_switch(const cli_ctx *ctx, const char *name) {
+    return cli_arg(ctx, name) != NULL;
+}
+
+int cli_arg_duration(const cli_ctx *ctx, const char *name, uint64_t *ms, weft_err *err) {
+    const char *v = cli_arg(ctx, name);
+    if (v == NULL) return 0;
+    char field[ARGS_FLAG_BYTES_MAX];
+    snprintf(field, sizeof field, "--%s", name);
+    int rc = weft_duration_parse(v, field, ms, err);
+    if (rc != 0) return cli_usage_error(ctx, err, field, "%s", err->message);
+    WEFT_ASSERT(*ms > 0);
+    return 0;
+}
+
+int cli_arg_enum(const cli_ctx *ctx, const char *name, const char *const *names, bool skip_first,
+                 uint32_t *out, weft_err *err) {
+    const char *v = cli_arg(ctx, name);
+    if (v == NULL) return 0;
+    int idx = weft_enum_lookup(names, weft_str_c(v));
+    if (idx >= (skip_first ? 1 : 0)) {
+        *out = (uint32_t)idx;
+        return 0;
+    }
+    char valid[256] = "";
+    size_t used = 0;
+    for (unsigned i = skip_first ? 1u : 0u; names[i] != NULL && used + 1 < sizeof valid; i++) {
+        int n = snprintf(valid + used, sizeof valid - used, "%s%s", used > 0 ? "|" : "", names[i]);
+        used = WEFT_MIN(used + (size_t)(n < 0 ? 0 : n), sizeof valid - 1);
+    }
+    return cli_usage_error(ctx, err, name, "--%s '%s' is not one of %s", name, v, valid);
+}
+
+int cli_arg_u32(const cli_ctx *ctx, const char *name, uint32_t min, uint32_t max, uint32_t *out,
+                weft_err *err) {
+    WEFT_ASSERT(min <= max);
+    const char *v = cli_arg(ctx, name);
+    if (v == NULL) return 0;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = v[0] >= '0' && v[0] <= '9' ? strtoull(v, &end, 10) : 0;
+    if (end == NULL || *end != '\0' || errno == ERANGE || n < min || n > max) {
+        return cli_usage_error(ctx, err, name, "--%s '%s' must be a whole number from %u to %u",
+                               name, v, min, max);
+    }
+    *out = (uint32_t)n;
+    return 0;
+}
+
+int cli_arg_json(const cli_ctx *ctx, const char *name, weft_bytes *out, weft_err *err) {
+    const char *v = cli_arg(ctx, name);
+    memset(out, 0, sizeof *out);
+    if (v == NULL) return 0;
+    char field[ARGS_FLAG_BYTES_MAX];
+    snprintf(field, sizeof field, "--%s", name);
+    json_t *j = weft_json_parse(weft_bytes_c(v), field, err);
+    if (j == NULL) {
+        return cli_usage_error(ctx, err, field,
+                               "%s (quote it for the shell, as in %s "
+                               "'{\"k\": 1}' or %s '\"text\"')",
+                               err->message, field, field);
+    }
+    json_decref(j);
+    *out = weft_bytes_c(v);
+    return 0;
+}
