@@ -2,61 +2,23 @@
 #include "helper_weftd.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "helper_proc.h"
 #include "proto/base.h"
 
-/* Processes the exit hook cleans up. */
-#define WEFTD_REGISTRY_MAX 16u
-
-static weftd *registry[WEFTD_REGISTRY_MAX];
-static bool hook_installed;
-
 void weftd_sleep_ms(uint32_t ms) {
-    struct timespec ts = {.tv_sec = ms / 1000u, .tv_nsec = (long)(ms % 1000u) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+    proc_sleep_ms(ms);
 }
 
-/* Runs at exit, also after a failed cmocka assertion: no weftd or temp dir outlives the test. */
-static void weftd_exit_hook(void) {
-    for (unsigned i = 0; i < WEFTD_REGISTRY_MAX; i++) {
-        if (registry[i] != NULL) weftd_destroy(registry[i]);
-    }
-}
-
-static void weftd_register(weftd *w) {
-    if (!hook_installed) {
-        atexit(weftd_exit_hook);
-        hook_installed = true;
-    }
-    for (unsigned i = 0; i < WEFTD_REGISTRY_MAX; i++) {
-        if (registry[i] == w) return;
-    }
-    for (unsigned i = 0; i < WEFTD_REGISTRY_MAX; i++) {
-        if (registry[i] == NULL) {
-            registry[i] = w;
-            return;
-        }
-    }
-    WEFT_ASSERT(!"too many weftd processes registered; raise WEFTD_REGISTRY_MAX");
-}
-
-static void weftd_unregister(weftd *w) {
-    for (unsigned i = 0; i < WEFTD_REGISTRY_MAX; i++) {
-        if (registry[i] == w) registry[i] = NULL;
-    }
+static void weftd_cleanup(void *w) {
+    weftd_destroy(w);
 }
 
 /* A loopback port nobody listens on right now: bind port 0 and read what the kernel chose. */
@@ -86,88 +48,24 @@ void weftd_set_extra(weftd *w, const char *const *extra) {
     w->extra[w->extra_count] = NULL;
 }
 
-/* What the child needs, prepared before fork: after fork in a threaded test (worker threads
- * keep running during a restart) the child may only make async-signal-safe calls. */
-typedef struct weftd_exec {
-    char *argv[8 + WEFTD_EXTRA_ARGS_MAX]; /* NULL-terminated */
-    char banner[128];                     /* separator line written to the capture file */
-    size_t banner_len;                    /* bytes in banner */
-} weftd_exec;
-
-static void weftd_exec_prepare(const weftd *w, weftd_exec *x) {
-    unsigned n = 0;
-    x->argv[n++] = (char *)WEFTD_PATH;
-    x->argv[n++] = (char *)"--data";
-    x->argv[n++] = (char *)w->data_dir;
-    x->argv[n++] = (char *)"--listen";
-    x->argv[n++] = (char *)w->listen;
-    x->argv[n++] = (char *)"--raft-listen";
-    x->argv[n++] = (char *)w->raft_listen;
-    for (unsigned i = 0; i < w->extra_count; i++)
-        x->argv[n++] = w->extra[i];
-    x->argv[n] = NULL;
-    int len = snprintf(x->banner, sizeof x->banner, "==== weftd start %d ====\n", w->starts);
-    x->banner_len = len > 0 ? (size_t)len : 0;
-}
-
-/* In the child: stdout and stderr to the capture file, die with the parent, exec weftd. */
-static _Noreturn void weftd_exec_child(const weftd *w, const weftd_exec *x) {
-    int fd = open(w->stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-        (void)!write(fd, x->banner, x->banner_len);
-        dup2(fd, STDERR_FILENO);
-        dup2(fd, STDOUT_FILENO);
-    }
-    /* If the test process dies without running its exit hook (a crash, a ctest timeout), the
-     * kernel kills weftd too. Only the main thread spawns, so the "parent thread" is it. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    execv(WEFTD_PATH, x->argv);
-    static const char msg[] = "exec of weftd (WEFTD_PATH) failed\n";
-    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
-    _exit(127);
-}
-
 int weftd_spawn(weftd *w) {
-    WEFT_ASSERT(w->pid == 0);
-    w->starts++;
-    weftd_exec x;
-    weftd_exec_prepare(w, &x);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "weftd: fork: %s\n", strerror(errno));
-        return -1;
-    }
-    if (pid == 0) weftd_exec_child(w, &x);
-    w->pid = pid;
-    return 0;
-}
-
-/* Decodes a waitpid status into the helper's exit code convention. */
-static int weftd_status_code(int status) {
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return -1;
+    char *argv[8 + WEFTD_EXTRA_ARGS_MAX]; /* NULL-terminated */
+    unsigned n = 0;
+    argv[n++] = (char *)WEFTD_PATH;
+    argv[n++] = (char *)"--data";
+    argv[n++] = w->data_dir;
+    argv[n++] = (char *)"--listen";
+    argv[n++] = w->listen;
+    argv[n++] = (char *)"--raft-listen";
+    argv[n++] = w->raft_listen;
+    for (unsigned i = 0; i < w->extra_count; i++)
+        argv[n++] = w->extra[i];
+    argv[n] = NULL;
+    return proc_child_spawn(&w->proc, argv, w->stderr_path, "weftd");
 }
 
 int weftd_wait_exit(weftd *w, uint32_t timeout_ms) {
-    if (w->pid == 0) return w->last_exit_status < 0 ? -1 : weftd_status_code(w->last_exit_status);
-    uint64_t deadline_ms = weft_mono_ms() + timeout_ms;
-    for (;;) {
-        int status = 0;
-        pid_t r = waitpid(w->pid, &status, WNOHANG);
-        if (r == w->pid) {
-            w->pid = 0;
-            w->last_exit_status = status;
-            return weftd_status_code(status);
-        }
-        if (r < 0 && errno != EINTR) {
-            w->pid = 0;
-            return -1;
-        }
-        if (weft_mono_ms() >= deadline_ms) return -1;
-        weftd_sleep_ms(10);
-    }
+    return proc_child_wait(&w->proc, timeout_ms);
 }
 
 /* True when every shard in the status has a leader whose barrier applied. */
@@ -187,7 +85,7 @@ int weftd_wait_ready(weftd *w, uint32_t timeout_ms) {
     while (weft_mono_ms() < deadline_ms) {
         if (weftd_wait_exit(w, 0) >= 0) {
             fprintf(stderr, "weftd exited while starting (status %d)\n",
-                    weftd_status_code(w->last_exit_status));
+                    proc_exit_code(w->proc.last_status));
             weftd_print_stderr(w, WEFTD_STDERR_TAIL_LINES);
             return -1;
         }
@@ -211,14 +109,14 @@ int weftd_wait_ready(weftd *w, uint32_t timeout_ms) {
 
 int weftd_start(weftd *w, const char *const *extra) {
     memset(w, 0, sizeof *w);
-    w->last_exit_status = -1;
+    w->proc.last_status = -1;
     const char *tmp = getenv("TMPDIR");
     snprintf(w->dir, sizeof w->dir, "%s/weft-it-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
     if (mkdtemp(w->dir) == NULL) {
         fprintf(stderr, "mkdtemp %s: %s\n", w->dir, strerror(errno));
         return -1;
     }
-    weftd_register(w);
+    proc_cleanup_register(w, weftd_cleanup);
     snprintf(w->data_dir, sizeof w->data_dir, "%s/data", w->dir);
     snprintf(w->stderr_path, sizeof w->stderr_path, "%s/weftd.stderr", w->dir);
     uint16_t port = 0, raft_port = 0;
@@ -234,8 +132,8 @@ int weftd_start(weftd *w, const char *const *extra) {
 }
 
 int weftd_restart(weftd *w) {
-    if (w->pid != 0) {
-        fprintf(stderr, "weftd_restart: process %d still running\n", (int)w->pid);
+    if (w->proc.pid != 0) {
+        fprintf(stderr, "weftd_restart: process %d still running\n", (int)w->proc.pid);
         return -1;
     }
     if (weftd_spawn(w) != 0) return -1;
@@ -243,27 +141,13 @@ int weftd_restart(weftd *w) {
 }
 
 int weftd_stop(weftd *w) {
-    if (w->pid == 0) return -1;
-    kill(w->pid, SIGTERM);
-    int code = weftd_wait_exit(w, WEFTD_STOP_TIMEOUT_MS);
-    if (code < 0) {
-        fprintf(stderr, "weftd did not exit within %u ms of SIGTERM; killing it\n",
-                WEFTD_STOP_TIMEOUT_MS);
-        weftd_kill9(w);
-        return -1;
-    }
-    if (code != 0) fprintf(stderr, "weftd exited with %d after SIGTERM\n", code);
+    int code = proc_child_stop(&w->proc, "weftd", WEFTD_STOP_TIMEOUT_MS);
+    if (code > 0) fprintf(stderr, "weftd exited with %d after SIGTERM\n", code);
     return code; /* the caller's teardown prints the stderr tail when the test fails */
 }
 
 void weftd_kill9(weftd *w) {
-    if (w->pid == 0) return;
-    kill(w->pid, SIGKILL);
-    int status = 0;
-    while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    w->last_exit_status = status;
-    w->pid = 0;
+    proc_child_kill9(&w->proc);
 }
 
 static int weftd_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -283,26 +167,11 @@ void weftd_destroy(weftd *w) {
     }
     w->dir[0] = '\0';
     weftd_set_extra(w, NULL);
-    weftd_unregister(w);
+    proc_cleanup_unregister(w);
 }
 
 void weftd_print_stderr(const weftd *w, unsigned lines) {
-    FILE *f = fopen(w->stderr_path, "r");
-    if (f == NULL) return;
-    /* Two passes: count lines, then print the tail. Files are small in tests. */
-    unsigned total = 0;
-    int ch;
-    while ((ch = fgetc(f)) != EOF)
-        total += ch == '\n';
-    rewind(f);
-    unsigned skip = total > lines ? total - lines : 0, seen = 0;
-    fprintf(stderr, "---- last %u lines of %s ----\n", total - skip, w->stderr_path);
-    while ((ch = fgetc(f)) != EOF) {
-        if (seen >= skip) fputc(ch, stderr);
-        seen += ch == '\n';
-    }
-    fprintf(stderr, "---- end of weftd stderr ----\n");
-    fclose(f);
+    proc_print_tail(w->stderr_path, lines);
 }
 
 bool weftd_stderr_contains(const weftd *w, const char *needle) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "helper_proc.h"
 #include "weft/client.h"
 
 /* Extra flags one weftd may be given. */
@@ -24,8 +25,7 @@
 #define WEFTD_STDERR_TAIL_LINES 60u
 
 typedef struct weftd {
-    pid_t pid;                          /* running process, 0 when stopped */
-    int starts;                         /* processes started so far */
+    proc_child proc;                    /* the process: pid (0 when stopped), starts, status */
     char dir[WEFTD_DIR_BYTES];          /* mkdtemp'd root, removed by weftd_destroy */
     char data_dir[PATH_MAX];            /* dir/data: the --data directory */
     char stderr_path[PATH_MAX];         /* dir/weftd.stderr: every run's stderr, appended */
@@ -33,7 +33,6 @@ typedef struct weftd {
     char raft_listen[WEFTD_ADDR_BYTES]; /* --raft-listen 127.0.0.1:port */
     char *extra[WEFTD_EXTRA_ARGS_MAX];  /* copies of the extra flags, NULL-terminated */
     unsigned extra_count;               /* entries used in extra */
-    int last_exit_status;               /* raw waitpid status of the last exit, -1 if none */
 } weftd;
 
 /* Creates a fresh temp dir, picks two free loopback ports and starts weftd with `extra`

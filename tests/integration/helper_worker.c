@@ -202,8 +202,8 @@ int wk_capture_run(weft_client *c, const char *workflow_id, const char *run_id, 
     weft_describe_resp d;
     weft_response h = {0};
     int rc = weft_client_describe(c, &q, &d, &h, err);
-    if (rc == 0 &&
-        weft_schema_encode_buf(&weft_describe_resp_schema, &d, &cap->describe, &cap->describe_len) != 0) {
+    if (rc == 0 && weft_schema_encode_buf(&weft_describe_resp_schema, &d, &cap->describe,
+                                          &cap->describe_len) != 0) {
         rc = weft_err_set(err, WEFT_E_INTERNAL, "", "cannot encode the describe response");
     }
     weft_response_free(&h);
@@ -215,7 +215,8 @@ int wk_capture_run(weft_client *c, const char *workflow_id, const char *run_id, 
         }
         wk_history_free(&hist);
     }
-    if (rc != 0) fprintf(stderr, "capture %s: %s %s\n", workflow_id, weft_error_name(rc), err->message);
+    if (rc != 0)
+        fprintf(stderr, "capture %s: %s %s\n", workflow_id, weft_error_name(rc), err->message);
     return rc;
 }
 
