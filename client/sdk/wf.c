@@ -424,11 +424,12 @@ int weft_future_cancel_at(weft_wf *wf, const char *file, int line, weft_future *
             f->next = r->cancel_queue;
             r->cancel_queue = f;
         }
-        break;
+        /* The future resolves with what the activity reports: ActivityTaskCanceled, or its
+         * result if it finished first, so a saga knows whether the step took effect. */
+        return 0;
     case FUT_SIGNAL: wf_signal_release(r, f); break;
     case FUT_IMMEDIATE: break;
     }
-    /* Try-cancel: the code moves on at once; whatever the activity reports later is ignored. */
     run_fut_resolve(f, WEFT_WF_CANCELED, (weft_bytes){0}, "Canceled",
                     run_printf(r, "canceled by the workflow at %s:%d", file, line),
                     (weft_bytes){0}, 0);
@@ -443,9 +444,10 @@ int weft_wf_activity_at(weft_wf *wf, const char *file, int line, const char *typ
     weft_future *f = weft_wf_activity_start_at(wf, file, line, type, input, opts);
     int rc = weft_wf_await(wf, f);
     if (rc == WEFT_WF_CANCELED && !f->ready) {
-        /* The workflow's cancel interrupted the wait: the activity is asked to stop too. */
+        /* The workflow's cancel interrupted the wait: the activity is asked to stop too, and
+         * this call returns at once (its outcome is not awaited; use a future for that). */
         weft_future_cancel_at(wf, file, line, f);
-        wf_note_failure(wf->run, f, rc);
+        wf_note_failure(wf->run, NULL, rc);
     }
     if (rc == 0 && out != NULL) *out = f->result;
     return rc;

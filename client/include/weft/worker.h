@@ -249,7 +249,9 @@ weft_future *weft_wf_activity_start_at(weft_wf *wf, const char *file, int line, 
 
 /* Schedules an activity and waits for it: weft_wf_activity_start then weft_wf_await then
  * weft_future_result. Returns 0 with *out (arena), WEFT_WF_FAILED (weft_wf_last_failure says
- * why), or WEFT_WF_CANCELED. */
+ * why), or WEFT_WF_CANCELED: the activity was canceled, or the workflow's cancel interrupted the
+ * wait (the activity is then asked to cancel and this call returns at once; to learn whether it
+ * took effect after all, use weft_wf_activity_start and await its future). */
 int weft_wf_activity_at(weft_wf *wf, const char *file, int line, const char *type,
                         weft_bytes input, const weft_activity_opts *opts, weft_bytes *out);
 #define weft_wf_activity(wf, type, input, opts, out) \
@@ -311,11 +313,12 @@ const weft_wf_failure *weft_future_failure(const weft_future *f);
 /* The failure of the latest weft_wf_activity / sleep / signal_wait call that did not return 0. */
 const weft_wf_failure *weft_wf_last_failure(weft_wf *wf);
 
-/* Try-cancel: a pending future resolves WEFT_WF_CANCELED at once, and the server is told: a
- * timer is canceled (CancelTimer); an activity gets RequestCancelActivity (in the next workflow
- * task when it was scheduled in this one), which a running attempt learns from its heartbeat.
- * Whatever the activity reports afterwards is ignored. A signal future stops claiming signals.
- * A resolved future is left as it is. Returns 0. */
+/* Cancels a pending future. A timer is canceled (CancelTimer) and its future resolves
+ * WEFT_WF_CANCELED at once. An activity gets RequestCancelActivity (in the next workflow task
+ * when it was scheduled in this one; a running attempt learns of it from its heartbeat), and its
+ * future resolves with what the activity reports: usually WEFT_WF_CANCELED, or its result if it
+ * finished first, so a saga knows whether the step took effect; await it. A signal future stops
+ * claiming signals and resolves WEFT_WF_CANCELED. A resolved future is left as it is. Returns 0. */
 int weft_future_cancel_at(weft_wf *wf, const char *file, int line, weft_future *f);
 #define weft_future_cancel(wf, f) weft_future_cancel_at((wf), __FILE__, __LINE__, (f))
 
