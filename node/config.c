@@ -24,21 +24,29 @@ typedef enum cfg_kind {
     CFG_U64,   /* uint64_t within [min, max] */
     CFG_BOOL,  /* bool: true/false/1/0/yes/no/on/off */
     CFG_LEVEL, /* uint32_t holding a weft_log_level, parsed from its name */
+    CFG_PEERS, /* char[WEFTD_PEERS_TEXT_BYTES_MAX]; checked whole in cfg_cluster_peers */
 } cfg_kind;
 
 typedef struct cfg_row {
-    const char *name; /* flag without "--", and the config-file key */
-    cfg_kind kind;    /* how the value is parsed */
-    size_t offset;    /* offsetof the field in weft_config */
-    uint64_t min;     /* numbers: smallest allowed value */
-    uint64_t max;     /* numbers: largest allowed value */
-    const char *doc;  /* one line for --help and docs/operations.md */
+    const char *name;        /* flag without "--", and the config-file key */
+    cfg_kind kind;           /* how the value is parsed */
+    size_t offset;           /* offsetof the field in weft_config */
+    uint64_t min;            /* numbers: smallest allowed value */
+    uint64_t max;            /* numbers: largest allowed value */
+    const char *doc;         /* one line for --help and docs/operations.md */
+    const char *default_doc; /* --help's default when the stored one means "derived", or NULL */
 } cfg_row;
 
 #define ROW(n, k, member, lo, hi, d)                                                               \
     {                                                                                              \
         .name = (n), .kind = (k), .offset = offsetof(weft_config, member), .min = (lo),            \
         .max = (hi), .doc = (d)                                                                    \
+    }
+/* A row whose default is computed at start (0 or "" in weft_config_default). */
+#define ROW_DERIVED(n, k, member, lo, hi, d, dd)                                                   \
+    {                                                                                              \
+        .name = (n), .kind = (k), .offset = offsetof(weft_config, member), .min = (lo),            \
+        .max = (hi), .doc = (d), .default_doc = (dd)                                               \
     }
 #define U32_ALL UINT32_MAX
 #define U64_ALL UINT64_MAX
@@ -47,12 +55,22 @@ static const cfg_row cfg_rows[] = {
     ROW("data", CFG_PATH, data_dir, 0, 0, "data directory (created on first start)"),
     ROW("boot-id-file", CFG_PATH, boot_id_file, 0, 0,
         "file holding this boot's id; unreadable: LMDB fsyncs every commit (a test seam)"),
-    ROW("listen", CFG_ADDR, listen, 0, 0, "client address, IPv4 a.b.c.d:port"),
-    ROW("raft-listen", CFG_ADDR, raft_listen, 0, 0, "raft address, IPv4 a.b.c.d:port"),
+    ROW_DERIVED("listen", CFG_ADDR, listen, 0, 0, "client address, IPv4 a.b.c.d:port",
+                "127.0.0.1:7400, or this node's client address in --peers"),
+    ROW_DERIVED("raft-listen", CFG_ADDR, raft_listen, 0, 0, "raft address, IPv4 a.b.c.d:port",
+                "the client port + 1 on the same host, or this node's raft address in --peers"),
     ROW("shards", CFG_U32, shards, 1, WEFT_SHARDS_MAX,
         "shard count, fixed when the data dir is created"),
     ROW("node-id", CFG_U64, node_id, 1, U64_ALL,
-        "this node's id, fixed when the data dir is created"),
+        "this node's id, fixed when the data dir is created; required with --peers"),
+    ROW_DERIVED("peers", CFG_PEERS, peers, 0, 0,
+                "every node of the cluster, this one included: "
+                "ID=CLIENT_HOST:PORT/RAFT_HOST:PORT,...; fixed when the data dir is created",
+                "none: a single-node cluster"),
+    ROW_DERIVED("replication-factor", CFG_U32, replication_factor, 1, WEFT_CLUSTER_NODES_MAX,
+                "replicas of each shard, 1 to the number of nodes; fixed when the data dir is "
+                "created",
+                "min(3, nodes in --peers)"),
     ROW("log-level", CFG_LEVEL, log_level, 0, 0, "trace, debug, info, warn or error"),
     ROW("election-timeout-ms", CFG_U32, election_timeout_ms, 10, 600000, "raft election timeout"),
     ROW("heartbeat-timeout-ms", CFG_U32, heartbeat_timeout_ms, 1, 300000,
@@ -129,26 +147,6 @@ void weft_config_default(weft_config *c) {
     c->long_poll_ms_max = WEFT_LONG_POLL_MS_MAX;
 }
 
-int weft_config_split_address(const char *addr, char *host, unsigned host_cap, uint16_t *port) {
-    WEFT_ASSERT(addr != NULL && host != NULL && port != NULL);
-    const char *colon = strrchr(addr, ':');
-    if (colon == NULL || colon == addr || (size_t)(colon - addr) >= host_cap) return -1;
-    char h[INET_ADDRSTRLEN + 1];
-    size_t hlen = (size_t)(colon - addr);
-    if (hlen >= sizeof h) return -1;
-    memcpy(h, addr, hlen);
-    h[hlen] = '\0';
-    struct in_addr in;
-    if (inet_pton(AF_INET, h, &in) != 1) return -1;
-    char *end = NULL;
-    errno = 0;
-    unsigned long p = strtoul(colon + 1, &end, 10);
-    if (errno != 0 || end == colon + 1 || *end != '\0' || p == 0 || p > 65535) return -1;
-    memcpy(host, h, hlen + 1);
-    *port = (uint16_t)p;
-    return 0;
-}
-
 /* Where a value came from, for error messages: "--shards" or "config weft.ini: key shards". */
 static void cfg_origin(char *out, size_t cap, const cfg_row *row, const char *file) {
     if (file == NULL) {
@@ -197,12 +195,47 @@ static int cfg_set_number(weft_config *c, const cfg_row *row, const char *value,
     return 0;
 }
 
+/* --peers: a flag replaces the list; in the config file a repeated key (or an indented
+ * continuation line) adds entries, so a long list fits inih's 200-byte lines, one node a line.
+ * The list is checked whole once every value is in (cfg_cluster_peers). */
+static int cfg_set_peers(weft_config *c, const char *value, const char *file, const char *origin) {
+    bool append = file != NULL && c->peers_from_file && c->peers[0] != '\0';
+    size_t used = append ? strlen(c->peers) : 0;
+    int n = snprintf(c->peers + used, sizeof c->peers - used, "%s%s", append ? "," : "", value);
+    if (n < 0 || (size_t)n >= sizeof c->peers - used) {
+        fprintf(stderr, "weftd: %s is longer than %u bytes; a cluster has at most %u nodes\n",
+                origin, WEFTD_PEERS_TEXT_BYTES_MAX - 1, WEFT_CLUSTER_NODES_MAX);
+        return 2;
+    }
+    c->peers_from_file = file != NULL;
+    return 0;
+}
+
+/* Remembers which settings were given: with --peers, an address that was not given is taken
+ * from this node's entry, and one that was given must match it. */
+static void cfg_mark_given(weft_config *c, const cfg_row *row) {
+    if (row->offset == offsetof(weft_config, listen)) c->listen_given = true;
+    if (row->offset == offsetof(weft_config, raft_listen)) c->raft_listen_given = true;
+    if (row->offset == offsetof(weft_config, node_id)) c->node_id_given = true;
+    if (row->offset == offsetof(weft_config, peers)) c->peers_given = true;
+}
+
+static int cfg_set_value(weft_config *c, const cfg_row *row, const char *value, const char *file);
+
 /* Applies one option value. Returns 0 or 2 (after printing the one-line reason). */
 static int cfg_set(weft_config *c, const cfg_row *row, const char *value, const char *file) {
+    int rc = cfg_set_value(c, row, value, file);
+    if (rc == 0) cfg_mark_given(c, row);
+    return rc;
+}
+
+static int cfg_set_value(weft_config *c, const cfg_row *row, const char *value, const char *file) {
     char origin[PATH_MAX + 64];
     cfg_origin(origin, sizeof origin, row, file);
     char *field = (char *)c + row->offset;
     switch (row->kind) {
+    case CFG_PEERS:
+        return cfg_set_peers(c, value, file, origin);
     case CFG_PATH:
         if (value[0] == '\0' || strlen(value) >= PATH_MAX) {
             fprintf(stderr, "weftd: %s must be a path of 1 to %d bytes\n", origin, PATH_MAX - 1);
@@ -214,7 +247,7 @@ static int cfg_set(weft_config *c, const cfg_row *row, const char *value, const 
         char host[WEFTD_ADDRESS_BYTES_MAX];
         uint16_t port = 0;
         if (strlen(value) >= WEFTD_ADDRESS_BYTES_MAX ||
-            weft_config_split_address(value, host, sizeof host, &port) != 0) {
+            weft_address_split(value, host, sizeof host, &port) != 0) {
             fprintf(stderr,
                     "weftd: %s must be an IPv4 address and port like 127.0.0.1:7400 (got \"%s\")\n",
                     origin, value);
@@ -339,6 +372,96 @@ static int cfg_flag(int argc, char **argv, int *i, const char **name_out, const 
     return 0;
 }
 
+/* How the error messages name --peers: the flag, or the config file's key. */
+static void cfg_peers_origin(const weft_config *c, char *out, size_t cap) {
+    if (c->peers_from_file) {
+        snprintf(out, cap, "the peers key of config file %s", c->config_path);
+    } else {
+        snprintf(out, cap, "--peers");
+    }
+}
+
+/* This node's own entry in --peers must name the addresses it listens on: the others dial
+ * them. An address not given is taken from the entry. */
+static int cfg_own_address(char *value, size_t cap, bool given, const char *entry_address,
+                           const char *flag, const char *what, uint64_t node_id,
+                           const char *origin) {
+    if (!given) {
+        snprintf(value, cap, "%s", entry_address);
+        return 0;
+    }
+    if (strcmp(value, entry_address) == 0) return 0;
+    fprintf(stderr,
+            "weftd: %s %s differs from node %" PRIu64 "'s %s address %s in %s; make them equal, "
+            "or leave %s out to take it from %s\n",
+            flag, value, node_id, what, entry_address, origin, flag, origin);
+    return 2;
+}
+
+/* With --peers: parses the list, finds this node in it and settles its addresses and R. */
+static int cfg_cluster_peers(weft_config *c) {
+    weft_cluster *cl = &c->cluster;
+    char origin[PATH_MAX + 64];
+    cfg_peers_origin(c, origin, sizeof origin);
+    weft_err err = {0};
+    if (weft_cluster_parse(cl, c->peers, &err) != 0) {
+        fprintf(stderr, "weftd: %s %s\n", origin, err.message);
+        return 2;
+    }
+    cl->from_peers = true;
+    if (!c->node_id_given) {
+        fprintf(stderr, "weftd: %s needs --node-id: say which node of the list this one is\n",
+                origin);
+        return 2;
+    }
+    cl->self = weft_cluster_index_of(cl, c->node_id);
+    if (cl->self == UINT32_MAX) {
+        fprintf(stderr,
+                "weftd: --node-id %" PRIu64 " is not in %s; set --node-id to this node's id in "
+                "the list, or add this node to the list on every node\n",
+                c->node_id, origin);
+        return 2;
+    }
+    uint32_t n = cl->nodes_count;
+    if (c->replication_factor > n) {
+        fprintf(stderr,
+                "weftd: --replication-factor %u exceeds the number of nodes in %s (%u); choose "
+                "1 to %u\n",
+                c->replication_factor, origin, n, n);
+        return 2;
+    }
+    cl->replication_factor =
+        c->replication_factor ? c->replication_factor : weft_replication_factor_default(n);
+    const weft_cluster_node *self = &cl->nodes[cl->self];
+    int rc = cfg_own_address(c->listen, sizeof c->listen, c->listen_given, self->client_address,
+                             "--listen", "client", self->id, origin);
+    if (rc == 0) {
+        rc = cfg_own_address(c->raft_listen, sizeof c->raft_listen, c->raft_listen_given,
+                             self->raft_address, "--raft-listen", "raft", self->id, origin);
+    }
+    return rc;
+}
+
+/* Without --peers: today's single node, alone in its cluster (replication factor 1). */
+static int cfg_cluster_single(weft_config *c) {
+    if (c->replication_factor > 1) {
+        fprintf(stderr,
+                "weftd: --replication-factor %u needs --peers listing at least %u nodes; without "
+                "--peers weftd runs a single node, replication factor 1\n",
+                c->replication_factor, c->replication_factor);
+        return 2;
+    }
+    weft_cluster *cl = &c->cluster;
+    memset(cl, 0, sizeof *cl);
+    cl->nodes_count = 1;
+    cl->replication_factor = 1;
+    cl->self = 0;
+    cl->nodes[0].id = c->node_id;
+    snprintf(cl->nodes[0].client_address, sizeof cl->nodes[0].client_address, "%s", c->listen);
+    snprintf(cl->nodes[0].raft_address, sizeof cl->nodes[0].raft_address, "%s", c->raft_listen);
+    return 0;
+}
+
 /* Cross-option rules that a single row cannot express. */
 static int cfg_check_relations(weft_config *c) {
     if ((uint64_t)c->heartbeat_timeout_ms * 5 > c->election_timeout_ms) {
@@ -361,10 +484,14 @@ static int cfg_check_relations(weft_config *c) {
                 c->limits.frame_bytes_max);
         return 2;
     }
+    if (c->peers_given) {
+        int rc = cfg_cluster_peers(c);
+        if (rc != 0) return rc;
+    }
     if (c->raft_listen[0] == '\0') {
         char host[INET_ADDRSTRLEN + 1];
         uint16_t port = 0;
-        int rc = weft_config_split_address(c->listen, host, sizeof host, &port);
+        int rc = weft_address_split(c->listen, host, sizeof host, &port);
         WEFT_ASSERT(rc == 0);
         if (port == 65535) {
             fprintf(
@@ -380,6 +507,8 @@ static int cfg_check_relations(weft_config *c) {
                 c->listen);
         return 2;
     }
+    if (!c->peers_given) return cfg_cluster_single(c);
+    WEFT_ASSERT(c->cluster.from_peers && c->cluster.self < c->cluster.nodes_count);
     return 0;
 }
 
@@ -450,6 +579,9 @@ static void cfg_format_default(const weft_config *d, const cfg_row *row, char *o
     case CFG_LEVEL:
         snprintf(out, cap, "info");
         return;
+    case CFG_PEERS:
+        snprintf(out, cap, "%s", field);
+        return;
     }
 }
 
@@ -464,7 +596,11 @@ void weft_config_usage(void) {
     for (unsigned i = 0; i < WEFT_ARRAY_LEN(cfg_rows); i++) {
         char flag[64], def[PATH_MAX];
         snprintf(flag, sizeof flag, "--%s", cfg_rows[i].name);
-        cfg_format_default(&d, &cfg_rows[i], def, sizeof def);
+        if (cfg_rows[i].default_doc != NULL) {
+            snprintf(def, sizeof def, "%s", cfg_rows[i].default_doc);
+        } else {
+            cfg_format_default(&d, &cfg_rows[i], def, sizeof def);
+        }
         printf("  %-30s %s (default %s)\n", flag, cfg_rows[i].doc, def);
     }
 }

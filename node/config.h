@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "../proto/limits.h"
+#include "placement.h"
 
 /* Node-layer limits. Each is a default that the config file or a flag can override. */
 
@@ -31,9 +32,6 @@
 /* Where Linux publishes a random id that changes at every boot: a changed id since the last
  * unclean stop means the page cache was lost (DESIGN section 5, the MDB_NOSYNC rule). */
 #define WEFTD_BOOT_ID_FILE_DEFAULT "/proc/sys/kernel/random/boot_id"
-/* Longest accepted address text "a.b.c.d:port", with room to spare. */
-#define WEFTD_ADDRESS_BYTES_MAX 64u
-
 _Static_assert(WEFTD_CONN_WRITE_QUEUE_BYTES_MAX_DEFAULT > WEFT_FRAME_BYTES_MAX_DEFAULT,
                "one maximal response must fit in the write queue");
 
@@ -45,7 +43,15 @@ typedef struct weft_config {
     char raft_listen[WEFTD_ADDRESS_BYTES_MAX]; /* --raft-listen; derived from listen when "" */
     uint32_t shards;                           /* --shards, 1..WEFT_SHARDS_MAX */
     uint64_t node_id;                          /* --node-id, > 0 */
-    uint32_t log_level;                        /* --log-level, a weft_log_level */
+    char peers[WEFTD_PEERS_TEXT_BYTES_MAX];    /* --peers as given, "" for a single node */
+    uint32_t replication_factor;               /* --replication-factor; 0: min(3, nodes) */
+    bool listen_given;                         /* --listen was set (flag or file) */
+    bool raft_listen_given;                    /* --raft-listen was set (flag or file) */
+    bool node_id_given;                        /* --node-id was set (flag or file) */
+    bool peers_given;                          /* --peers was set (flag or file) */
+    bool peers_from_file;                      /* --peers came from the config file */
+    weft_cluster cluster; /* from peers (or this node alone), filled by weft_config_parse */
+    uint32_t log_level;   /* --log-level, a weft_log_level */
     /* raft timing (notes/libraft-0.15.md: set every one explicitly) */
     uint32_t election_timeout_ms;
     uint32_t heartbeat_timeout_ms;
@@ -72,9 +78,6 @@ void weft_config_default(weft_config *c);
  * line naming the flag or key and what is allowed, and returns 2 (the exit code). --help prints
  * the usage and returns 1 (exit 0). Returns 0 when the node should start. */
 int weft_config_parse(weft_config *c, int argc, char **argv);
-
-/* Splits "a.b.c.d:port" into its parts. Returns 0 or -1 (with nothing written). */
-int weft_config_split_address(const char *addr, char *host, unsigned host_cap, uint16_t *port);
 
 /* Prints the usage text, one line per option with its default, to stdout. */
 void weft_config_usage(void);

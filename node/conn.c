@@ -9,6 +9,7 @@
 
 #include "../proto/base.h"
 #include "../proto/log.h"
+#include "cluster.h"
 #include "ops.h"
 #include "req.h"
 #include "server.h"
@@ -317,7 +318,9 @@ void weft_conn_send_error(weft_conn *c, uint64_t request_id, const weft_err *err
     WEFT_ASSERT(err->code > 0);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    const char *leader_address = leader_hint == c->node->datadir.node_id ? c->node->cfg.listen : "";
+    /* Any member's client address comes from the peer list (this node's own included). */
+    const char *leader_address =
+        leader_hint != 0 ? weft_cluster_client_address(c->node, leader_hint) : "";
     int rc = weft_frame_encode_error(&sb, request_id, err, leader_hint, leader_address);
     if (rc != 0) {
         msgpack_sbuffer_destroy(&sb);

@@ -1,6 +1,8 @@
 /* datadir.c: the data dir's lock, weft.meta (written atomically: tmp, fsync, rename, dir fsync)
  * and the per-shard directories. The identity in weft.meta is fixed at creation; a later start
- * with another shard count or node id is refused with a message that says what to fix. */
+ * with another shard count, node id, peer list or replication factor is refused with a message
+ * that names the setting and says what to fix. Every shard gets its directories, also those
+ * placement puts on other nodes (they stay empty), so the layout does not depend on placement. */
 #include "datadir.h"
 
 #include <dirent.h>
@@ -134,6 +136,21 @@ int weft_datadir_file_write(const weft_datadir *d, const char *name, const char 
     return datadir_fsync_dir(d->path, err);
 }
 
+/* Appends one "peer = id=raft address" line per node of the canonical list: one line each,
+ * because inih reads lines of at most 200 bytes. Returns the bytes written, or -1. */
+static int datadir_meta_peers(const char *peers, char *out, size_t cap) {
+    size_t used = 0;
+    for (const char *p = peers; *p != '\0';) {
+        const char *end = strchr(p, ',');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        int n = snprintf(out + used, cap - used, "peer = %.*s\n", (int)len, p);
+        if (n < 0 || (size_t)n >= cap - used) return -1;
+        used += (size_t)n;
+        p += len + (end != NULL ? 1 : 0);
+    }
+    return (int)used;
+}
+
 /* Writes weft.meta atomically: a crash leaves either no file or the whole file. */
 static int datadir_meta_write(const weft_datadir *d, weft_err *err) {
     char text[DATADIR_META_BYTES_MAX];
@@ -144,7 +161,19 @@ static int datadir_meta_write(const weft_datadir *d, weft_err *err) {
                      d->format_version, d->cluster_id, d->shard_count, d->replication_factor,
                      d->node_id);
     WEFT_ASSERT(n > 0 && (size_t)n < sizeof text);
-    return weft_datadir_file_write(d, DATADIR_META_NAME, text, (size_t)n, err);
+    int p = datadir_meta_peers(d->peers, text + n, sizeof text - (size_t)n);
+    WEFT_ASSERT(p >= 0); /* WEFT_CLUSTER_NODES_MAX short lines fit */
+    WEFT_ASSERT((d->peers[0] != '\0') == (d->format_version == WEFTD_META_FORMAT_VERSION));
+    return weft_datadir_file_write(d, DATADIR_META_NAME, text, (size_t)n + (size_t)p, err);
+}
+
+/* Adds one stored "peer" line back to the canonical list. Returns false when it is empty or
+ * the list would not fit. */
+static bool datadir_meta_add_peer(weft_datadir *d, const char *value) {
+    size_t used = strlen(d->peers);
+    if (value[0] == '\0' || strchr(value, ',') != NULL) return false;
+    int n = snprintf(d->peers + used, sizeof d->peers - used, "%s%s", used > 0 ? "," : "", value);
+    return n > 0 && (size_t)n < sizeof d->peers - used;
 }
 
 typedef struct meta_parse {
@@ -169,6 +198,8 @@ static int datadir_meta_cb(void *user, const char *section, const char *name, co
         mp->d->replication_factor = (uint32_t)v;
     } else if (strcmp(name, "node_id") == 0 && numeric) {
         mp->d->node_id = v;
+    } else if (strcmp(name, "peer") == 0 && datadir_meta_add_peer(mp->d, value)) {
+        /* appended to d->peers */
     } else if (!mp->bad) {
         mp->bad = 1;
         snprintf(mp->bad_key, sizeof mp->bad_key, "%s", name);
@@ -196,9 +227,36 @@ static int datadir_meta_read(weft_datadir *d, const char *meta_path, weft_err *e
     return 0;
 }
 
-/* Compares the stored identity with the flags. */
-static int datadir_meta_check(const weft_datadir *d, uint32_t shards, uint64_t node_id,
+/* Compares the stored peer list with the configured one. */
+static int datadir_peers_check(const weft_datadir *d, const char *peers, weft_err *err) {
+    if (strcmp(d->peers, peers) == 0) return 0;
+    if (d->peers[0] == '\0') {
+        return weft_err_set(err, WEFT_E_FAILED_PRECONDITION, "peers",
+                            "data dir %s was created for a single node (no --peers) and cannot "
+                            "join a cluster; start without --peers, or point --data at a new "
+                            "directory",
+                            d->path);
+    }
+    if (peers[0] == '\0') {
+        return weft_err_set(err, WEFT_E_FAILED_PRECONDITION, "peers",
+                            "data dir %s belongs to a cluster of nodes %s (id=raft address); "
+                            "start with the same --peers, or point --data at a new directory",
+                            d->path, d->peers);
+    }
+    return weft_err_set(err, WEFT_E_FAILED_PRECONDITION, "peers",
+                        "data dir %s was created with --peers nodes %s but this start lists %s "
+                        "(id=raft address); node ids and raft addresses are fixed when a "
+                        "cluster is created: start with the original --peers, or point --data "
+                        "at a new directory",
+                        d->path, d->peers, peers);
+}
+
+/* Compares the stored identity with the configured one: the setting that differs is named
+ * first, the derived cluster id last (it differs whenever one of them does). */
+static int datadir_meta_check(const weft_datadir *d, const weft_datadir_identity *want,
                               weft_err *err) {
+    uint32_t shards = want->shard_count;
+    uint64_t node_id = want->node_id;
     if (d->shard_count != shards) {
         return weft_err_set(err, WEFT_E_FAILED_PRECONDITION, "shards",
                             "data dir %s was created with %u shards; start with --shards %u (the "
@@ -212,10 +270,26 @@ static int datadir_meta_check(const weft_datadir *d, uint32_t shards, uint64_t n
                             " or point --data at a new directory",
                             d->path, d->node_id, d->node_id);
     }
+    int rc = datadir_peers_check(d, want->peers, err);
+    if (rc != 0) return rc;
+    if (d->replication_factor != want->replication_factor) {
+        return weft_err_set(err, WEFT_E_FAILED_PRECONDITION, "replication-factor",
+                            "data dir %s was created with replication factor %u; start with "
+                            "--replication-factor %u (it is fixed when a cluster is created) or "
+                            "point --data at a new directory",
+                            d->path, d->replication_factor, d->replication_factor);
+    }
+    if (want->cluster_id != NULL && strcmp(want->cluster_id, d->cluster_id) != 0) {
+        return weft_err_set(err, WEFT_E_FAILED_PRECONDITION, "peers",
+                            "data dir %s belongs to cluster %s, but --shards, --peers and "
+                            "--replication-factor derive cluster %s; start with the settings the "
+                            "cluster was created with, or point --data at a new directory",
+                            d->path, d->cluster_id, want->cluster_id);
+    }
     return 0;
 }
 
-static int datadir_meta_create(weft_datadir *d, uint32_t shards, uint64_t node_id, weft_err *err) {
+static int datadir_meta_create(weft_datadir *d, const weft_datadir_identity *want, weft_err *err) {
     char shards_dir[PATH_MAX];
     struct stat st;
     if (datadir_join(shards_dir, sizeof shards_dir, d->path, "shards") == 0 &&
@@ -225,14 +299,23 @@ static int datadir_meta_create(weft_datadir *d, uint32_t shards, uint64_t node_i
                             "or point --data at a new directory",
                             d->path, DATADIR_META_NAME);
     }
-    int rc = weft_id_random_hex(d->cluster_id, sizeof d->cluster_id);
-    if (rc != 0) {
-        return weft_err_set(err, WEFT_E_INTERNAL, "", "getrandom failed: %s", strerror(-rc));
+    if (want->cluster_id != NULL) {
+        /* A --peers cluster: every node derives the same id (placement.h). */
+        WEFT_ASSERT(strlen(want->cluster_id) == WEFTD_CLUSTER_ID_HEX_BYTES);
+        snprintf(d->cluster_id, sizeof d->cluster_id, "%s", want->cluster_id);
+    } else {
+        int rc = weft_id_random_hex(d->cluster_id, sizeof d->cluster_id);
+        if (rc != 0) {
+            return weft_err_set(err, WEFT_E_INTERNAL, "", "getrandom failed: %s", strerror(-rc));
+        }
     }
-    d->format_version = WEFTD_META_FORMAT_VERSION;
-    d->shard_count = shards;
-    d->replication_factor = 1;
-    d->node_id = node_id;
+    WEFT_ASSERT(strlen(want->peers) < sizeof d->peers);
+    snprintf(d->peers, sizeof d->peers, "%s", want->peers);
+    d->format_version =
+        d->peers[0] != '\0' ? WEFTD_META_FORMAT_VERSION : WEFTD_META_FORMAT_VERSION_SINGLE;
+    d->shard_count = want->shard_count;
+    d->replication_factor = want->replication_factor;
+    d->node_id = want->node_id;
     d->created = 1;
     return datadir_meta_write(d, err);
 }
@@ -312,9 +395,12 @@ int weft_datadir_state_sync(const weft_datadir *d, weft_err *err) {
     return 0;
 }
 
-int weft_datadir_open(weft_datadir *d, const char *path, uint32_t shards, uint64_t node_id,
+int weft_datadir_open(weft_datadir *d, const char *path, const weft_datadir_identity *want,
                       weft_err *err) {
-    WEFT_ASSERT(d != NULL && path != NULL && shards > 0 && node_id > 0);
+    WEFT_ASSERT(d != NULL && path != NULL && want != NULL && want->peers != NULL);
+    WEFT_ASSERT(want->shard_count > 0 && want->node_id > 0 && want->replication_factor > 0);
+    uint32_t shards = want->shard_count;
+    uint64_t node_id = want->node_id;
     memset(d, 0, sizeof *d);
     d->lock_fd = -1;
     if (strlen(path) >= sizeof d->path - 64) {
@@ -329,9 +415,9 @@ int weft_datadir_open(weft_datadir *d, const char *path, uint32_t shards, uint64
     WEFT_ASSERT(rc == 0);
     if (access(meta_path, F_OK) == 0) {
         rc = datadir_meta_read(d, meta_path, err);
-        if (rc == 0) rc = datadir_meta_check(d, shards, node_id, err);
+        if (rc == 0) rc = datadir_meta_check(d, want, err);
     } else if (errno == ENOENT) {
-        rc = datadir_meta_create(d, shards, node_id, err);
+        rc = datadir_meta_create(d, want, err);
     } else {
         rc = datadir_io_err(err, "cannot access", meta_path);
     }

@@ -8,11 +8,14 @@
 #include <stdint.h>
 
 #include "../proto/errors.h"
+#include "placement.h"
 
-/* Version of the weft.meta layout; a newer one on disk is refused. */
-#define WEFTD_META_FORMAT_VERSION 1u
-/* Cluster id: 128 random bits as lowercase hex. */
-#define WEFTD_CLUSTER_ID_HEX_BYTES 32u
+/* Newest weft.meta layout this weftd reads; a newer one on disk is refused. Version 1 is a
+ * single node's (no peer lines; what weftd wrote before clusters, and still writes without
+ * --peers, so an older weftd keeps reading those dirs); version 2 adds one `peer` line per
+ * node of a --peers cluster. */
+#define WEFTD_META_FORMAT_VERSION 2u
+#define WEFTD_META_FORMAT_VERSION_SINGLE 1u
 
 typedef struct weft_datadir {
     char path[PATH_MAX]; /* the data dir as given */
@@ -22,16 +25,27 @@ typedef struct weft_datadir {
     uint32_t replication_factor;                     /* from weft.meta */
     uint64_t node_id;                                /* from weft.meta */
     uint32_t format_version;                         /* from weft.meta */
+    char peers[WEFTD_PEERS_CANONICAL_BYTES_MAX];     /* canonical peer list, "" single node */
     int created;                                     /* 1 when this start created the dir */
 } weft_datadir;
 
+/* The identity this start is configured with (DESIGN section 5, "Cluster identity"). */
+typedef struct weft_datadir_identity {
+    uint32_t shard_count;        /* --shards */
+    uint64_t node_id;            /* --node-id */
+    uint32_t replication_factor; /* R (1 for a single node) */
+    const char *peers;           /* weft_cluster_canonical of --peers; "" for a single node */
+    const char *cluster_id;      /* the derived id with --peers; NULL: random at creation */
+} weft_datadir_identity;
+
 /* Opens (creating on first start) the data dir at `path`: takes the lock, creates or checks
- * weft.meta against `shards` and `node_id`, and makes every shard's raft and state directory.
- * Errors (message in `err`, saying what to fix):
+ * weft.meta against `want` (borrowed), and makes every shard's raft and state directory.
+ * Errors (message in `err`, saying what to fix; err->field names the setting that differs:
+ * "shards", "node-id", "peers" or "replication-factor"):
  *   -WEFT_E_FAILED_PRECONDITION: the dir belongs to another config (shard count, node id,
- *     newer format) or another weftd holds its lock;
+ *     peers, replication factor, cluster id, newer format) or another weftd holds its lock;
  *   -WEFT_E_INTERNAL: an I/O error (the message names the path and the errno text). */
-int weft_datadir_open(weft_datadir *d, const char *path, uint32_t shards, uint64_t node_id,
+int weft_datadir_open(weft_datadir *d, const char *path, const weft_datadir_identity *want,
                       weft_err *err);
 /* Releases the lock. */
 void weft_datadir_close(weft_datadir *d);

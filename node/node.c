@@ -10,6 +10,7 @@
 #include "../proto/base.h"
 #include "../proto/log.h"
 #include "../storage/store.h"
+#include "cluster.h"
 #include "ops.h"
 #include "poll.h"
 #include "replica.h"
@@ -19,7 +20,8 @@
 #include "waits.h"
 
 const char *weft_node_state_name(weft_node_state s) {
-    static const char *const names[] = {"starting", "running", "draining", "closing", "stopped"};
+    static const char *const names[] = {"starting",    "running", "draining",
+                                        "handing-off", "closing", "stopped"};
     WEFT_ASSERT((unsigned)s < WEFT_ARRAY_LEN(names));
     return names[s];
 }
@@ -29,7 +31,9 @@ void weft_node_set_state(weft_node *n, weft_node_state next) {
     bool legal =
         (prev == WEFT_NODE_STARTING && (next == WEFT_NODE_RUNNING || next == WEFT_NODE_CLOSING)) ||
         (prev == WEFT_NODE_RUNNING && next == WEFT_NODE_DRAINING) ||
+        (prev == WEFT_NODE_DRAINING && next == WEFT_NODE_HANDING_OFF) ||
         (prev == WEFT_NODE_DRAINING && next == WEFT_NODE_CLOSING) ||
+        (prev == WEFT_NODE_HANDING_OFF && next == WEFT_NODE_CLOSING) ||
         (prev == WEFT_NODE_CLOSING && next == WEFT_NODE_STOPPED);
     WEFT_ASSERT(legal);
     WEFT_LOGF(WEFT_LOG_DEBUG, WEFT_LOG_NO_SHARD, "node %s -> %s", weft_node_state_name(prev),
@@ -98,6 +102,7 @@ static void node_host_closed(weft_node *n) {
     if (n->server != NULL) weft_server_close_all(n->server);
     uv_close((uv_handle_t *)&n->pump_timer, node_handle_closed_cb);
     uv_close((uv_handle_t *)&n->drain_timer, node_handle_closed_cb);
+    uv_close((uv_handle_t *)&n->rebalance_timer, node_handle_closed_cb);
     weft_signals_close(n);
     weft_node_set_state(n, WEFT_NODE_STOPPED);
 }
@@ -110,8 +115,10 @@ static void node_host_closed_cb(weft_raft_host *h, void *data) {
     node_host_closed(n);
 }
 
-static void node_close(weft_node *n) {
+void weft_node_close(weft_node *n) {
     weft_node_set_state(n, WEFT_NODE_CLOSING);
+    uv_timer_stop(&n->drain_timer);
+    weft_cluster_rebalance_stop(n);
     if (n->server != NULL) weft_server_stop_listening(n->server);
     for (uint32_t i = 0; i < n->replicas_count; i++)
         weft_timergate_stop(&n->replicas[i].gate);
@@ -124,6 +131,10 @@ static void node_close(weft_node *n) {
 
 static void node_drain_timer_cb(uv_timer_t *t) {
     weft_node *n = t->data;
+    if (n->state == WEFT_NODE_HANDING_OFF) {
+        weft_cluster_handoff_poll(n);
+        return;
+    }
     if (n->state != WEFT_NODE_DRAINING) return;
     if (n->proposals_inflight > 0 || n->barriers_inflight > 0) {
         weft_log(WEFT_LOG_WARN, WEFT_LOG_NO_SHARD,
@@ -133,7 +144,13 @@ static void node_drain_timer_cb(uv_timer_t *t) {
                  (unsigned long long)n->proposals_inflight,
                  (unsigned long long)n->barriers_inflight, n->cfg.shutdown_drain_ms);
     }
-    node_close(n);
+    /* Proposals drained: leaderships go to other nodes before raft closes (cluster.c). */
+    weft_cluster_handoff_begin(n);
+}
+
+void weft_node_handoff_wait(weft_node *n, uint64_t delay_ms) {
+    WEFT_ASSERT(n->state == WEFT_NODE_HANDING_OFF);
+    uv_timer_start(&n->drain_timer, node_drain_timer_cb, delay_ms, 0);
 }
 
 void weft_node_drain_check(weft_node *n) {
@@ -149,6 +166,9 @@ void weft_node_shutdown(weft_node *n) {
     weft_log(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "stopping: %llu proposals in flight",
              (unsigned long long)n->proposals_inflight);
     weft_server_stop_listening(n->server);
+    weft_cluster_rebalance_stop(n);
+    /* A node on its way out must not be handed leaderships by its peers meanwhile. */
+    if (n->cfg.cluster.replication_factor > 1) weft_raft_host_refuse_leadership(n->host, true);
     for (uint32_t i = 0; i < n->replicas_count; i++)
         weft_timergate_stop(&n->replicas[i].gate);
     weft_poll_answer_all(n);
@@ -162,7 +182,7 @@ void weft_node_shutdown(weft_node *n) {
 static int node_fail(weft_node *n, int exit_code, const weft_err *err) {
     weft_log(WEFT_LOG_ERROR, WEFT_LOG_NO_SHARD, "%s", err->message);
     n->exit_code = exit_code;
-    node_close(n);
+    weft_node_close(n);
     return exit_code;
 }
 
@@ -178,6 +198,39 @@ static void node_raft_opts(const weft_node *n, weft_raft_opts *o) {
     o->snapshot_trailing = n->cfg.snapshot_trailing;
     o->segment_bytes = (size_t)n->cfg.segment_bytes;
     o->pre_vote = n->cfg.pre_vote;
+}
+
+/* Opens the data dir with this start's identity (DESIGN section 5, "Cluster identity"): with
+ * --peers the cluster id is derived from the settings every node shares. */
+static int node_open_datadir(weft_node *n, weft_err *err) {
+    const weft_cluster *cl = &n->cfg.cluster;
+    char peers[WEFTD_PEERS_CANONICAL_BYTES_MAX] = "";
+    char cluster_id[WEFTD_CLUSTER_ID_HEX_BYTES + 1] = "";
+    if (cl->from_peers) {
+        int rc = weft_cluster_canonical(cl, peers, sizeof peers);
+        WEFT_ASSERT(rc == 0);
+        weft_cluster_id_derive(cl, n->cfg.shards, cluster_id, sizeof cluster_id);
+    }
+    weft_datadir_identity want = {
+        .shard_count = n->cfg.shards,
+        .node_id = n->cfg.node_id,
+        .replication_factor = cl->replication_factor,
+        .peers = peers,
+        .cluster_id = cl->from_peers ? cluster_id : NULL,
+    };
+    return weft_datadir_open(&n->datadir, n->cfg.data_dir, &want, err);
+}
+
+/* One line about the cluster when there is one (a single node logs what it always did). */
+static void node_log_cluster(const weft_node *n) {
+    const weft_cluster *cl = &n->cfg.cluster;
+    if (!cl->from_peers) return;
+    uint32_t hosted = 0;
+    for (uint32_t i = 0; i < n->replicas_count; i++)
+        hosted += n->replicas[i].hosted;
+    weft_log(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD,
+             "cluster of %u nodes, replication factor %u: this node holds %u of %u shards",
+             cl->nodes_count, cl->replication_factor, hosted, n->replicas_count);
 }
 
 static int node_open_replicas(weft_node *n, weft_err *err) {
@@ -214,13 +267,18 @@ int weft_node_start(weft_node *n, uv_loop_t *loop) {
     WEFT_ASSERT(rc == 0);
     rc = uv_timer_init(loop, &n->drain_timer);
     WEFT_ASSERT(rc == 0);
+    rc = uv_timer_init(loop, &n->rebalance_timer);
+    WEFT_ASSERT(rc == 0);
     n->pump_timer.data = n;
     n->drain_timer.data = n;
+    n->rebalance_timer.data = n;
     weft_signals_start(n);
     weft_err err = {0};
-    rc = weft_datadir_open(&n->datadir, n->cfg.data_dir, n->cfg.shards, n->cfg.node_id, &err);
-    if (rc != 0) {
-        bool config = strcmp(err.field, "shards") == 0 || strcmp(err.field, "node-id") == 0;
+    if ((rc = node_open_datadir(n, &err)) != 0) {
+        /* A data dir made for other settings is a config error (exit 2), like a bad flag. */
+        bool config = strcmp(err.field, "shards") == 0 || strcmp(err.field, "node-id") == 0 ||
+                      strcmp(err.field, "peers") == 0 ||
+                      strcmp(err.field, "replication-factor") == 0;
         return node_fail(n, config ? 2 : 1, &err);
     }
     weft_raft_opts o;
@@ -241,8 +299,10 @@ int weft_node_start(weft_node *n, uv_loop_t *loop) {
     if ((rc = node_open_replicas(n, &err)) != 0) return node_fail(n, 1, &err);
     weft_node_set_state(n, WEFT_NODE_RUNNING);
     n->served = true;
+    weft_cluster_rebalance_start(n);
     weft_log(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "weftd listening on %s, data %s, %u shards",
              n->cfg.listen, n->datadir.path, n->replicas_count);
+    node_log_cluster(n);
     weft_log(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "node %llu, cluster %s, raft on %s%s",
              (unsigned long long)n->datadir.node_id, n->datadir.cluster_id, n->cfg.raft_listen,
              n->datadir.created ? " (data dir created)" : "");

@@ -45,6 +45,9 @@ typedef struct weft_timergate {
 struct weft_replica {
     weft_node *node;     /* owner */
     uint32_t shard_id;   /* index in node->replicas */
+    bool hosted;         /* placement puts a replica of this shard on this node (placement.h);
+                          * false: no shard, no group, requests answered with a leader hint */
+    uint64_t preferred_leader; /* node id that should lead this shard (DESIGN section 5) */
     weft_shard *shard;   /* the state machine; NULL before open and after close */
     weft_group *group;   /* its raft group; NULL before start */
     weft_group_fsm fsm;  /* callbacks raft drives (apply, snapshot, restore, roles) */
@@ -75,6 +78,7 @@ typedef enum weft_node_state {
     WEFT_NODE_STARTING, /* opening the data dir, shards and groups */
     WEFT_NODE_RUNNING,  /* serving */
     WEFT_NODE_DRAINING, /* signal received: no new work, waiting for proposals in flight */
+    WEFT_NODE_HANDING_OFF, /* moving the leaderships it holds to other nodes (cluster.c) */
     WEFT_NODE_CLOSING,  /* raft host, shards and connections closing */
     WEFT_NODE_STOPPED,  /* everything closed; the loop can end */
 } weft_node_state;
@@ -90,7 +94,7 @@ struct weft_node {
     weft_node_state state;       /* changed only by weft_node_set_state */
     weft_raft_host *host;        /* every raft group; freed after the loop ends (raft/host.h) */
     bool host_closed;            /* the host's close callback ran */
-    weft_replica *replicas;      /* cfg.shards entries */
+    weft_replica *replicas;      /* cfg.shards entries, one per shard (hosted here or not) */
     uint32_t replicas_count;     /* == datadir.shard_count */
     struct weft_server *server;  /* client listener and connections */
     weft_pollers pollers;        /* task long-polls */
@@ -102,8 +106,12 @@ struct weft_node {
     struct weft_wake *wakes;    /* (shard, run key) pairs whose read waiters must re-run */
     uint32_t wakes_count;       /* entries used in wakes */
     uint32_t wakes_cap;         /* entries allocated in wakes */
-    uv_timer_t drain_timer;     /* bounds the wait for proposals at shutdown */
+    uv_timer_t drain_timer;     /* bounds the wait for proposals at shutdown; then paces the
+                                 * leadership hand-off (cluster.c) */
     uint64_t drain_deadline_ms; /* monotonic ms when draining gives up */
+    uint64_t handoff_deadline_ms; /* monotonic ms when the hand-off gives up (cluster.c) */
+    uint64_t handoff_started_ms;  /* monotonic ms when the hand-off began */
+    uv_timer_t rebalance_timer; /* moves leaderships to their preferred nodes (cluster.c) */
     uv_signal_t sigterm;        /* SIGTERM: graceful stop */
     uv_signal_t sigint;         /* SIGINT: graceful stop */
     int exit_code;              /* what main returns */
@@ -127,5 +135,9 @@ void weft_node_pump_schedule(weft_node *n);
 
 /* Called by proposals and barriers as they finish, so that draining can end. */
 void weft_node_drain_check(weft_node *n);
+/* Closes raft, then the shards and connections (the last step of every stop). */
+void weft_node_close(weft_node *n);
+/* During the leadership hand-off: calls weft_cluster_handoff_poll after delay_ms. */
+void weft_node_handoff_wait(weft_node *n, uint64_t delay_ms);
 
 #endif

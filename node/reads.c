@@ -1,7 +1,9 @@
 /* reads.c: the read paths. Single-run reads route by workflow key; a read the shard cannot
  * answer yet (should_wait) parks in waits.c until its run changes or its wait times out. List
- * and count walk the local shards in order, one barrier per shard for linearizable reads; a
- * list page token is msgpack [shard, inner token] so paging resumes where it stopped. */
+ * and count walk the shards in order, one barrier per shard for linearizable reads; a list
+ * page token is msgpack [shard, inner token] so paging resumes where it stopped. Nodes do not
+ * forward to each other yet (issue 4's next step): list and count answer UNAVAILABLE when a
+ * shard they must read has no replica here, or (linearizable) is led by another node. */
 #include "reads.h"
 
 #include <msgpack.h>
@@ -11,6 +13,7 @@
 #include "../proto/base.h"
 #include "../proto/log.h"
 #include "../proto/partition.h"
+#include "cluster.h"
 #include "ops.h"
 #include "replica.h"
 #include "req.h"
@@ -79,8 +82,8 @@ static void reads_wait_timeout_cb(uv_timer_t *t) {
 void weft_reads_rerun(weft_req *r, bool final) {
     WEFT_ASSERT(r->wait == WEFT_REQ_WAIT_NONE && !r->finished);
     weft_replica *rep = &r->node->replicas[r->shard];
-    if (!r->stale && !weft_replica_ready(rep)) {
-        reads_fail_not_leader(r, rep);
+    if ((!r->stale && !weft_replica_ready(rep)) || !rep->hosted) {
+        reads_fail_not_leader(r, rep); /* no replica here: NOT_LEADER names where it is */
         return;
     }
     if (rep->shard == NULL) {
@@ -402,6 +405,36 @@ static void fan_barrier_cb(void *data, int status) {
     fan_step(r);
 }
 
+/* List and count read every shard on this node, and nodes do not forward to each other yet:
+ * a shard with no replica here, or led elsewhere for a linearizable read, makes the whole
+ * request UNAVAILABLE rather than a partial answer that looks complete. Returns 0 when this
+ * node can read the shard (or the check_leader error, for a hosted shard still electing). */
+static int fan_check_shard(const weft_req *r, const weft_replica *rep, weft_err *err,
+                           uint64_t *hint) {
+    weft_node *n = r->node;
+    uint64_t self = n->datadir.node_id;
+    *hint = 0;
+    if (!rep->hosted) {
+        return weft_err_set(err, WEFT_E_UNAVAILABLE, "",
+                            "%s must read shard %u, which has no replica on node %llu, and this "
+                            "version does not forward between nodes; send it to a node that "
+                            "holds every shard (every node does when the replication factor "
+                            "equals the node count), or with consistency=stale",
+                            r->op->name, rep->shard_id, (unsigned long long)self);
+    }
+    if (r->stale) return 0;
+    uint64_t leader = weft_cluster_leader_guess(rep);
+    if (!weft_replica_ready(rep) && leader != 0 && leader != self && n->state < WEFT_NODE_CLOSING) {
+        return weft_err_set(err, WEFT_E_UNAVAILABLE, "",
+                            "%s must read shard %u, which node %llu (%s) leads, and this version "
+                            "does not forward between nodes; use consistency=stale on a node "
+                            "that holds every shard",
+                            r->op->name, rep->shard_id, (unsigned long long)leader,
+                            weft_cluster_client_address(n, leader));
+    }
+    return weft_replica_check_leader(rep, err, hint);
+}
+
 /* Walks the shards from r->fan_shard on; yields at each linearizable shard's barrier. */
 static void fan_step(weft_req *r) {
     weft_node *n = r->node;
@@ -409,14 +442,14 @@ static void fan_step(weft_req *r) {
         weft_replica *rep = &n->replicas[r->fan_shard];
         weft_err err = {0};
         uint64_t hint = 0;
+        if (fan_check_shard(r, rep, &err, &hint) != 0) {
+            fan_fail(r, &err, hint);
+            return;
+        }
         if (rep->shard == NULL) {
             weft_err_set(&err, WEFT_E_UNAVAILABLE, "",
                          "shard %u is restarting after a storage failure; retry", rep->shard_id);
             fan_fail(r, &err, 0);
-            return;
-        }
-        if (!r->stale && weft_replica_check_leader(rep, &err, &hint) != 0) {
-            fan_fail(r, &err, hint);
             return;
         }
         if (!r->stale && !r->fan_barrier_done) {

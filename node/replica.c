@@ -5,11 +5,13 @@
 #include "replica.h"
 
 #include <raft.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../proto/base.h"
 #include "../proto/log.h"
+#include "cluster.h"
 #include "poll.h"
 #include "timergate.h"
 #include "waits.h"
@@ -182,6 +184,21 @@ static int replica_open_shard(weft_replica *rep, weft_node *n, weft_err *err) {
     return 0;
 }
 
+/* The group's members: shard i's R replicas, on nodes (i + j) mod N (DESIGN section 5), with
+ * their raft ids (= node ids) and raft addresses. Every node builds the same list, so every
+ * replica bootstraps the same configuration on its first start. */
+static unsigned replica_members(const weft_cluster *cl, uint32_t shard_id,
+                                weft_peer peers[WEFT_RAFT_PEERS_MAX]) {
+    WEFT_ASSERT(cl->replication_factor >= 1 && cl->replication_factor <= cl->nodes_count);
+    for (uint32_t j = 0; j < cl->replication_factor; j++) {
+        uint32_t k = weft_placement_node(shard_id, j, cl->nodes_count);
+        const weft_cluster_node *node = &cl->nodes[k];
+        peers[j] = (weft_peer){.id = node->id};
+        snprintf(peers[j].address, sizeof peers[j].address, "%s", node->raft_address);
+    }
+    return cl->replication_factor;
+}
+
 int weft_replica_open(weft_replica *rep, weft_node *n, uint32_t shard_id, weft_err *err) {
     WEFT_ASSERT(rep != NULL && n != NULL && n->host != NULL);
     memset(rep, 0, sizeof *rep);
@@ -189,6 +206,10 @@ int weft_replica_open(weft_replica *rep, weft_node *n, uint32_t shard_id, weft_e
     rep->shard_id = shard_id;
     rep->role = WEFT_ROLE_STOPPED;
     weft_timergate_init(&rep->gate, rep);
+    const weft_cluster *cl = &n->cfg.cluster;
+    rep->hosted = weft_placement_hosts(shard_id, cl->self, cl->nodes_count, cl->replication_factor);
+    rep->preferred_leader = cl->nodes[weft_placement_preferred(shard_id, cl->nodes_count)].id;
+    if (!rep->hosted) return 0; /* requests for it get a leader hint (check_leader) */
     int rc = replica_open_shard(rep, n, err);
     if (rc != 0) return rc;
     rep->fsm = (weft_group_fsm){
@@ -202,9 +223,10 @@ int weft_replica_open(weft_replica *rep, weft_node *n, uint32_t shard_id, weft_e
     char raft_dir[PATH_MAX];
     rc = weft_datadir_shard_path(&n->datadir, shard_id, "raft", raft_dir, sizeof raft_dir);
     WEFT_ASSERT(rc == 0); /* the state path of the same length fitted */
-    weft_peer self = {.id = n->datadir.node_id};
-    snprintf(self.address, sizeof self.address, "%s", n->cfg.raft_listen);
-    rc = weft_group_start(n->host, shard_id, raft_dir, &self, 1, &rep->fsm, &rep->group, err);
+    weft_peer peers[WEFT_RAFT_PEERS_MAX];
+    unsigned peers_count = replica_members(cl, shard_id, peers);
+    rc = weft_group_start(n->host, shard_id, raft_dir, peers, peers_count, &rep->fsm, &rep->group,
+                          err);
     if (rc != 0) {
         weft_err_prefix(err, "shard %u: starting raft in %s", shard_id, raft_dir);
         return rc;
@@ -242,12 +264,24 @@ int weft_replica_check_leader(const weft_replica *rep, weft_err *err, uint64_t *
         return weft_err_set(err, WEFT_E_UNAVAILABLE, "",
                             "node is shutting down; retry on another node or after it restarts");
     }
-    uint64_t leader = rep->group != NULL ? weft_group_leader_id(rep->group) : 0;
+    uint64_t leader = weft_cluster_leader_guess(rep);
+    if (!rep->hosted) {
+        /* No replica here, so no view of its leader: its preferred leader is the best guess,
+         * and a node that holds the shard names the real leader if it is another. */
+        *hint = leader;
+        return weft_err_set(err, WEFT_E_NOT_LEADER, "",
+                            "shard %u has no replica on node %llu; send the request to node %llu "
+                            "(%s), which holds it",
+                            rep->shard_id, (unsigned long long)rep->node->datadir.node_id,
+                            (unsigned long long)leader,
+                            weft_cluster_client_address(rep->node, leader));
+    }
     if (leader != 0 && leader != rep->node->datadir.node_id) {
         *hint = leader;
         return weft_err_set(err, WEFT_E_NOT_LEADER, "",
-                            "shard %u is led by node %llu; send the request there", rep->shard_id,
-                            (unsigned long long)leader);
+                            "shard %u is led by node %llu (%s); send the request there",
+                            rep->shard_id, (unsigned long long)leader,
+                            weft_cluster_client_address(rep->node, leader));
     }
     return weft_err_set(err, WEFT_E_UNAVAILABLE, "", "shard %u has no leader yet; retry",
                         rep->shard_id);
@@ -277,7 +311,10 @@ int weft_replica_propose(weft_replica *rep, uint8_t *cmd, size_t cmd_len, weft_p
     weft_node *n = rep->node;
     replica_call *call = NULL;
     int rc;
-    if (n->state >= WEFT_NODE_CLOSING || rep->group == NULL) {
+    uint64_t hint = 0;
+    if (!rep->hosted) {
+        rc = weft_replica_check_leader(rep, err, &hint); /* NOT_LEADER naming where it lives */
+    } else if (n->state >= WEFT_NODE_CLOSING || rep->group == NULL) {
         rc = weft_err_set(err, WEFT_E_UNAVAILABLE, "",
                           "node is shutting down; retry on another node");
     } else if ((call = calloc(1, sizeof *call)) == NULL) {

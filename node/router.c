@@ -1,6 +1,6 @@
-/* router.c: request routing. This node holds every shard (replication factor 1), so a request
- * is always served locally; with more nodes, a shard this node does not lead answers
- * NOT_LEADER with the leader's id (replica.c), and clients refresh their topology. */
+/* router.c: request routing: which shard a request is for. Whether this node can serve it is
+ * the replica's business (replica.c): a shard this node does not hold, or does not lead,
+ * answers NOT_LEADER with a leader hint and its client address, and clients go there. */
 #include "router.h"
 
 #include "../proto/partition.h"

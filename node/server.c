@@ -23,7 +23,7 @@ int weft_server_start(weft_server *srv, weft_node *n, weft_err *err) {
     srv->node = n;
     char host[WEFTD_ADDRESS_BYTES_MAX];
     uint16_t port = 0;
-    int rc = weft_config_split_address(n->cfg.listen, host, sizeof host, &port);
+    int rc = weft_address_split(n->cfg.listen, host, sizeof host, &port);
     WEFT_ASSERT(rc == 0); /* config.c validated it */
     struct sockaddr_in addr;
     rc = uv_ip4_addr(host, port, &addr);

@@ -1,6 +1,8 @@
 /* topology.c: Hello and ClusterStatus. Both describe the cluster as this node sees it: its id,
- * the cluster id, and per shard its key range, leader, term and readiness (DESIGN section 10),
- * so clients can route straight to leaders. */
+ * the cluster id, every node of the peer list with its client address and whether raft traffic
+ * shows it up (cluster.h), and per shard its key range and, from this node's own replica, the
+ * leader it knows, term and readiness (DESIGN section 10), so clients can route straight to
+ * leaders. A shard with no replica here shows leader 0 and term 0: this node does not know. */
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 #include "../proto/base.h"
 #include "../proto/log.h"
 #include "../proto/partition.h"
+#include "cluster.h"
 #include "conn.h"
 #include "ops.h"
 #include "replica.h"
@@ -35,11 +38,16 @@ static int topology_encode(const weft_node *n, bool status, uint8_t **out, size_
     if (shards == NULL) return -WEFT_E_RESOURCE_EXHAUSTED;
     for (uint32_t i = 0; i < n->replicas_count; i++)
         topology_shard(n, i, status, &shards[i]);
-    weft_node_info self = {
-        .node_id = n->datadir.node_id,
-        .address = weft_str_c(n->cfg.listen),
-        .up = true,
-    };
+    const weft_cluster *cl = &n->cfg.cluster;
+    weft_node_info nodes[WEFT_CLUSTER_NODES_MAX];
+    WEFT_ASSERT(cl->nodes_count >= 1 && cl->nodes_count <= WEFT_CLUSTER_NODES_MAX);
+    for (uint32_t i = 0; i < cl->nodes_count; i++) {
+        nodes[i] = (weft_node_info){
+            .node_id = cl->nodes[i].id,
+            .address = weft_str_c(cl->nodes[i].client_address),
+            .up = weft_cluster_peer_up(n, cl->nodes[i].id),
+        };
+    }
     weft_hello_resp resp = {
         .protocol_version = WEFT_PROTOCOL_VERSION,
         .node_id = n->datadir.node_id,
@@ -47,8 +55,8 @@ static int topology_encode(const weft_node *n, bool status, uint8_t **out, size_
         .shard_count = n->replicas_count,
         .shards = shards,
         .shards_count = n->replicas_count,
-        .nodes = &self,
-        .nodes_count = 1,
+        .nodes = nodes,
+        .nodes_count = cl->nodes_count,
     };
     int rc = weft_schema_encode_buf(&weft_hello_resp_schema, &resp, out, out_len);
     free(shards);

@@ -168,6 +168,8 @@ static int group_raft_init(weft_group *g, weft_err *err) {
     /* raft talks to raft_uv through the guard: libraft must not count or commit a
      * follower's unchecked log suffix (guard.h). */
     weft_io_guard_init(&gio->guard, &gio->io);
+    gio->guard.recv_filter = host_recv_filter;
+    gio->guard.recv_filter_data = h;
     memset(&g->raft, 0, sizeof g->raft);
     rv = raft_init(&g->raft, &gio->guard.io, &g->adapter.raft_fsm, h->opts.node_id, h->address);
     if (rv != 0) {
@@ -334,7 +336,9 @@ static void group_poll_leader(weft_group *g, uint64_t term) {
         g->barrier_applied = false;
         group_role_set(g, WEFT_ROLE_LEADER_PENDING);
     }
-    if (g->role == WEFT_ROLE_LEADER_PENDING && !g->barrier_pending && !g->barrier_applied) {
+    /* raft_barrier is refused while a transfer is under way (host.h); after it, try again. */
+    if (g->role == WEFT_ROLE_LEADER_PENDING && !g->barrier_pending && !g->barrier_applied &&
+        !g->transfer_pending) {
         group_leader_barrier(g);
     }
     if (g->role == WEFT_ROLE_LEADER_PENDING && g->barrier_applied) {
@@ -459,8 +463,25 @@ weft_role weft_group_role(const weft_group *g) { return g->role; }
 uint64_t weft_group_term(const weft_group *g) { return g->raft_open ? g->raft.current_term : 0; }
 
 uint64_t weft_group_leader_id(const weft_group *g) {
+    /* raft_leader() says 0 while a leader transfers its leadership; it still leads. */
+    if (g->raft_open && raft_state((struct raft *)&g->raft) == RAFT_LEADER) {
+        return g->h->opts.node_id;
+    }
     return group_leader_hint((weft_group *)g);
 }
+
+uint64_t weft_group_match_index(const weft_group *g, uint64_t id) {
+    if (!g->raft_open || raft_state((struct raft *)&g->raft) != RAFT_LEADER) return 0;
+    const struct raft_configuration *conf = &g->raft.configuration;
+    for (unsigned i = 0; i < conf->n; i++) {
+        if (conf->servers[i].id == id && id != g->h->opts.node_id) {
+            return g->raft.leader_state.progress[i].match_index;
+        }
+    }
+    return 0;
+}
+
+bool weft_group_transferring(const weft_group *g) { return g->transfer_pending; }
 
 uint64_t weft_group_commit_index(const weft_group *g) {
     return g->raft_open ? g->raft.commit_index : 0;

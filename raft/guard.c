@@ -54,6 +54,12 @@ static raft_index guard_result_limit(weft_io_guard *g, raft_id leader, raft_term
 static void guard_recv_cb(struct raft_io *inner, struct raft_message *msg) {
     weft_io_guard *g = inner->data;
     WEFT_ASSERT(g != NULL && g->inner == inner);
+    if (g->recv_filter != NULL && !g->recv_filter(g->recv_filter_data, msg)) {
+        /* Only a message that owns no buffers may be dropped here. */
+        WEFT_ASSERT(msg->type == RAFT_IO_TIMEOUT_NOW);
+        g->timeout_nows_dropped++;
+        return;
+    }
     if (msg->type != RAFT_IO_APPEND_ENTRIES) {
         g->recv_cb(&g->io, msg);
         return;

@@ -45,6 +45,13 @@ typedef struct weft_io_guard {
     bool append_answered;          /* a reply went out while handling it */
     uint64_t results_capped;       /* results whose last_log_index we lowered */
     uint64_t commits_capped;       /* requests whose leader_commit we lowered */
+    /* Optional (NULL: every message goes to raft). Sees every incoming message before raft
+     * does; returning false drops it, which is allowed for RAFT_IO_TIMEOUT_NOW only (it owns
+     * no buffers). The host uses it to note which peers it hears from and to refuse
+     * leadership while its node hands leadership off at shutdown. */
+    bool (*recv_filter)(void *data, const struct raft_message *msg);
+    void *recv_filter_data; /* for recv_filter */
+    uint64_t timeout_nows_dropped; /* TimeoutNow messages recv_filter refused */
 } weft_io_guard;
 
 /* Wraps `inner` (which must outlive the guard). After this, raft_init(r, &g->io, ...) or, for

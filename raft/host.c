@@ -120,6 +120,41 @@ int weft_raft_host_init(weft_raft_host **out, uv_loop_t *loop, const weft_raft_o
 
 const char *weft_raft_host_address(const weft_raft_host *h) { return h->address; }
 
+/* Every group's guard calls this for every incoming message (guard.h, recv_filter). */
+bool host_recv_filter(void *data, const struct raft_message *msg) {
+    weft_raft_host *h = data;
+    WEFT_ASSERT(h != NULL && msg != NULL);
+    uint64_t now = uv_now(h->loop);
+    unsigned i = 0;
+    while (i < h->heard_count && h->heard[i].id != msg->server_id) i++;
+    if (i == h->heard_count && h->heard_count < WEFT_RAFT_HEARD_MAX) h->heard_count++;
+    if (i < h->heard_count) h->heard[i] = (host_heard){.id = msg->server_id, .at_ms = now};
+    if (msg->type == RAFT_IO_TIMEOUT_NOW && h->refuse_leadership) {
+        WEFT_LOGF(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD,
+                  "refused a leadership transfer from node %llu: this node is stopping",
+                  (unsigned long long)msg->server_id);
+        return false;
+    }
+    return true;
+}
+
+uint64_t weft_raft_host_heard_ms(const weft_raft_host *h, uint64_t id) {
+    WEFT_ASSERT(h != NULL && h->heard_count <= WEFT_RAFT_HEARD_MAX);
+    for (unsigned i = 0; i < h->heard_count; i++) {
+        if (h->heard[i].id == id) return h->heard[i].at_ms;
+    }
+    return 0;
+}
+
+void weft_raft_host_refuse_leadership(weft_raft_host *h, bool refuse) {
+    WEFT_ASSERT(h != NULL);
+    if (h->refuse_leadership != refuse) {
+        WEFT_LOGF(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "leadership transfers to this node %s",
+                  refuse ? "refused" : "accepted");
+    }
+    h->refuse_leadership = refuse;
+}
+
 static void host_maybe_closed(weft_raft_host *h) {
     if (!h->closing || h->groups != NULL || h->handles_open > 0) return;
     WEFT_LOGF(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "raft host closed");

@@ -33,6 +33,10 @@
 #define WEFT_RAFT_INFLIGHT_CMDS_MAX 65536u
 /* Delay before a replica that hit an I/O error is restarted from disk (opts.restart_delay_ms). */
 #define WEFT_RAFT_RESTART_DELAY_MS 1000u
+/* Members of one group, at most. Placement makes groups of R <= WEFT_CLUSTER_NODES_MAX voters
+ * (node/placement.h); the bound keeps a hostile or mistaken config from building a huge
+ * configuration. */
+#define WEFT_RAFT_PEERS_MAX 16u
 
 _Static_assert(WEFT_RAFT_HEARTBEAT_TIMEOUT_MS_DEFAULT * 5 <= WEFT_RAFT_ELECTION_TIMEOUT_MS_DEFAULT,
                "heartbeats must come well inside the election timeout (0.15 does not check)");
@@ -157,10 +161,30 @@ int weft_group_propose(weft_group *g, uint8_t *cmd, size_t cmd_len, weft_propose
 typedef void (*weft_barrier_cb)(void *data, int status);
 int weft_group_barrier(weft_group *g, weft_barrier_cb cb, void *data, weft_err *err);
 
-/* Leadership transfer for graceful shutdown (issue 4 uses it): raft_transfer to `to_id`
- * (0: raft picks a voter). Errors: NOT_LEADER, INVALID_ARGUMENT (not a voting follower),
- * FAILED_PRECONDITION (a transfer is under way). */
+/* Leadership transfer (graceful stop, moving leadership to the preferred node): raft_transfer
+ * to `to_id` (0: raft picks a voter, an up-to-date one if any). libraft 0.15 (v0.15.0
+ * src/client.c, membership.c, tick.c): the leader sends TimeoutNow once the target's log is
+ * up to date; the transfer ends when the target is seen leading or after one election
+ * timeout, whichever comes first. Meanwhile raft_apply and raft_barrier are refused and
+ * raft_leader() reports no leader: this host holds proposals and reads in the group's queue
+ * until the transfer ends (propose.c). Errors: NOT_LEADER, INVALID_ARGUMENT (not a voting
+ * follower, or no other voter), FAILED_PRECONDITION (a transfer is under way). */
 int weft_group_transfer(weft_group *g, uint64_t to_id, weft_err *err);
+/* True while a transfer started by weft_group_transfer has not ended. */
+bool weft_group_transferring(const weft_group *g);
+/* The leader's match index for member `id` (the highest entry it knows `id` stores); 0 when
+ * this replica does not lead or `id` is not another member. */
+uint64_t weft_group_match_index(const weft_group *g, uint64_t id);
+
+/* uv_now (ms) when this node last received a raft message from node `id`, in any group;
+ * 0 when never. Liveness as raft sees it: leaders heartbeat their followers and followers
+ * answer, so two nodes that share a group with a leader on one of them hear from each other
+ * every heartbeat. */
+uint64_t weft_raft_host_heard_ms(const weft_raft_host *h, uint64_t id);
+/* While `refuse` is set, every group of this host ignores TimeoutNow, the message a leader
+ * sends to hand its leadership over: a node handing its leaderships off before it stops
+ * must not be given others meanwhile. */
+void weft_raft_host_refuse_leadership(weft_raft_host *h, bool refuse);
 
 /* Entry framing: [version, leader_time_ms, [cmd bytes...]] plus zero padding to 8 bytes,
  * which raft_uv needs (batch.h) (DESIGN section 5). Exposed for the simulation tests, which

@@ -10,9 +10,6 @@
 #include "host.h"
 #include "transport.h"
 
-/* Members of one group, at most. Placement uses R <= 3 today (DESIGN section 5); the bound
- * keeps a hostile or mistaken config from building a huge configuration. */
-#define WEFT_RAFT_PEERS_MAX 16u
 /* Bytes of a group's raft directory path, NUL included (raft_uv keeps its own copy). */
 #define WEFT_RAFT_DIR_BYTES_MAX 1024u
 /* Shortest segment raft_uv should pre-allocate: a few blocks, so an entry fits. */
@@ -124,6 +121,16 @@ struct weft_group {
     struct weft_group *next;
 };
 
+/* Peers the host remembers hearing from, at most: a cluster has at most WEFT_RAFT_PEERS_MAX
+ * members per group and a node few more peers; past it new peers are not remembered. */
+#define WEFT_RAFT_HEARD_MAX 64u
+
+/* When the host last received a raft message from one peer (any group). */
+typedef struct host_heard {
+    uint64_t id;    /* the peer's raft id */
+    uint64_t at_ms; /* uv_now of the last message from it */
+} host_heard;
+
 struct weft_raft_host {
     uv_loop_t *loop;                        /* the node's loop (borrowed) */
     weft_raft_opts opts;                    /* copied at init */
@@ -137,6 +144,9 @@ struct weft_raft_host {
     group_io *retired;                      /* closed incarnations, likewise (see group_io) */
     unsigned groups_count;                  /* length of `groups` */
     weft_bytes *scratch;                    /* WEFT_RAFT_BATCH_CMDS_MAX slots for encoding */
+    host_heard heard[WEFT_RAFT_HEARD_MAX];  /* last message from each peer */
+    unsigned heard_count;                   /* entries used in heard */
+    bool refuse_leadership;                 /* drop TimeoutNow (weft_raft_host_refuse_...) */
     bool closing;                           /* close was called */
     bool listener_closing;                  /* listener close was called */
     unsigned handles_open;                  /* check, idle; listener counts as one */
@@ -146,6 +156,7 @@ struct weft_raft_host {
 
 /* host.c */
 void host_wake(weft_raft_host *h);
+bool host_recv_filter(void *data, const struct raft_message *msg);
 void host_group_freed(weft_raft_host *h);
 
 /* group.c */

@@ -295,6 +295,11 @@ void group_flush(weft_group *g) {
     /* The role setter empties the queues when leadership ends, so queues mean ready. */
     WEFT_ASSERT(g->role == WEFT_ROLE_LEADER_READY && g->life == GROUP_RUNNING);
     if (g->entries_inflight >= WEFT_RAFT_ENTRIES_INFLIGHT_MAX) return; /* entry_done wakes us */
+    /* libraft 0.15 refuses raft_apply and raft_barrier (RAFT_NOTLEADER) while a leadership
+     * transfer is under way. The queue waits instead: it fails over to the new leader with
+     * NOT_LEADER if the transfer succeeds, and is appended here if it expires (one election
+     * timeout at most); transfer_cb wakes us. */
+    if (g->transfer_pending) return;
     if (g->queue_count > 0) {
         group_append_batch(g);
     } else {

@@ -1,6 +1,9 @@
 /* test_datadir.c: the data dir fixes the cluster identity (DESIGN section 5): a restart with a
  * different --shards is refused with a message that names the flag; SIGTERM exits 0 and a
- * restart with the right flags serves the earlier workflows. */
+ * restart with the right flags serves the earlier workflows. A single node's dir refuses to
+ * join a cluster. A cluster node's dir (--peers) refuses another --replication-factor,
+ * --shards, --peers, --node-id or no --peers at all, each with exit code 2 and a message naming
+ * the flag, and weftd refuses a --listen that differs from its own --peers entry. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,8 +11,13 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "helper_weftd.h"
 
@@ -109,6 +117,27 @@ static void test_datadir_identity(void **state) {
     assert_true(code > 0 && code < 128); /* refused: an exit code, not a crash or a hang */
     assert_true(weftd_stderr_contains(&t->w, "--shards"));
 
+    /* A single node's data dir cannot join a cluster, even one of itself. */
+    char peers[256];
+    snprintf(peers, sizeof peers, "1=%s/%s", t->w.listen, t->w.raft_listen);
+    const char *const join[] = {"--shards",
+                                "2",
+                                "--election-timeout-ms",
+                                "300",
+                                "--heartbeat-timeout-ms",
+                                "50",
+                                "--peers",
+                                peers,
+                                "--node-id",
+                                "1",
+                                NULL};
+    weftd_set_extra(&t->w, join);
+    assert_int_equal(weftd_spawn(&t->w), 0);
+    code = weftd_wait_exit(&t->w, DATADIR_REFUSE_TIMEOUT_MS);
+    if (code != 2) weftd_print_stderr(&t->w, WEFTD_STDERR_TAIL_LINES);
+    assert_int_equal(code, 2);
+    assert_true(weftd_stderr_contains(&t->w, "created for a single node (no --peers)"));
+
     /* The right flags serve the earlier workflows, before and after a second clean restart. */
     weftd_set_extra(&t->w, flags_2);
     assert_int_equal(weftd_restart(&t->w), 0);
@@ -120,9 +149,159 @@ static void test_datadir_identity(void **state) {
     t->passed = true;
 }
 
+/* ---- a node of a three-node cluster whose peers never start ---- */
+
+/* How long the lone cluster node may take to bring its groups up (it never gets a leader:
+ * its peers do not run, so the helper's readiness wait does not apply). */
+#define DATADIR_LISTEN_TIMEOUT_MS 30000u
+
+/* A loopback port nobody listens on right now (as the helper picks them). */
+static void datadir_free_port(char *out, size_t cap) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    snprintf(out, cap, "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+}
+
+static void datadir_cleanup(void *w) {
+    weftd_destroy(w);
+}
+
+/* What weftd_start does, without waiting for readiness: a temp dir and two free ports. */
+static void datadir_prepare(weftd *w) {
+    memset(w, 0, sizeof *w);
+    w->proc.last_status = -1;
+    const char *tmp = getenv("TMPDIR");
+    char dir[WEFTD_DIR_BYTES];
+    snprintf(dir, sizeof dir, "%s/weft-it-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    memcpy(w->dir, dir, sizeof dir);
+    proc_cleanup_register(w, datadir_cleanup);
+    snprintf(w->data_dir, sizeof w->data_dir, "%s/data", dir);
+    snprintf(w->stderr_path, sizeof w->stderr_path, "%s/weftd.stderr", dir);
+    datadir_free_port(w->listen, sizeof w->listen);
+    datadir_free_port(w->raft_listen, sizeof w->raft_listen);
+    assert_string_not_equal(w->listen, w->raft_listen);
+}
+
+/* Occurrences of `needle` in the captured stderr (every run appends to it). */
+static unsigned datadir_stderr_count(const weftd *w, const char *needle) {
+    FILE *f = fopen(w->stderr_path, "r");
+    if (f == NULL) return 0;
+    unsigned count = 0;
+    char line[4096];
+    while (fgets(line, sizeof line, f) != NULL)
+        count += strstr(line, needle) != NULL;
+    fclose(f);
+    return count;
+}
+
+/* Spawns with `extra` and waits for the listening line number `nth`, then stops (exit 0). */
+static void datadir_run_and_stop(weftd *w, const char *const *extra, unsigned nth) {
+    weftd_set_extra(w, extra);
+    assert_int_equal(weftd_spawn(w), 0);
+    uint64_t deadline = weft_mono_ms() + DATADIR_LISTEN_TIMEOUT_MS;
+    while (datadir_stderr_count(w, "weftd listening on") < nth) {
+        if (weft_mono_ms() > deadline || weftd_wait_exit(w, 0) >= 0) {
+            weftd_print_stderr(w, WEFTD_STDERR_TAIL_LINES);
+            fail_msg("weftd did not start listening");
+        }
+        weftd_sleep_ms(50);
+    }
+    assert_int_equal(weftd_stop(w), 0);
+}
+
+/* Spawns with `extra`; weftd must refuse to start (exit 2) with `needle` in its stderr. */
+static void datadir_refused(weftd *w, const char *const *extra, const char *needle) {
+    weftd_set_extra(w, extra);
+    assert_int_equal(weftd_spawn(w), 0);
+    int code = weftd_wait_exit(w, DATADIR_REFUSE_TIMEOUT_MS);
+    if (code != 2 || !weftd_stderr_contains(w, needle)) {
+        weftd_print_stderr(w, WEFTD_STDERR_TAIL_LINES);
+        fail_msg("wanted exit 2 and \"%s\", got exit %d", needle, code);
+    }
+}
+
+static void test_datadir_cluster_identity(void **state) {
+    (void)state;
+    static weftd w;
+    datadir_prepare(&w);
+    char p2c[WEFTD_ADDR_BYTES], p2r[WEFTD_ADDR_BYTES], p3c[WEFTD_ADDR_BYTES], p3r[WEFTD_ADDR_BYTES],
+        p3r_moved[WEFTD_ADDR_BYTES];
+    datadir_free_port(p2c, sizeof p2c);
+    datadir_free_port(p2r, sizeof p2r);
+    datadir_free_port(p3c, sizeof p3c);
+    datadir_free_port(p3r, sizeof p3r);
+    datadir_free_port(p3r_moved, sizeof p3r_moved);
+    char peers[512], peers_moved[512], peers_swapped[512], peers_other_listen[512];
+    snprintf(peers, sizeof peers, "1=%s/%s,2=%s/%s,3=%s/%s", w.listen, w.raft_listen, p2c, p2r, p3c,
+             p3r);
+    /* Node 3's raft address moved: another cluster. */
+    snprintf(peers_moved, sizeof peers_moved, "1=%s/%s,2=%s/%s,3=%s/%s", w.listen, w.raft_listen,
+             p2c, p2r, p3c, p3r_moved);
+    /* This process now claims to be node 2. */
+    snprintf(peers_swapped, sizeof peers_swapped, "1=%s/%s,2=%s/%s,3=%s/%s", p2c, p2r, w.listen,
+             w.raft_listen, p3c, p3r);
+    /* This node's client address in the list differs from its --listen. */
+    snprintf(peers_other_listen, sizeof peers_other_listen, "1=%s/%s,2=%s/%s,3=%s/%s", p3r_moved,
+             w.raft_listen, p2c, p2r, p3c, p3r);
+#define DATADIR_TIMING "--election-timeout-ms", "300", "--heartbeat-timeout-ms", "50"
+    const char *const base[] = {DATADIR_TIMING, "--shards", "2", "--node-id", "1",
+                                "--peers",      peers,      NULL};
+    const char *const rf2[] = {
+        DATADIR_TIMING,         "--shards", "2", "--node-id", "1", "--peers", peers,
+        "--replication-factor", "2",        NULL};
+    const char *const shards3[] = {DATADIR_TIMING, "--shards", "3", "--node-id", "1",
+                                   "--peers",      peers,      NULL};
+    const char *const moved[] = {DATADIR_TIMING, "--shards",  "2", "--node-id", "1",
+                                 "--peers",      peers_moved, NULL};
+    const char *const swapped[] = {DATADIR_TIMING, "--shards",    "2", "--node-id", "2",
+                                   "--peers",      peers_swapped, NULL};
+    const char *const other_listen[] = {DATADIR_TIMING, "--shards",         "2", "--node-id", "1",
+                                        "--peers",      peers_other_listen, NULL};
+    const char *const no_peers[] = {DATADIR_TIMING, "--shards", "2", NULL};
+#undef DATADIR_TIMING
+
+    /* First start creates the dir (R = min(3, 3) = 3); the node never gets a leader alone,
+     * and its stop has nothing to hand off. */
+    datadir_run_and_stop(&w, base, 1);
+    assert_true(weftd_stderr_contains(&w, "cluster of 3 nodes, replication factor 3"));
+
+    datadir_refused(&w, rf2, "start with --replication-factor 3");
+    datadir_refused(&w, shards3, "start with --shards 2");
+    datadir_refused(&w, moved, "start with the original --peers");
+    datadir_refused(&w, swapped, "start with --node-id 1");
+    datadir_refused(&w, no_peers, "start with the same --peers");
+    /* Refused before the data dir is read: the flags contradict each other. */
+    datadir_refused(&w, other_listen, "--listen");
+    assert_true(weftd_stderr_contains(&w, "differs from node 1's client address"));
+
+    /* The original settings still start, and the dir says who it belongs to. */
+    datadir_run_and_stop(&w, base, 2);
+    char meta_path[PATH_MAX + 16];
+    snprintf(meta_path, sizeof meta_path, "%s/weft.meta", w.data_dir);
+    FILE *f = fopen(meta_path, "r");
+    assert_non_null(f);
+    char meta[2048];
+    size_t len = fread(meta, 1, sizeof meta - 1, f);
+    fclose(f);
+    meta[len] = '\0';
+    assert_non_null(strstr(meta, "format_version = 2"));
+    assert_non_null(strstr(meta, "replication_factor = 3"));
+    char line[128];
+    snprintf(line, sizeof line, "peer = 3=%s\n", p3r);
+    assert_non_null(strstr(meta, line));
+    weftd_destroy(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_datadir_identity, datadir_setup, datadir_teardown),
+        cmocka_unit_test(test_datadir_cluster_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* test_raft_transport.c: the single-port transport without raft: the acceptor reads exactly
- * the preamble (raft's first bytes reach raft), a dial names the right group and node, and
- * close cancels a pending dial (RAFT_CANCELED) before its own callback. */
+ * the preamble (raft's first bytes reach raft), a dial names the right group and node, a peer
+ * of another cluster (or for a group this node lacks) never reaches raft, and close cancels a
+ * pending dial (RAFT_CANCELED) before its own callback. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,6 +32,7 @@ typedef struct side {
     bool closed;                  /* transport close cb ran */
     char got[64];                 /* bytes raft would have read */
     size_t got_len;
+    bool eof;                     /* the read side saw the peer close */
 } side;
 
 static side *side_of(struct raft_uv_transport *t) {
@@ -68,6 +70,7 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
     (void)b;
     side *s = st->data;
     if (nread > 0) s->got_len += (size_t)nread;
+    if (nread < 0) s->eof = true;
 }
 
 static void free_close_cb(uv_handle_t *h) { raft_free(h); }
@@ -93,6 +96,7 @@ static bool connect_done(void *arg) { return ((side *)arg)->connect_status != 1;
 static bool got_ten(void *arg) { return ((side *)arg)->got_len >= 10; }
 static bool is_closed(void *arg) { return ((side *)arg)->closed; }
 static bool flag_set(void *arg) { return *(bool *)arg; }
+static bool saw_eof(void *arg) { return ((side *)arg)->eof; }
 
 static void write_done(uv_write_t *w, int status) {
     assert_int_equal(status, 0);
@@ -157,6 +161,63 @@ static void test_preamble_exact(void **state) {
     assert_int_equal(uv_loop_close(&loop), 0);
     free(a);
     free(b);
+}
+
+/* Dials listener `lb` (cluster `cluster_b`) from a transport of cluster "c1" for group
+ * `group_a` while `lb` has group 5: the acceptor must close the stream without handing it to
+ * raft, so the dialer reads EOF and the listening transport never sees a peer. */
+static void check_refused(const char *cluster_b, uint32_t group_a) {
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    weft_err err;
+    weft_raft_listener *la = NULL, *lb = NULL;
+    assert_int_equal(weft_raft_listener_init(&la, &loop, "127.0.0.1:0", "c1", &err), 0);
+    assert_int_equal(weft_raft_listener_init(&lb, &loop, "127.0.0.1:0", cluster_b, &err), 0);
+    side *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    a->connect_status = b->connect_status = 1;
+    assert_int_equal(weft_raft_transport_init(&a->t, la, group_a, &err), 0);
+    assert_int_equal(weft_raft_transport_init(&b->t, lb, 5, &err), 0);
+    assert_int_equal(a->t.init(&a->t, 1, weft_raft_listener_address(la)), 0);
+    assert_int_equal(b->t.init(&b->t, 2, weft_raft_listener_address(lb)), 0);
+    assert_int_equal(a->t.listen(&a->t, accept_cb), 0);
+    assert_int_equal(b->t.listen(&b->t, accept_cb), 0);
+
+    struct raft_uv_connect req = {.data = a};
+    assert_int_equal(a->t.connect(&a->t, &req, 2, weft_raft_listener_address(lb), connect_cb), 0);
+    assert_true(run_until(&loop, connect_done, a));
+    assert_int_equal(a->connect_status, 0); /* the preamble went out... */
+    a->stream->data = a;
+    assert_int_equal(uv_read_start(a->stream, read_alloc, read_cb), 0);
+    assert_true(run_until(&loop, saw_eof, a)); /* ...and the acceptor hung up */
+    assert_null(b->stream);                     /* raft never saw the peer */
+    assert_int_equal(a->got_len, 0);
+
+    uv_close((uv_handle_t *)a->stream, free_close_cb);
+    a->t.close(&a->t, close_cb);
+    b->t.close(&b->t, close_cb);
+    assert_true(run_until(&loop, is_closed, a));
+    assert_true(run_until(&loop, is_closed, b));
+    weft_raft_transport_free(&a->t);
+    weft_raft_transport_free(&b->t);
+    close_listener(&loop, la);
+    close_listener(&loop, lb);
+    assert_int_equal(uv_run(&loop, UV_RUN_NOWAIT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    free(a);
+    free(b);
+}
+
+/* A node of another cluster (the preamble's cluster id differs) is refused: two clusters on
+ * one network never mix their raft groups (DESIGN section 5, "Cluster identity"). */
+static void test_other_cluster_refused(void **state) {
+    (void)state;
+    check_refused("c2", 5);
+}
+
+/* A peer naming a group this node does not run (placement puts it elsewhere) is refused. */
+static void test_unknown_group_refused(void **state) {
+    (void)state;
+    check_refused("c1", 6);
 }
 
 /* A TCP listener whose accept queue is full: connects to it stay pending. */
@@ -246,6 +307,8 @@ int main(void) {
     weft_log_set_level(WEFT_LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_preamble_exact),
+        cmocka_unit_test(test_other_cluster_refused),
+        cmocka_unit_test(test_unknown_group_refused),
         cmocka_unit_test(test_close_cancels_pending_dial),
         cmocka_unit_test(test_addresses),
     };

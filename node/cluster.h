@@ -1,0 +1,49 @@
+/* cluster.h: this node among its peers (issue 4): which peers are up as far as raft traffic
+ * shows, where a request for a shard should go, moving leadership to each shard's preferred
+ * node while running, and handing every leadership off before a graceful stop. */
+#ifndef WEFT_NODE_CLUSTER_H
+#define WEFT_NODE_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "node.h"
+
+/* A peer is shown up while this node received a raft message from it within this many
+ * election timeouts: leaders heartbeat every heartbeat interval (a fifth of an election
+ * timeout at most), so a live peer that shares a group with a leader on either side is heard
+ * many times per window, while a dead one drops out within a few seconds. */
+#define WEFTD_PEER_UP_ELECTION_TIMEOUTS 3u
+/* How often a leader checks whether a shard it leads should move to its preferred node
+ * (DESIGN section 5). Seconds, not turns: a transfer costs an election and holds the shard's
+ * writes for up to one election timeout, so moves must stay rare. */
+#define WEFTD_REBALANCE_INTERVAL_MS 5000u
+/* A graceful stop waits at most this many election timeouts for the leaderships it hands off
+ * (libraft 0.15 gives a transfer one election timeout; one more covers a retry to another
+ * voter). After that it stops anyway: the followers elect a leader themselves. */
+#define WEFTD_HANDOFF_ELECTION_TIMEOUTS 2u
+/* How often the hand-off looks whether leadership has moved. */
+#define WEFTD_HANDOFF_POLL_MS 20u
+
+/* True for this node, and for a peer heard from within WEFTD_PEER_UP_ELECTION_TIMEOUTS. */
+bool weft_cluster_peer_up(const weft_node *n, uint64_t node_id);
+/* The client address of node `node_id` from the peer list, or "" when it is not a member.
+ * Borrowed from the node's config. */
+const char *weft_cluster_client_address(const weft_node *n, uint64_t node_id);
+/* The node a request for this shard should go to when this node cannot serve it: the leader
+ * this node knows of (its own replica's view), else the shard's preferred leader when the
+ * shard is not hosted here; 0 when a hosted shard has no leader yet. */
+uint64_t weft_cluster_leader_guess(const weft_replica *rep);
+
+/* Starts the preferred-leader check (a no-op timer with one node or R = 1). */
+void weft_cluster_rebalance_start(weft_node *n);
+/* Stops it (draining); idempotent. */
+void weft_cluster_rebalance_stop(weft_node *n);
+
+/* Drained: hands every leadership this node holds to a caught-up voter and waits (bounded)
+ * for them to move, then calls node close. With nothing to hand off it closes at once. */
+void weft_cluster_handoff_begin(weft_node *n);
+/* drain_timer tick during the hand-off. */
+void weft_cluster_handoff_poll(weft_node *n);
+
+#endif
