@@ -1,5 +1,6 @@
 /* call.c: one client operation end to end: fill the request id and identity, route to the
- * shard leader, and retry what is safe to retry (DESIGN section 10; G4 for the request ids). */
+ * shard leader (by workflow key or by the shard a task token names) or to a pinned node, and
+ * retry what is safe to retry (DESIGN section 10; G4 for the request ids). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,14 +25,28 @@ typedef union call_req_copy {
     weft_cluster_status_req cluster_status;
 } call_req_copy;
 
+/* Kinds of task tokens (proto/msg.h, weft_task_token.kind). */
+#define CALL_TOKEN_KIND_WORKFLOW 1u
+#define CALL_TOKEN_KIND_ACTIVITY 2u
+
+/* Where the attempts of a call go. */
+typedef enum call_routing {
+    CALL_ROUTE_ANY,   /* the preferred node (polls, lists, ClusterStatus, unreadable tokens) */
+    CALL_ROUTE_KEY,   /* the leader of the shard of (ns, workflow_id) */
+    CALL_ROUTE_SHARD, /* the leader of token_shard, read from the request's task token */
+    CALL_ROUTE_NODE,  /* node pinned_node only (weft_client_poll_*_on) */
+} call_routing;
+
 /* The request as it will be sent, plus what routing and timeouts need from it. */
 typedef struct call_plan {
     const weft_op *op;                             /* the row of WEFT_OPS */
     call_req_copy req;                             /* the caller's request, ids filled in */
     char request_id[WEFT_CLIENT_REQUEST_ID_BYTES]; /* generated id, if the caller gave none */
-    bool has_key;                                  /* routed by (namespace, workflow id) */
-    weft_str ns;                                   /* routing namespace */
-    weft_str workflow_id;                          /* routing workflow id */
+    call_routing routing;                          /* where attempts go */
+    weft_str ns;                                   /* CALL_ROUTE_KEY: routing namespace */
+    weft_str workflow_id;                          /* CALL_ROUTE_KEY: routing workflow id */
+    uint32_t token_shard;                          /* CALL_ROUTE_SHARD: the token's shard */
+    uint64_t pinned_node;                          /* CALL_ROUTE_NODE: the node's id */
     uint64_t wait_ms;                              /* long-poll time the server may hold the call */
 } call_plan;
 
@@ -49,10 +64,43 @@ static void call_fill_identity(const weft_client *c, weft_str *identity) {
 }
 
 static void call_set_key(call_plan *p, weft_str ns, weft_str workflow_id) {
-    WEFT_ASSERT(!p->has_key);
-    p->has_key = true;
+    WEFT_ASSERT(p->routing == CALL_ROUTE_ANY);
+    p->routing = CALL_ROUTE_KEY;
     p->ns = ns.len > 0 ? ns : weft_str_c(WEFT_DEFAULT_NAMESPACE);
     p->workflow_id = workflow_id;
+}
+
+/* Routes by the shard a task token names. The token is the server's msgpack weft_task_token;
+ * one the client cannot read (garbage, or a newer server's format) leaves the request
+ * unrouted: it goes to the preferred node, which refuses it (INVALID_ARGUMENT) or names the
+ * leader (NOT_LEADER), so nothing breaks but a hop. */
+static void call_set_token(const weft_client *c, call_plan *p, weft_bytes token) {
+    WEFT_ASSERT(p->routing == CALL_ROUTE_ANY);
+    if (token.len == 0 || token.len > CLIENT_TASK_TOKEN_BYTES_MAX) return;
+    weft_task_token t;
+    memset(&t, 0, sizeof t);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    weft_err derr;
+    weft_err_clear(&derr);
+    int rc = weft_schema_decode_buf(&weft_task_token_schema, token.ptr, token.len, &t, &up,
+                                    &c->limits, &derr);
+    msgpack_unpacked_destroy(&up);
+    if (rc != 0 || t.run_key == 0) return;
+    if (t.kind != CALL_TOKEN_KIND_WORKFLOW && t.kind != CALL_TOKEN_KIND_ACTIVITY) return;
+    p->routing = CALL_ROUTE_SHARD;
+    p->token_shard = t.shard_id;
+}
+
+/* The shard whose leader the call wants, or UINT32_MAX (unrouted, or the topology does not
+ * know the shard count, or the token names a shard the topology does not have). c->mu held. */
+static uint32_t call_shard(const weft_client *c, const call_plan *p) {
+    if (c->shard_count == 0) return UINT32_MAX;
+    if (p->routing == CALL_ROUTE_KEY) {
+        return weft_shard_for_hash(weft_partition_hash(p->ns, p->workflow_id), c->shard_count);
+    }
+    if (p->routing == CALL_ROUTE_SHARD && p->token_shard < c->shard_count) return p->token_shard;
+    return UINT32_MAX;
 }
 
 /* Long-polls may be held by the server this long; 0 in the request means the server's own
@@ -98,14 +146,17 @@ static int call_prepare(const weft_client *c, call_plan *p, weft_err *err) {
         p->wait_ms = call_wait_ms(true, r->poll.poll_timeout_ms);
         return 0;
     case WEFT_MSG_COMPLETE_WORKFLOW_TASK:
+        call_set_token(c, p, r->complete_wft.task_token);
         call_fill_identity(c, &r->complete_wft.identity);
         return 0;
     case WEFT_MSG_FAIL_WORKFLOW_TASK:
+        call_set_token(c, p, r->fail_wft.task_token);
         call_fill_identity(c, &r->fail_wft.identity);
         return 0;
     case WEFT_MSG_COMPLETE_ACTIVITY:
     case WEFT_MSG_FAIL_ACTIVITY:
     case WEFT_MSG_HEARTBEAT_ACTIVITY:
+        call_set_token(c, p, r->activity.task_token);
         call_fill_identity(c, &r->activity.identity);
         return 0;
     default:
@@ -113,21 +164,28 @@ static int call_prepare(const weft_client *c, call_plan *p, weft_err *err) {
     }
 }
 
-/* Picks the node for the next attempt: the shard leader when known and not the node that just
- * failed, else the preferred node (moving past a node that failed; any node forwards). */
+/* Picks the node for the next attempt: the pinned node; else the shard leader when known and
+ * not the node that just failed; else the preferred node (moving past a node that failed; the
+ * next one names the leader). Returns UINT32_MAX only for a pinned node the client does not
+ * know. */
 static uint32_t call_route(weft_client *c, const call_plan *p, uint32_t failed_node) {
     pthread_mutex_lock(&c->mu);
     WEFT_ASSERT(c->nodes_count > 0);
     uint32_t idx = UINT32_MAX;
-    if (p->has_key && c->shard_count > 0) {
-        uint32_t shard =
-            weft_shard_for_hash(weft_partition_hash(p->ns, p->workflow_id), c->shard_count);
+    if (p->routing == CALL_ROUTE_NODE) {
+        idx = client_node_by_id(c, p->pinned_node);
+        pthread_mutex_unlock(&c->mu);
+        return idx;
+    }
+    uint32_t shard = call_shard(c, p);
+    if (shard != UINT32_MAX) {
         idx = client_node_by_id(c, c->shard_leaders[shard]);
         if (idx == failed_node) idx = UINT32_MAX;
     }
     if (idx == UINT32_MAX) {
-        if (c->preferred_node == failed_node) {
-            c->preferred_node = (failed_node + 1) % c->nodes_count;
+        c->preferred_node = client_node_canonical(c, c->preferred_node);
+        for (uint32_t k = 1; k < c->nodes_count && c->preferred_node == failed_node; k++) {
+            c->preferred_node = client_node_canonical(c, (failed_node + k) % c->nodes_count);
         }
         idx = c->preferred_node;
     }
@@ -139,15 +197,13 @@ static uint32_t call_route(weft_client *c, const call_plan *p, uint32_t failed_n
 /* NOT_LEADER: remember the named leader for this shard and return its node index, or
  * UINT32_MAX when the hint names no node with a known address. */
 static uint32_t call_follow_leader(weft_client *c, const call_plan *p, const client_outcome *o) {
+    WEFT_ASSERT(p->routing != CALL_ROUTE_NODE);
     pthread_mutex_lock(&c->mu);
     uint32_t idx = UINT32_MAX;
     if (o->leader_address[0] != '\0') idx = client_node_add(c, o->leader_address, o->leader_hint);
     if (idx == UINT32_MAX) idx = client_node_by_id(c, o->leader_hint);
-    if (p->has_key && c->shard_count > 0 && o->leader_hint != 0) {
-        uint32_t shard =
-            weft_shard_for_hash(weft_partition_hash(p->ns, p->workflow_id), c->shard_count);
-        c->shard_leaders[shard] = o->leader_hint;
-    }
+    uint32_t shard = call_shard(c, p);
+    if (shard != UINT32_MAX && o->leader_hint != 0) c->shard_leaders[shard] = o->leader_hint;
     pthread_mutex_unlock(&c->mu);
     return idx;
 }
@@ -171,7 +227,9 @@ static void call_backoff(weft_client *c, uint32_t attempt) {
 /* Whether a failed attempt may be sent again. A request that never left the client, or that a
  * node refused without acting on (NOT_LEADER, or UNAVAILABLE in a reply), is always safe; a
  * request whose fate is unknown (lost connection after sending, timeout) only when idempotent. */
-static bool call_retryable(const weft_op *op, int rc, const client_outcome *o) {
+static bool call_retryable(const call_plan *p, int rc, const client_outcome *o) {
+    const weft_op *op = p->op;
+    WEFT_ASSERT(p->routing != CALL_ROUTE_NODE); /* pinned calls have their own rule */
     if (rc == -WEFT_E_NOT_LEADER) return true;
     if (rc == -WEFT_E_UNAVAILABLE && (!o->sent || !o->conn_broken)) return true;
     if (rc == -WEFT_E_UNAVAILABLE || rc == -WEFT_E_DEADLINE_EXCEEDED) return op->idempotent;
@@ -185,7 +243,10 @@ static int call_attempt(weft_client *c, const call_plan *p, uint32_t node, const
     memset(o, 0, sizeof *o);
     client_conn *conn = NULL;
     int rc = client_pool_get(c, node, &conn, err);
-    if (rc != 0) return rc; /* o->sent stays false: safe to retry anything */
+    if (rc != 0) {
+        o->no_conn = true; /* o->sent stays false: safe to retry anything */
+        return rc;
+    }
     uint64_t timeout_ms = (uint64_t)c->call_timeout_ms + p->wait_ms;
     rc = client_exchange(c, conn, p->op->msg_type, body, body_len, timeout_ms, p->op->resp_schema,
                          resp, holder, o, err);
@@ -195,9 +256,9 @@ static int call_attempt(weft_client *c, const call_plan *p, uint32_t node, const
     } else {
         client_pool_put(c, conn);
     }
-    if (rc == 0) {
+    if (rc == 0 && p->routing == CALL_ROUTE_ANY) {
         pthread_mutex_lock(&c->mu);
-        c->preferred_node = p->has_key ? c->preferred_node : node;
+        c->preferred_node = node;
         pthread_mutex_unlock(&c->mu);
     }
     return rc;
@@ -214,9 +275,25 @@ static int call_run(weft_client *c, const call_plan *p, const char *body, size_t
     for (uint32_t attempt = 0;; attempt++) {
         uint32_t node = next_node != UINT32_MAX ? next_node : call_route(c, p, failed_node);
         next_node = UINT32_MAX;
+        if (node == UINT32_MAX) {
+            WEFT_ASSERT(p->routing == CALL_ROUTE_NODE);
+            rc = weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "node_id",
+                              "node %llu is not a node this client knows; pass an id that "
+                              "weft_client_nodes lists",
+                              (unsigned long long)p->pinned_node);
+            break;
+        }
         client_outcome o;
         rc = call_attempt(c, p, node, body, body_len, resp, holder, &o, err);
-        if (rc == 0 || !call_retryable(p->op, rc, &o)) break;
+        if (rc == 0) break;
+        if (p->routing == CALL_ROUTE_NODE) {
+            /* Pinned: the caller backs off. Only a pooled connection that turned out dead
+             * before the request left is replaced, at once (the pool was drained). */
+            bool stale = rc == -WEFT_E_UNAVAILABLE && !o.sent && !o.no_conn;
+            if (stale && attempt == 0 && c->retries_max > 0) continue;
+            break;
+        }
+        if (!call_retryable(p, rc, &o)) break;
         if (attempt >= c->retries_max) {
             if (attempt > 0)
                 weft_err_prefix(err, "%s gave up after %u retries", p->op->name, attempt);
@@ -233,8 +310,9 @@ static int call_run(weft_client *c, const call_plan *p, const char *body, size_t
     return rc;
 }
 
-int weft_client_call(weft_client *c, uint32_t msg_type, const void *req, void *resp,
-                     weft_response *holder, weft_err *err) {
+/* weft_client_call, pinned to node `pinned_node` unless it is 0. */
+static int call_do(weft_client *c, uint32_t msg_type, uint64_t pinned_node, const void *req,
+                   void *resp, weft_response *holder, weft_err *err) {
     const weft_op *op = weft_op_find(msg_type);
     if (c == NULL || req == NULL || op == NULL || msg_type == WEFT_MSG_HELLO) {
         return weft_err_set(err, WEFT_E_INVALID_ARGUMENT,
@@ -262,6 +340,10 @@ int weft_client_call(weft_client *c, uint32_t msg_type, const void *req, void *r
     weft_response local = {0};
     int rc = call_prepare(c, p, err);
     if (rc != 0) goto free_plan;
+    if (pinned_node != 0) {
+        p->routing = CALL_ROUTE_NODE; /* replaces whatever routing the op would have had */
+        p->pinned_node = pinned_node;
+    }
     if (weft_schema_encode_buf(op->req_schema, &p->req, &body, &body_len) != 0) {
         rc = weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "",
                           "out of memory encoding the %s request", op->name);
@@ -273,4 +355,18 @@ free_plan:
     weft_response_free(&local);
     free(p);
     return rc;
+}
+
+int weft_client_call(weft_client *c, uint32_t msg_type, const void *req, void *resp,
+                     weft_response *holder, weft_err *err) {
+    return call_do(c, msg_type, 0, req, resp, holder, err);
+}
+
+int client_call_on(weft_client *c, uint64_t node_id, uint32_t msg_type, const void *req, void *resp,
+                   weft_response *holder, weft_err *err) {
+    if (node_id == 0) {
+        return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "node_id",
+                            "node_id 0 names no node; pass an id that weft_client_nodes lists");
+    }
+    return call_do(c, msg_type, node_id, req, resp, holder, err);
 }

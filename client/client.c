@@ -158,6 +158,54 @@ int weft_client_cluster_id(weft_client *c, char *buf, size_t cap, weft_err *err)
     return 0;
 }
 
+int weft_client_nodes(weft_client *c, bool refresh, weft_node_ref *out, uint32_t cap,
+                      uint32_t *count, weft_err *err) {
+    if (c == NULL || count == NULL || (out == NULL && cap > 0)) {
+        return weft_err_set(err, WEFT_E_INVALID_ARGUMENT,
+                            c == NULL ? "c"
+                            : count   ? "out"
+                                      : "count",
+                            "weft_client_nodes needs a client, a count pointer, and an array "
+                            "unless cap is 0");
+    }
+    *count = 0;
+    if (refresh) {
+        weft_response h = {0};
+        weft_cluster_status_resp status;
+        int rc = weft_client_cluster_status(c, &status, &h, err);
+        weft_response_free(&h);
+        if (rc != 0) return rc;
+    }
+    weft_node_ref all[WEFT_CLIENT_NODES_MAX];
+    uint32_t n = 0;
+    pthread_mutex_lock(&c->mu);
+    for (uint32_t i = 0; i < c->nodes_count; i++) {
+        const client_node *node = &c->nodes[i];
+        if (node->alias_of != UINT32_MAX || node->node_id == 0) continue;
+        WEFT_ASSERT(n < WEFT_CLIENT_NODES_MAX);
+        all[n].node_id = node->node_id;
+        memcpy(all[n].address, node->address, sizeof all[n].address);
+        all[n].up = node->up;
+        n++;
+    }
+    pthread_mutex_unlock(&c->mu);
+    /* Ascending id (insertion sort: at most WEFT_CLIENT_NODES_MAX entries); ids are unique
+     * among canonical entries. */
+    for (uint32_t i = 1; i < n; i++) {
+        weft_node_ref x = all[i];
+        uint32_t j = i;
+        while (j > 0 && all[j - 1].node_id > x.node_id) {
+            all[j] = all[j - 1];
+            j--;
+        }
+        all[j] = x;
+    }
+    for (uint32_t i = 0; i < n && i < cap; i++)
+        out[i] = all[i];
+    *count = n;
+    return 0;
+}
+
 uint64_t client_rand(weft_client *c) {
     /* xorshift64: enough to spread retries of many clients; never used for ids. */
     uint64_t x = c->rng_state;

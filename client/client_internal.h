@@ -23,10 +23,21 @@ typedef struct client_conn {
     uint32_t node_index;    /* index into weft_client.nodes it belongs to */
 } client_conn;
 
-/* A node the client knows: a seed address, or one learnt from the topology. */
+/* Task tokens longer than this are not read by the client (the server's are a few dozen
+ * bytes); such a request is sent unrouted, and the server says what it thinks of the token. */
+#define CLIENT_TASK_TOKEN_BYTES_MAX 256u
+
+/* A node the client knows: a seed address, or one learnt from the topology (or a NOT_LEADER
+ * hint). Entries are never removed, because connections refer to them by index. When two
+ * entries turn out to be one node (a seed written differently from the address the node
+ * advertises), one of them becomes an alias of the other: lookups by id and by address then
+ * resolve to the one it aliases, so each node is one entry for routing and listing. */
 typedef struct client_node {
     uint64_t node_id;                            /* 0 until a Hello or topology names it */
     char address[WEFT_CLIENT_ADDRESS_BYTES_MAX]; /* "host:port" */
+    bool answered;     /* a Hello on this address succeeded: the address works from here */
+    bool up;           /* latest topology's (or Hello's) word on the node */
+    uint32_t alias_of; /* UINT32_MAX, or the index of the entry that stands for this node */
     client_conn *idle[WEFT_CLIENT_IDLE_CONNS_PER_NODE_MAX]; /* pooled, Hello done */
     uint32_t idle_count;                                    /* entries used in idle */
 } client_node;
@@ -77,9 +88,10 @@ int client_conn_read_frame(int fd, uint32_t frame_bytes_max, uint64_t deadline_m
 
 /* What one round trip produced besides the decoded body. */
 typedef struct client_outcome {
-    bool sent;                                          /* the whole request reached the socket */
-    bool conn_broken;                                   /* the connection must not be reused */
-    uint64_t leader_hint;                               /* NOT_LEADER: leader node id, 0 unknown */
+    bool no_conn;         /* no connection could be made (dial or Hello failed); nothing was sent */
+    bool sent;            /* the whole request reached the socket */
+    bool conn_broken;     /* the connection must not be reused */
+    uint64_t leader_hint; /* NOT_LEADER: leader node id, 0 unknown */
     char leader_address[WEFT_CLIENT_ADDRESS_BYTES_MAX]; /* NOT_LEADER: "" unknown */
 } client_outcome;
 
@@ -102,12 +114,31 @@ void client_pool_discard(client_conn *conn);
 /* Closes every idle connection of a node, after one of them broke: when a node restarts, all
  * its pooled sockets are dead, and retrying on each would burn the retries. */
 void client_pool_drain(weft_client *c, uint32_t node_index);
-/* Replaces the topology with `hello` (called with c->mu held). Learns node addresses. */
+/* Replaces the topology with `hello` (called with c->mu held). Learns node addresses, ids
+ * and up flags. */
 void client_topology_update(weft_client *c, const weft_hello_resp *hello);
-/* Index of the first node with this id; UINT32_MAX if unknown or 0. Called with c->mu held. */
+/* Index of the node with this id (never an alias); UINT32_MAX if unknown or 0. Called with
+ * c->mu held. */
 uint32_t client_node_by_id(const weft_client *c, uint64_t node_id);
-/* Adds a node by address if new (c->mu held). Returns its index, or UINT32_MAX when full. */
+/* The entry that stands for entry `index` (itself unless it is an alias). c->mu held. */
+uint32_t client_node_canonical(const weft_client *c, uint32_t index);
+/* Finds or adds the node at `address` (c->mu held): an entry with that address, else (when
+ * node_id is not 0) the entry of that id, else a new entry. A non-zero node_id is recorded,
+ * merging entries that turn out to be one node. Returns the index of the entry that stands
+ * for the node, or UINT32_MAX when the table is full or the address unusable. */
 uint32_t client_node_add(weft_client *c, const char *address, uint64_t node_id);
+/* Records that entry `index` answered a Hello as node `node_id` (c->mu held) and merges it
+ * with another entry of that id, keeping this one unless the other answered a Hello too (then
+ * the older stays). Returns the index that stands for the node. */
+uint32_t client_node_answered(weft_client *c, uint32_t index, uint64_t node_id);
+
+/* ---- call.c ---- */
+
+/* weft_client_call pinned to node `node_id`: no routing, no NOT_LEADER following, and one
+ * retry at most, for a pooled connection found dead before the request was sent (the
+ * weft_client_poll_*_on rules). INVALID_ARGUMENT (field node_id) for an unknown node. */
+int client_call_on(weft_client *c, uint64_t node_id, uint32_t msg_type, const void *req, void *resp,
+                   weft_response *holder, weft_err *err);
 
 /* ---- client.c ---- */
 

@@ -76,6 +76,18 @@ int weft_client_poll_activity_task(weft_client *c, const weft_poll_req *req,
     return weft_client_call(c, WEFT_MSG_POLL_ACTIVITY_TASK, req, resp, holder, err);
 }
 
+int weft_client_poll_workflow_task_on(weft_client *c, uint64_t node_id, const weft_poll_req *req,
+                                      weft_poll_wft_resp *resp, weft_response *holder,
+                                      weft_err *err) {
+    return client_call_on(c, node_id, WEFT_MSG_POLL_WORKFLOW_TASK, req, resp, holder, err);
+}
+
+int weft_client_poll_activity_task_on(weft_client *c, uint64_t node_id, const weft_poll_req *req,
+                                      weft_poll_activity_resp *resp, weft_response *holder,
+                                      weft_err *err) {
+    return client_call_on(c, node_id, WEFT_MSG_POLL_ACTIVITY_TASK, req, resp, holder, err);
+}
+
 int weft_client_complete_activity(weft_client *c, const weft_activity_req *req, weft_err *err) {
     return weft_client_call(c, WEFT_MSG_COMPLETE_ACTIVITY, req, NULL, NULL, err);
 }

@@ -7,12 +7,46 @@
 
 #include "client_internal.h"
 
+uint32_t client_node_canonical(const weft_client *c, uint32_t index) {
+    WEFT_ASSERT(index < c->nodes_count);
+    /* Aliases point at entries that were canonical when merged; chains stay short and acyclic
+     * because only two canonical entries are ever merged. */
+    for (uint32_t hops = 0; c->nodes[index].alias_of != UINT32_MAX; hops++) {
+        WEFT_ASSERT(hops < c->nodes_count);
+        index = c->nodes[index].alias_of;
+        WEFT_ASSERT(index < c->nodes_count);
+    }
+    return index;
+}
+
 uint32_t client_node_by_id(const weft_client *c, uint64_t node_id) {
     if (node_id == 0) return UINT32_MAX;
     for (uint32_t i = 0; i < c->nodes_count; i++) {
-        if (c->nodes[i].node_id == node_id) return i;
+        if (c->nodes[i].alias_of == UINT32_MAX && c->nodes[i].node_id == node_id) return i;
     }
     return UINT32_MAX;
+}
+
+/* Gives canonical entry `i` the id `node_id`. If another canonical entry already has that id,
+ * the two are one node seen under two addresses (a seed written as "localhost:7400" that the
+ * topology calls "127.0.0.1:7400"): the one whose address answered a Hello stays (else the
+ * older), and the other becomes its alias. Returns the entry that stands for the node. */
+static uint32_t node_set_id(weft_client *c, uint32_t i, uint64_t node_id) {
+    WEFT_ASSERT(i < c->nodes_count && c->nodes[i].alias_of == UINT32_MAX);
+    if (node_id == 0) return i;
+    uint32_t other = client_node_by_id(c, node_id);
+    c->nodes[i].node_id = node_id;
+    if (other == UINT32_MAX || other == i) return i;
+    client_node *a = &c->nodes[i], *b = &c->nodes[other];
+    bool keep_i = a->answered != b->answered ? a->answered : i < other;
+    uint32_t keep = keep_i ? i : other;
+    uint32_t drop = keep_i ? other : i;
+    c->nodes[keep].up = c->nodes[keep].up || c->nodes[drop].up;
+    c->nodes[drop].alias_of = keep;
+    /* The dropped entry's idle connections still reach the same node; they stay pooled there
+     * (used by a call that routed to it before the merge) and are closed with the client. */
+    if (c->preferred_node == drop) c->preferred_node = keep;
+    return keep;
 }
 
 uint32_t client_node_add(weft_client *c, const char *address, uint64_t node_id) {
@@ -20,17 +54,31 @@ uint32_t client_node_add(weft_client *c, const char *address, uint64_t node_id) 
     WEFT_ASSERT(c->nodes_count <= WEFT_CLIENT_NODES_MAX);
     for (uint32_t i = 0; i < c->nodes_count; i++) {
         if (strcmp(c->nodes[i].address, address) == 0) {
-            if (node_id != 0) c->nodes[i].node_id = node_id;
-            return i;
+            return node_set_id(c, client_node_canonical(c, i), node_id);
         }
     }
+    /* A node known under another address (the seed as the user wrote it) keeps that entry and
+     * that address: the node is one entry, and an address that answered is not replaced by
+     * one that only the topology vouches for. */
+    uint32_t known = client_node_by_id(c, node_id);
+    if (known != UINT32_MAX) return known;
     if (c->nodes_count == WEFT_CLIENT_NODES_MAX) return UINT32_MAX;
     if (strlen(address) >= WEFT_CLIENT_ADDRESS_BYTES_MAX || address[0] == '\0') return UINT32_MAX;
     client_node *n = &c->nodes[c->nodes_count];
     memset(n, 0, sizeof *n);
     n->node_id = node_id;
+    n->alias_of = UINT32_MAX;
     snprintf(n->address, sizeof n->address, "%s", address);
     return c->nodes_count++;
+}
+
+uint32_t client_node_answered(weft_client *c, uint32_t index, uint64_t node_id) {
+    WEFT_ASSERT(c != NULL && index < c->nodes_count);
+    c->nodes[index].answered = true;
+    c->nodes[index].up = true;
+    uint32_t i = client_node_canonical(c, index);
+    if (i != index) return i; /* already merged into another entry; nothing to learn */
+    return node_set_id(c, i, node_id);
 }
 
 void client_topology_update(weft_client *c, const weft_hello_resp *hello) {
@@ -42,7 +90,8 @@ void client_topology_update(weft_client *c, const weft_hello_resp *hello) {
             continue; /* a node without a usable address is only reachable via forwarding */
         }
         weft_str_copy(addr, sizeof addr, hello->nodes[i].address);
-        (void)client_node_add(c, addr, hello->nodes[i].node_id);
+        uint32_t idx = client_node_add(c, addr, hello->nodes[i].node_id);
+        if (idx != UINT32_MAX) c->nodes[idx].up = hello->nodes[i].up;
     }
     uint32_t count = hello->shard_count;
     if (count == 0 || count > WEFT_SHARDS_MAX) return; /* keep the previous routing */
@@ -80,10 +129,11 @@ static int pool_hello(weft_client *c, client_conn *conn, const char *address, we
     free(body);
     if (rc == 0) {
         pthread_mutex_lock(&c->mu);
+        /* The answering entry learns its id first, so that the topology's entry for the same
+         * node (perhaps under another address) merges into it rather than the other way. */
+        WEFT_ASSERT(conn->node_index < c->nodes_count);
+        (void)client_node_answered(c, conn->node_index, resp.node_id);
         client_topology_update(c, &resp);
-        if (resp.node_id != 0 && conn->node_index < c->nodes_count) {
-            c->nodes[conn->node_index].node_id = resp.node_id;
-        }
         pthread_mutex_unlock(&c->mu);
     } else {
         weft_err_prefix(err, "Hello to %s", address);

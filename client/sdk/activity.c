@@ -1,6 +1,7 @@
-/* activity.c: the activity side of a worker (DESIGN sections 7 "Activities" and 11): pool
- * threads that each poll the task queue and execute what they receive, the weft_act context an
- * activity function sees (info, arena, heartbeats, failure, async), and completion by token. */
+/* activity.c: the activity side of a worker (DESIGN sections 7 "Activities", 8 and 11): poller
+ * threads, per node, that take an execution slot, poll their node and execute what they
+ * receive; the weft_act context an activity function sees (info, arena, heartbeats, failure,
+ * async); and completion by token. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,30 +305,155 @@ static void act_execute(weft_worker *w, const weft_poll_activity_resp *t) {
     act_arena_free(&act);
 }
 
+/* ---- Polling: slots and nodes ----
+ * Policy (worker.h, "Threads"): each node gets wkr_act_pollers_per_node() pollers. A poller
+ * takes an execution slot before it polls, so a task it receives runs at once. While a node is
+ * idle only act_cold_pollers of its pollers poll it (one, unless every poller of every node
+ * can hold a slot at once, as with one node); they are its standing polls. Once a poll of the
+ * node returns a task, the node is busy and all its pollers poll it, with short polls, until a
+ * poll comes back empty. So an idle node holds one slot in a long-poll, a node with a backlog
+ * gets every slot the others do not hold, and slots are granted first come, first served. */
+
+uint32_t wkr_act_pollers_per_node(uint32_t concurrency, uint32_t nodes) {
+    WEFT_ASSERT(concurrency >= 1 && nodes >= 1);
+    /* Every other node keeps one standing poll, hence one slot; a node with a backlog may use
+     * all the rest. With one node: concurrency pollers, the pool as it always was. */
+    return concurrency > nodes - 1 ? concurrency - (nodes - 1) : 1;
+}
+
+uint32_t wkr_act_cold_pollers(uint32_t concurrency, uint32_t nodes) {
+    uint32_t per_node = wkr_act_pollers_per_node(concurrency, nodes);
+    /* When every poller can hold a slot at once, there is nothing to share: all long-poll. */
+    return (uint64_t)per_node * nodes <= concurrency ? per_node : 1;
+}
+
+void wkr_slots_init(wkr_slots *s, uint32_t count) {
+    pthread_mutex_init(&s->mu, NULL);
+    wkr_cond_init(&s->cv);
+    s->free = count;
+    s->next_ticket = 0;
+    s->serving = 0;
+}
+
+void wkr_slots_destroy(wkr_slots *s) {
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+}
+
+/* Takes an execution slot, in ticket order; false (and no slot) when the worker stops first.
+ * *contended tells whether another poller was queued behind this one when it got its slot.
+ * A waiter that leaves at a stop abandons its ticket: every waiter leaves at a stop, none
+ * draws a ticket after it, and the next run starts with fresh slots, so the gap blocks none. */
+static bool act_slot_take(weft_worker *w, bool *contended) {
+    wkr_slots *s = &w->act_slots;
+    pthread_mutex_lock(&s->mu);
+    uint64_t ticket = s->next_ticket++;
+    while ((ticket != s->serving || s->free == 0) && !wkr_stopping(w)) {
+        wkr_cond_wait_ms(&s->cv, &s->mu, WKR_STOP_CHECK_MS);
+    }
+    bool got = ticket == s->serving && s->free > 0;
+    if (got) {
+        s->free--;
+        s->serving++;
+        *contended = s->next_ticket > s->serving;
+        pthread_cond_broadcast(&s->cv); /* the next ticket may take a free slot too */
+    }
+    pthread_mutex_unlock(&s->mu);
+    return got;
+}
+
+static void act_slot_give(weft_worker *w) {
+    wkr_slots *s = &w->act_slots;
+    pthread_mutex_lock(&s->mu);
+    s->free++;
+    WEFT_ASSERT(s->free <= w->activity_concurrency);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Waits until this poller may poll `n`: the node is busy, or fewer than act_cold_pollers of
+ * its pollers are polling it (then this one is a standing poll: *standing). Counts the poller
+ * in n->act_polling. False when the worker stops first. */
+static bool act_node_enter(weft_worker *w, wkr_node *n, bool *standing) {
+    pthread_mutex_lock(&n->mu);
+    while (!wkr_stopping(w) && !n->act_busy && n->act_polling >= w->act_cold_pollers) {
+        wkr_cond_wait_ms(&n->cv, &n->mu, WKR_STOP_CHECK_MS);
+    }
+    bool ok = !wkr_stopping(w);
+    if (ok) {
+        *standing = n->act_polling < w->act_cold_pollers;
+        n->act_polling++;
+    }
+    pthread_mutex_unlock(&n->mu);
+    return ok;
+}
+
+/* What a poll of a node found, for its busy flag. */
+typedef enum act_poll_outcome {
+    ACT_POLL_NOT_SENT, /* the worker stopped before polling: says nothing about the node */
+    ACT_POLL_TASK,     /* a task: the node has work; all its pollers poll */
+    ACT_POLL_EMPTY,    /* the poll timed out empty: back to the standing polls */
+    ACT_POLL_FAILED,   /* the node could not be polled: back to the standing polls */
+} act_poll_outcome;
+
+static void act_node_leave(wkr_node *n, act_poll_outcome outcome) {
+    pthread_mutex_lock(&n->mu);
+    WEFT_ASSERT(n->act_polling > 0);
+    n->act_polling--;
+    if (outcome != ACT_POLL_NOT_SENT) n->act_busy = outcome == ACT_POLL_TASK;
+    pthread_cond_broadcast(&n->cv); /* a standing place is free, or the node became busy */
+    pthread_mutex_unlock(&n->mu);
+}
+
+static int act_poll(weft_worker *w, const wkr_node *n, const weft_poll_req *req,
+                    weft_poll_activity_resp *task, weft_response *h, weft_err *err) {
+    if (n->node_id == 0) return weft_client_poll_activity_task(w->client, req, task, h, err);
+    return weft_client_poll_activity_task_on(w->client, n->node_id, req, task, h, err);
+}
+
 void *wkr_act_thread_main(void *arg) {
     wkr_thread *th = arg;
     weft_worker *w = th->w;
-    WEFT_ASSERT(th->role == WKR_ROLE_ACTIVITY);
+    wkr_node *node = th->node;
+    WEFT_ASSERT(th->role == WKR_ROLE_ACTIVITY && node != NULL);
     weft_poll_req req = {
         .namespace_ = weft_str_c(w->namespace_),
         .task_queue = weft_str_c(w->task_queue),
         .identity = weft_str_c(w->identity),
-        .poll_timeout_ms = w->poll_timeout_ms,
     };
+    const uint64_t short_poll_ms = WEFT_MIN(w->poll_timeout_ms, WKR_ACT_SHORT_POLL_MS);
     uint32_t backoff_ms = 0;
     while (!wkr_stopping(w)) {
+        bool standing = false, contended = false;
+        if (!act_node_enter(w, node, &standing)) break;
+        if (!act_slot_take(w, &contended)) {
+            act_node_leave(node, ACT_POLL_NOT_SENT);
+            break;
+        }
+        if (wkr_stopping(w)) { /* drain: no new poll */
+            act_node_leave(node, ACT_POLL_NOT_SENT);
+            act_slot_give(w);
+            break;
+        }
+        req.poll_timeout_ms = standing && !contended ? w->poll_timeout_ms : short_poll_ms;
         weft_response h = {0};
         weft_poll_activity_resp task;
         weft_err err;
-        int rc = weft_client_poll_activity_task(w->client, &req, &task, &h, &err);
+        int rc = act_poll(w, node, &req, &task, &h, &err);
         if (rc != 0) {
+            act_node_leave(node, ACT_POLL_FAILED);
+            act_slot_give(w);
             weft_response_free(&h);
-            wkr_poll_failed(w, "activity", w->task_queue, rc, &err, &backoff_ms);
+            wkr_poll_failed(w, node, "activity", w->task_queue, rc, &err, &backoff_ms);
             continue;
         }
-        wkr_poll_ok(w, &backoff_ms);
-        /* A task received is executed and reported even when a stop came meanwhile (drain). */
-        if (task.task_token.len > 0) act_execute(w, &task);
+        wkr_poll_ok(w, node, &backoff_ms);
+        bool got = task.task_token.len > 0;
+        act_node_leave(node, got ? ACT_POLL_TASK : ACT_POLL_EMPTY);
+        /* A task received runs at once on the slot taken for it, and is reported even when a
+         * stop came meanwhile (drain). */
+        if (got) act_execute(w, &task);
+        act_slot_give(w);
         weft_response_free(&h);
     }
     return NULL;

@@ -1,7 +1,8 @@
 /* wftask.c: the workflow side of a worker (DESIGN sections 7 "Workflow task", 8 and 11): threads
- * that poll the shared queue and this worker's sticky queue, and the processing of one workflow
- * task: pick the cached run or replay the full history on a fresh one, feed the new events to
- * the engine (engine.h), and complete or fail the task with what the code produced. */
+ * that poll the shared queue and this worker's sticky queue, each pinned to one node of the
+ * cluster, and the processing of one workflow task: pick the cached run or replay the full
+ * history on a fresh one, feed the new events to the engine (engine.h), and complete or fail
+ * the task with what the code produced. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -368,10 +369,18 @@ static void wft_slot_acquire(weft_worker *w) {
     }
 }
 
+static int wft_poll(weft_worker *w, const wkr_node *n, const weft_poll_req *req,
+                    weft_poll_wft_resp *task, weft_response *h, weft_err *err) {
+    if (n->node_id == 0) return weft_client_poll_workflow_task(w->client, req, task, h, err);
+    return weft_client_poll_workflow_task_on(w->client, n->node_id, req, task, h, err);
+}
+
 void *wkr_wft_thread_main(void *arg) {
     wkr_thread *th = arg;
     weft_worker *w = th->w;
+    wkr_node *node = th->node;
     WEFT_ASSERT(th->role == WKR_ROLE_WFT_SHARED || th->role == WKR_ROLE_WFT_STICKY);
+    WEFT_ASSERT(node != NULL);
     const char *queue = th->role == WKR_ROLE_WFT_STICKY ? w->sticky_queue : w->task_queue;
     WEFT_ASSERT(queue[0] != '\0');
     weft_poll_req req = {
@@ -385,13 +394,13 @@ void *wkr_wft_thread_main(void *arg) {
         weft_response h = {0};
         weft_poll_wft_resp task;
         weft_err err;
-        int rc = weft_client_poll_workflow_task(w->client, &req, &task, &h, &err);
+        int rc = wft_poll(w, node, &req, &task, &h, &err);
         if (rc != 0) {
             weft_response_free(&h);
-            wkr_poll_failed(w, "workflow", queue, rc, &err, &backoff_ms);
+            wkr_poll_failed(w, node, "workflow", queue, rc, &err, &backoff_ms);
             continue;
         }
-        wkr_poll_ok(w, &backoff_ms);
+        wkr_poll_ok(w, node, &backoff_ms);
         /* A task received is processed and reported even when a stop came meanwhile (drain). */
         if (task.task_token.len > 0) {
             wft_slot_acquire(w);

@@ -1,6 +1,7 @@
-/* worker.c: the weft_worker object (DESIGN section 11): options, the type registry, run and
- * stop with drain, SIGTERM/SIGINT handling, statistics, and the helpers its pollers share. The
- * pollers themselves live in wftask.c (workflow tasks) and activity.c (activity tasks). */
+/* worker.c: the weft_worker object (DESIGN section 11): options, the type registry, run (the
+ * nodes to poll and the poller threads per node) and stop with drain, SIGTERM/SIGINT handling,
+ * statistics, and the helpers its pollers share. The pollers themselves live in wftask.c
+ * (workflow tasks) and activity.c (activity tasks). */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -75,24 +76,61 @@ static void wkr_sleep_unless_stopped(const weft_worker *w, uint32_t ms) {
     }
 }
 
-void wkr_poll_failed(weft_worker *w, const char *what, const char *queue, int rc,
+void wkr_cond_init(pthread_cond_t *cv) {
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(cv, &a);
+    WEFT_ASSERT(rc == 0); /* glibc's cannot fail */
+    pthread_condattr_destroy(&a);
+}
+
+void wkr_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, uint32_t ms) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000u);
+    ts.tv_nsec += (long)(ms % 1000u) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    (void)pthread_cond_timedwait(cv, mu, &ts); /* timeout or wakeup: the caller re-checks */
+}
+
+/* " on node 2 (10.0.0.2:7400)" for a pinned node, "" for the routed polls. */
+static void wkr_node_label(const wkr_node *node, char *buf, size_t cap) {
+    buf[0] = '\0';
+    if (node->node_id != 0) {
+        snprintf(buf, cap, " on node %llu (%s)", (unsigned long long)node->node_id, node->address);
+    }
+}
+
+void wkr_poll_failed(weft_worker *w, wkr_node *node, const char *what, const char *queue, int rc,
                      const weft_err *err, uint32_t *backoff_ms) {
-    WEFT_ASSERT(rc < 0 && backoff_ms != NULL);
+    WEFT_ASSERT(rc < 0 && backoff_ms != NULL && node != NULL);
     if (*backoff_ms == 0) *backoff_ms = WEFT_WORKER_POLL_BACKOFF_INITIAL_MS;
-    /* Every thread fails at once when the server goes away; one line says it for all. */
-    if (!atomic_exchange(&w->poll_failing, true)) {
-        wkr_log(w, "polling %s tasks on queue %s failed: %s: %s; retrying with backoff up to %u ms",
-                what, queue, weft_error_name(rc), err->message, WEFT_WORKER_POLL_BACKOFF_MAX_MS);
+    /* Every thread of a node fails at once when it goes away; one line says it for all. */
+    if (!atomic_exchange(&node->poll_failing, true)) {
+        char label[WEFT_CLIENT_ADDRESS_BYTES_MAX + 48];
+        wkr_node_label(node, label, sizeof label);
+        wkr_log(w,
+                "polling %s tasks on queue %s%s failed: %s: %s; retrying with backoff up to "
+                "%u ms",
+                what, queue, label, weft_error_name(rc), err->message,
+                WEFT_WORKER_POLL_BACKOFF_MAX_MS);
     }
     wkr_sleep_unless_stopped(w, *backoff_ms);
     *backoff_ms = WEFT_MIN(*backoff_ms * 2u, WEFT_WORKER_POLL_BACKOFF_MAX_MS);
     WEFT_ASSERT(*backoff_ms <= WEFT_WORKER_POLL_BACKOFF_MAX_MS);
 }
 
-void wkr_poll_ok(weft_worker *w, uint32_t *backoff_ms) {
+void wkr_poll_ok(weft_worker *w, wkr_node *node, uint32_t *backoff_ms) {
+    WEFT_ASSERT(node != NULL);
     *backoff_ms = 0;
-    if (atomic_load(&w->poll_failing) && atomic_exchange(&w->poll_failing, false)) {
-        wkr_log(w, "polling works again");
+    if (atomic_load(&node->poll_failing) && atomic_exchange(&node->poll_failing, false)) {
+        char label[WEFT_CLIENT_ADDRESS_BYTES_MAX + 48];
+        wkr_node_label(node, label, sizeof label);
+        wkr_log(w, "polling works again%s", label);
     }
 }
 
@@ -234,7 +272,6 @@ int weft_worker_new(weft_client *client, const weft_worker_opts *opts, weft_work
     WEFT_ASSERT(sem_rc == 0);
     pthread_mutex_init(&w->mu, NULL);
     atomic_init(&w->stop, false);
-    atomic_init(&w->poll_failing, false);
     *out = w;
     return 0;
 }
@@ -398,35 +435,62 @@ void weft_worker_stop(weft_worker *w) {
 
 /* Threads the worker starts, and whether each kind polls. */
 typedef struct wkr_plan {
-    bool workflows;  /* poll workflow tasks */
-    bool sticky;     /* also poll the sticky queue */
-    bool activities; /* poll activity tasks */
-    uint32_t total;  /* threads */
+    bool workflows;        /* poll workflow tasks */
+    bool sticky;           /* also poll the sticky queue */
+    bool activities;       /* poll activity tasks */
+    uint32_t wft_per_node; /* shared-queue pollers per node (as many on the sticky queue) */
+    uint32_t act_per_node; /* activity pollers per node */
+    uint64_t total;        /* threads, over every node */
 } wkr_plan;
 
-static wkr_plan wkr_plan_threads(const weft_worker *w) {
+static wkr_plan wkr_plan_kinds(const weft_worker *w) {
     wkr_plan p = {
         .workflows = !w->no_workflows && w->workflows_count > 0,
         .activities = !w->no_activities && w->activities_count > 0,
     };
     p.sticky = p.workflows && !w->sticky_cache_disabled;
-    /* As many sticky pollers as shared ones: with the cache on most tasks arrive on the sticky
-     * queue, and one that waits there longer than the server's sticky timeout (5 s) moves to
-     * the shared queue and replays in full. Processing is limited separately (wft_slots). */
-    if (p.workflows) p.total += w->workflow_concurrency * (p.sticky ? 2u : 1u);
-    if (p.activities) p.total += w->activity_concurrency;
     return p;
 }
 
-/* Starts the threads of `plan` into th[]; returns the number started. */
+/* Thread counts for w->nodes_count nodes (worker.h, "Threads"). Workflow pollers do not hold a
+ * processing slot while they poll, so each node gets the full count: a node that leads every
+ * busy shard can keep all workflow_concurrency slots busy. As many sticky pollers as shared
+ * ones: with the cache on most tasks arrive on the sticky queue, and one that waits there
+ * longer than the server's sticky timeout (5 s) moves to the shared queue and replays in full.
+ * Activity pollers are counted by wkr_act_pollers_per_node (activity.c). */
+static int wkr_plan_counts(const weft_worker *w, wkr_plan *p, weft_err *err) {
+    uint32_t nodes = w->nodes_count;
+    WEFT_ASSERT(nodes >= 1);
+    p->wft_per_node = p->workflows ? w->workflow_concurrency : 0;
+    p->act_per_node = p->activities ? wkr_act_pollers_per_node(w->activity_concurrency, nodes) : 0;
+    uint64_t per_node = (uint64_t)p->wft_per_node * (p->sticky ? 2u : 1u) + p->act_per_node;
+    p->total = per_node * nodes;
+    WEFT_ASSERT(p->total > 0);
+    if (p->total > WKR_THREADS_MAX) {
+        return weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "workflow_concurrency",
+                            "polling %u nodes would take %llu threads (%llu per node), above "
+                            "the limit of %u; lower workflow_concurrency or "
+                            "activity_concurrency, or run more worker processes",
+                            nodes, (unsigned long long)p->total, (unsigned long long)per_node,
+                            WKR_THREADS_MAX);
+    }
+    return 0;
+}
+
+/* Starts the threads of `plan` into th[], node by node; returns the number started. */
 static uint32_t wkr_start_threads(weft_worker *w, const wkr_plan *plan, wkr_thread *th) {
     uint32_t n = 0;
-    for (uint32_t i = 0; plan->workflows && i < w->workflow_concurrency; i++) {
-        th[n++] = (wkr_thread){.w = w, .role = WKR_ROLE_WFT_SHARED};
-        if (plan->sticky) th[n++] = (wkr_thread){.w = w, .role = WKR_ROLE_WFT_STICKY};
-    }
-    for (uint32_t i = 0; plan->activities && i < w->activity_concurrency; i++) {
-        th[n++] = (wkr_thread){.w = w, .role = WKR_ROLE_ACTIVITY};
+    for (uint32_t k = 0; k < w->nodes_count; k++) {
+        wkr_node *node = &w->nodes[k];
+        for (uint32_t i = 0; i < plan->wft_per_node; i++) {
+            th[n++] = (wkr_thread){.w = w, .node = node, .role = WKR_ROLE_WFT_SHARED};
+            if (plan->sticky) {
+                th[n++] = (wkr_thread){.w = w, .node = node, .role = WKR_ROLE_WFT_STICKY};
+            }
+        }
+        for (uint32_t i = 0; i < plan->act_per_node; i++) {
+            th[n++] = (wkr_thread){.w = w, .node = node, .role = WKR_ROLE_ACTIVITY};
+        }
     }
     WEFT_ASSERT(n == plan->total);
     uint32_t started = 0;
@@ -444,10 +508,10 @@ static uint32_t wkr_start_threads(weft_worker *w, const wkr_plan *plan, wkr_thre
 static int wkr_run_begin(weft_worker *w, wkr_plan *plan, weft_err *err) {
     int rc = 0;
     pthread_mutex_lock(&w->mu);
-    *plan = wkr_plan_threads(w);
+    *plan = wkr_plan_kinds(w);
     if (w->running) {
         rc = weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "", "the worker is already running");
-    } else if (plan->total == 0) {
+    } else if (!plan->workflows && !plan->activities) {
         rc = weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "",
                           "nothing to run on task queue %s: register a workflow (unless "
                           "no_workflows) or an activity (unless no_activities) first",
@@ -468,13 +532,85 @@ static void wkr_run_end(weft_worker *w) {
     pthread_mutex_unlock(&w->mu);
 }
 
+/* The node list of this run: the client's nodes, refreshed with ClusterStatus (a node answers
+ * a poll only with tasks of the shards it leads, so every node is polled; DESIGN section 8).
+ * When the client knows one node (a single-node server) or none by id, one entry with node id
+ * 0 stands for "any node": its pollers use the client's routed polls, as before clusters. */
+static int wkr_nodes_build(weft_worker *w, weft_err *err) {
+    weft_node_ref *refs = calloc(WEFT_CLIENT_NODES_MAX, sizeof *refs);
+    if (refs == NULL) return weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "", "out of memory");
+    uint32_t count = 0;
+    weft_err lerr;
+    /* A worker stopped before it ran returns at once: no round trip for the node list. */
+    bool refresh = !wkr_stopping(w);
+    int rc = weft_client_nodes(w->client, refresh, refs, WEFT_CLIENT_NODES_MAX, &count, &lerr);
+    if (rc != 0) {
+        wkr_log(w,
+                "could not refresh the cluster's node list (%s: %s); polling the nodes the "
+                "client already knows",
+                weft_error_name(rc), lerr.message);
+        if (weft_client_nodes(w->client, false, refs, WEFT_CLIENT_NODES_MAX, &count, &lerr) != 0) {
+            count = 0;
+        }
+    }
+    WEFT_ASSERT(count <= WEFT_CLIENT_NODES_MAX);
+    uint32_t n = count > 1 ? count : 1;
+    w->nodes = calloc(n, sizeof *w->nodes);
+    if (w->nodes == NULL) {
+        free(refs);
+        return weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "", "out of memory");
+    }
+    w->nodes_count = n;
+    for (uint32_t i = 0; i < n; i++) {
+        wkr_node *node = &w->nodes[i];
+        node->node_id = count > 1 ? refs[i].node_id : 0;
+        if (count > 0) snprintf(node->address, sizeof node->address, "%s", refs[i].address);
+        atomic_init(&node->poll_failing, false);
+        pthread_mutex_init(&node->mu, NULL);
+        wkr_cond_init(&node->cv);
+    }
+    if (count > 1) {
+        char line[WEFT_ERR_MESSAGE_BYTES_MAX];
+        size_t used = 0;
+        for (uint32_t i = 0; i < n && used < sizeof line; i++) {
+            int k = snprintf(line + used, sizeof line - used, "%s%llu (%s)", i ? ", " : "",
+                             (unsigned long long)refs[i].node_id, refs[i].address);
+            if (k < 0) break;
+            used += (size_t)k;
+        }
+        wkr_log(w, "polling %u nodes: %s", n, line);
+    }
+    free(refs);
+    return 0;
+}
+
+static void wkr_nodes_free(weft_worker *w) {
+    for (uint32_t i = 0; i < w->nodes_count; i++) {
+        pthread_cond_destroy(&w->nodes[i].cv);
+        pthread_mutex_destroy(&w->nodes[i].mu);
+    }
+    free(w->nodes);
+    w->nodes = NULL;
+    w->nodes_count = 0;
+}
+
 int weft_worker_run(weft_worker *w, weft_err *err) {
     if (w == NULL) return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "", "worker is required");
     wkr_plan plan;
     int rc = wkr_run_begin(w, &plan, err);
     if (rc != 0) return rc;
-    wkr_thread *th = calloc(plan.total, sizeof *th);
-    if (th == NULL) rc = weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "", "out of memory");
+    rc = wkr_nodes_build(w, err);
+    bool nodes = rc == 0;
+    if (rc == 0) rc = wkr_plan_counts(w, &plan, err);
+    wkr_thread *th = NULL;
+    if (rc == 0) {
+        th = calloc(plan.total, sizeof *th);
+        if (th == NULL) rc = weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "", "out of memory");
+    }
+    if (rc == 0) {
+        w->act_cold_pollers = wkr_act_cold_pollers(w->activity_concurrency, w->nodes_count);
+        wkr_slots_init(&w->act_slots, w->activity_concurrency);
+    }
     bool signals = false;
     if (rc == 0 && w->handle_signals) {
         rc = wkr_signals_register(w, err);
@@ -485,18 +621,20 @@ int weft_worker_run(weft_worker *w, weft_err *err) {
         started = wkr_start_threads(w, &plan, th);
         if (started < plan.total) {
             rc = weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "",
-                              "could only create %u of %u worker threads; lower the concurrency "
-                              "options or raise the process's thread limit",
-                              started, plan.total);
+                              "could only create %u of %llu worker threads; lower the "
+                              "concurrency options or raise the process's thread limit",
+                              started, (unsigned long long)plan.total);
             weft_worker_stop(w);
         }
     }
     /* The calling thread only waits: the threads notice a stop within one poll and drain. */
-    for (uint32_t i = 0; i < plan.total && th != NULL; i++) {
+    for (uint32_t i = 0; th != NULL && i < plan.total; i++) {
         if (th[i].started) pthread_join(th[i].thread, NULL);
     }
     if (signals) wkr_signals_unregister(w);
+    if (th != NULL) wkr_slots_destroy(&w->act_slots);
     free(th);
+    if (nodes) wkr_nodes_free(w);
     wkr_run_end(w);
     return rc;
 }

@@ -2,7 +2,9 @@
  * real weftd and checked through the history it leaves: SignalWithStart (starts, then signals
  * the open run), FailWorkflowTask (recorded once, then retried), HeartbeatActivity (reports a
  * cancel request), CancelWorkflow, ListWorkflows agreeing with CountWorkflows, and
- * TerminateWorkflow. */
+ * TerminateWorkflow. Then the cluster calls on a single node: weft_client_nodes, polls pinned
+ * to the node it lists, completions routed by their task token, and a garbage token reaching
+ * the server, which refuses it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -63,13 +65,17 @@ static bool ops_signal_with_start(ops *t, const char *request_id) {
     return started;
 }
 
-static uint32_t ops_count_events(ops *t, uint32_t type) {
+static uint32_t ops_count_events_of(ops *t, const char *workflow_id, uint32_t type) {
     wk_history hist;
     weft_err err;
-    assert_int_equal(wk_history_get(t->c, OPS_WF, "", &hist, &err), 0);
+    assert_int_equal(wk_history_get(t->c, workflow_id, "", &hist, &err), 0);
     uint32_t n = wk_count(hist.events, hist.count, type, NULL);
     wk_history_free(&hist);
     return n;
+}
+
+static uint32_t ops_count_events(ops *t, uint32_t type) {
+    return ops_count_events_of(t, OPS_WF, type);
 }
 
 /* Polls the next workflow task and answers it with `cmd` (type 0: fails the task instead). */
@@ -163,9 +169,69 @@ static void test_client_ops(void **state) {
     t->passed = true;
 }
 
+static void test_nodes_and_pinned_polls(void **state) {
+    ops *t = *state;
+    weft_node_ref nodes[WEFT_CLIENT_NODES_MAX];
+    uint32_t n = 0;
+    weft_err err;
+    assert_int_equal(weft_client_nodes(t->c, true, nodes, WEFT_CLIENT_NODES_MAX, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_true(nodes[0].node_id != 0);
+    assert_string_equal(nodes[0].address, t->w.listen);
+    assert_true(nodes[0].up);
+    uint64_t node = nodes[0].node_id;
+
+    char run_id[128];
+    weft_start_req s = {.workflow_id = WEFT_STR_LIT("pinned-1"),
+                        .workflow_type = WEFT_STR_LIT(OPS_TYPE),
+                        .task_queue = WEFT_STR_LIT(OPS_QUEUE)};
+    weft_start_resp sr;
+    weft_response h = {0};
+    assert_int_equal(weft_client_start(t->c, &s, &sr, &h, &err), 0);
+    weft_str_copy(run_id, sizeof run_id, sr.run_id);
+
+    /* The workflow task, polled on the node by id; its completion is routed by its token. */
+    weft_poll_req q = {.task_queue = WEFT_STR_LIT(OPS_QUEUE), .poll_timeout_ms = OPS_POLL_MS};
+    weft_poll_wft_resp wt;
+    assert_int_equal(weft_client_poll_workflow_task_on(t->c, node, &q, &wt, &h, &err), 0);
+    assert_true(wt.task_token.len > 0);
+    assert_true(weft_str_eq_c(wt.run_id, run_id));
+    weft_command act = wk_cmd_activity("a1", "pinned-act", "in", 60000, NULL);
+    assert_int_equal(wk_complete_wft(t->c, &wt, &act, 1, &err), 0);
+
+    /* The activity task the same way; heartbeat and completion go by the token. */
+    weft_poll_activity_resp at;
+    weft_response ah = {0};
+    assert_int_equal(weft_client_poll_activity_task_on(t->c, node, &q, &at, &ah, &err), 0);
+    assert_true(at.task_token.len > 0);
+    assert_false(ops_heartbeat(t, &at));
+    assert_int_equal(wk_complete_act(t->c, &at, "done", &err), 0);
+    weft_response_free(&ah);
+
+    /* A garbage token is sent where unrouted requests go, and the server refuses it. */
+    weft_activity_req bad = {.task_token = {(const uint8_t *)"garbage", 7}};
+    assert_int_equal(weft_client_complete_activity(t->c, &bad, &err), -WEFT_E_INVALID_ARGUMENT);
+    assert_string_equal(err.field, "task_token");
+
+    /* An id the client does not know is refused by the client. */
+    assert_int_equal(weft_client_poll_workflow_task_on(t->c, node + 1, &q, &wt, &h, &err),
+                     -WEFT_E_INVALID_ARGUMENT);
+    assert_string_equal(err.field, "node_id");
+    /* An idle pinned poll comes back empty after its wait. */
+    q.task_queue = WEFT_STR_LIT("q-idle");
+    q.poll_timeout_ms = 200;
+    assert_int_equal(weft_client_poll_workflow_task_on(t->c, node, &q, &wt, &h, &err), 0);
+    assert_int_equal(wt.task_token.len, 0);
+    weft_response_free(&h);
+    assert_int_equal(ops_count_events_of(t, "pinned-1", WEFT_EV_ACTIVITY_TASK_COMPLETED), 1);
+    assert_int_equal(weftd_stop(&t->w), 0);
+    t->passed = true;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_client_ops, ops_setup, ops_teardown),
+        cmocka_unit_test_setup_teardown(test_nodes_and_pinned_polls, ops_setup, ops_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,9 @@
  * by a scripted decider on a test thread (helper_worker.h), so only activity features of the
  * SDK are used: results and arena, info, failure and retries, non-retryable failures, unknown
  * types, bad return codes, heartbeats with details and cancellation, async completion by token,
- * drain on stop, SIGTERM handling, and option and registration errors. */
+ * drain on stop, SIGTERM handling, option and registration errors, and the execution slots
+ * (activity_concurrency 1: one activity at a time, and none started on the server and left
+ * waiting for the slot). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,6 +42,12 @@
 #define TA_FLAG_WAIT_MS 20000u
 /* Bytes of a result string. */
 #define TA_RESULT_BYTES 2048u
+/* How long the "timed" activity works, and the most its execution may start after the server
+ * recorded its start (far below TA_TIMED_MS, which a task waiting for the slot would take). */
+#define TA_TIMED_MS 800u
+#define TA_TIMED_SLACK_MS 400u
+/* Workflows of the slot test. */
+#define TA_TIMED_RUNS 2u
 
 /* What the activity functions saw, shared with the test thread. */
 typedef struct ta_seen {
@@ -54,6 +62,9 @@ typedef struct ta_seen {
     atomic_bool hb_saw_cancel;     /* a heartbeat returned WEFT_WF_CANCELED */
     atomic_bool slow_started;      /* "slow" began */
     atomic_bool slow_returned;     /* "slow" returned */
+    atomic_int timed_running;      /* "timed" executions now */
+    atomic_int timed_max_running;  /* most "timed" executions at once */
+    atomic_uint_fast64_t timed_start_ms[TA_TIMED_RUNS]; /* wall clock at start, per workflow */
 } ta_seen;
 
 typedef struct ta {
@@ -292,13 +303,36 @@ static int act_slow(weft_act *act, weft_bytes input, weft_bytes *out, void *arg)
     return 0;
 }
 
+/* Records its start (wall clock, per workflow "wa-timed-<n>") and how many run at once. */
+static int act_timed(weft_act *act, weft_bytes input, weft_bytes *out, void *arg) {
+    (void)input;
+    ta_seen *seen = arg;
+    uint64_t now = weft_wall_ms();
+    unsigned n = 0;
+    if (sscanf(weft_act_info_get(act)->workflow_id, "wa-timed-%u", &n) != 1 || n < 1 ||
+        n > TA_TIMED_RUNS) {
+        return weft_act_fail(act, "BadWorkflow", "not a wa-timed-<n> workflow", true);
+    }
+    atomic_store(&seen->timed_start_ms[n - 1], now);
+    int running = atomic_fetch_add(&seen->timed_running, 1) + 1;
+    int max = atomic_load(&seen->timed_max_running);
+    while (running > max &&
+           !atomic_compare_exchange_weak(&seen->timed_max_running, &max, running)) {
+    }
+    weftd_sleep_ms(TA_TIMED_MS);
+    atomic_fetch_sub(&seen->timed_running, 1);
+    static const char done[] = "timed";
+    *out = (weft_bytes){(const uint8_t *)done, sizeof done - 1};
+    return 0;
+}
+
 /* ---- The worker under test ---- */
 
-static void ta_worker_new(ta *t, bool handle_signals) {
+static void ta_worker_new_with(ta *t, bool handle_signals, uint32_t activity_concurrency) {
     weft_worker_opts o = {
         .task_queue = TA_QUEUE,
         .identity = "ta-worker",
-        .activity_concurrency = 4,
+        .activity_concurrency = activity_concurrency,
         .poll_timeout_ms = TA_POLL_MS,
         .no_workflows = true,
         .handle_signals = handle_signals,
@@ -310,11 +344,15 @@ static void ta_worker_new(ta *t, bool handle_signals) {
         weft_activity_fn fn;
     } acts[] = {{"echo", act_echo},     {"flaky", act_flaky}, {"fatal", act_fatal},
                 {"bad_rc", act_bad_rc}, {"async", act_async}, {"hb", act_hb},
-                {"slow", act_slow}};
+                {"slow", act_slow},     {"timed", act_timed}};
     for (unsigned i = 0; i < WEFT_ARRAY_LEN(acts); i++) {
         int rc = weft_worker_register_activity(t->wk, acts[i].type, acts[i].fn, &t->seen, &err);
         assert_int_equal(rc, 0);
     }
+}
+
+static void ta_worker_new(ta *t, bool handle_signals) {
+    ta_worker_new_with(t, handle_signals, 4);
 }
 
 static void ta_worker_start(ta *t) {
@@ -584,6 +622,47 @@ static void test_stop_before_run_and_errors(void **state) {
     t->passed = true;
 }
 
+/* activity_concurrency 1 and two activities ready at once: they run one after the other, and
+ * the second is not taken from the server (started) until the first finished: the slot is
+ * taken before the poll, so no task is started on the server and then left waiting. */
+static void test_one_slot_no_task_waits(void **state) {
+    ta *t = *state;
+    (void)ta_worker_stop(t);
+    weft_worker_free(t->wk);
+    ta_worker_new_with(t, false, 1);
+    ta_worker_start(t);
+    char run_id[128], result[TA_RESULT_BYTES], wf[32];
+    for (unsigned i = 1; i <= TA_TIMED_RUNS; i++) {
+        snprintf(wf, sizeof wf, "wa-timed-%u", i);
+        ta_start(t, wf, "timed|x|1", run_id, sizeof run_id);
+    }
+    for (unsigned i = 1; i <= TA_TIMED_RUNS; i++) {
+        snprintf(wf, sizeof wf, "wa-timed-%u", i);
+        ta_result(t, wf, result, sizeof result);
+        assert_string_equal(result, "completed:timed");
+    }
+    assert_int_equal(atomic_load(&t->seen.timed_max_running), 1);
+    for (unsigned i = 1; i <= TA_TIMED_RUNS; i++) {
+        snprintf(wf, sizeof wf, "wa-timed-%u", i);
+        wk_history hist;
+        weft_err err;
+        assert_int_equal(wk_history_get(t->drv, wf, "", &hist, &err), 0);
+        const weft_event *st =
+            wk_find(hist.events, hist.count, WEFT_EV_ACTIVITY_TASK_STARTED, NULL);
+        assert_non_null(st);
+        uint64_t server_ms = st->event_time_ms;
+        uint64_t exec_ms = atomic_load(&t->seen.timed_start_ms[i - 1]);
+        wk_history_free(&hist);
+        /* Same host, same clock: the execution began right after the server started it. */
+        assert_true(exec_ms + 50u >= server_ms);
+        if (exec_ms > server_ms + TA_TIMED_SLACK_MS) {
+            fail_msg("%s: activity started on the server at %llu but executed at %llu", wf,
+                     (unsigned long long)server_ms, (unsigned long long)exec_ms);
+        }
+    }
+    t->passed = true;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_result_and_info, ta_setup, ta_teardown),
@@ -595,6 +674,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_stop_drains, ta_setup, ta_teardown),
         cmocka_unit_test_setup_teardown(test_sigterm, ta_setup, ta_teardown),
         cmocka_unit_test_setup_teardown(test_stop_before_run_and_errors, ta_setup, ta_teardown),
+        cmocka_unit_test_setup_teardown(test_one_slot_no_task_waits, ta_setup, ta_teardown),
     };
     return cmocka_run_group_tests(tests, ta_group_setup, ta_group_teardown);
 }

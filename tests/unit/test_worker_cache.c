@@ -1,7 +1,8 @@
 /* test_worker_cache.c: the worker's sticky cache (client/sdk/cache.h): taking a key hands out the
  * cached run and holds the key, putting back makes it the most recent, capacity evicts the least
  * recently used idle run (never a held one) and counts it, a task waits for a held key, and
- * threads may share the cache. */
+ * threads may share the cache. Also the arithmetic of the worker's activity pollers per node
+ * (worker_internal.h): one node keeps the single-server pool, more nodes share the slots. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 
 #include "client/sdk/cache.h"
+#include "client/sdk/worker_internal.h"
 
 /* Keys in the threaded test, and check-outs each thread does. */
 #define CT_THREAD_KEYS 64u
@@ -243,6 +245,34 @@ static void test_threads(void **state) {
     assert_int_equal(atomic_load(&ct_freed), (int)CT_THREAD_KEYS);
 }
 
+static void test_activity_pollers_per_node(void **state) {
+    (void)state;
+    /* One node: activity_concurrency pollers, all long-polling, as a single server had. */
+    for (uint32_t c = 1; c <= 16; c++) {
+        assert_int_equal(wkr_act_pollers_per_node(c, 1), c);
+        assert_int_equal(wkr_act_cold_pollers(c, 1), c);
+    }
+    /* Three nodes, 8 slots: each idle node keeps one standing poll, a busy one gets the rest. */
+    assert_int_equal(wkr_act_pollers_per_node(8, 3), 6);
+    assert_int_equal(wkr_act_cold_pollers(8, 3), 1);
+    /* As many slots as nodes: one poller each, nothing to share. */
+    assert_int_equal(wkr_act_pollers_per_node(3, 3), 1);
+    assert_int_equal(wkr_act_cold_pollers(3, 3), 1);
+    /* Fewer slots than nodes: one poller each, taking turns. */
+    assert_int_equal(wkr_act_pollers_per_node(1, 3), 1);
+    assert_int_equal(wkr_act_pollers_per_node(2, 64), 1);
+    assert_int_equal(wkr_act_cold_pollers(1, 3), 1);
+    /* Whatever the numbers: a node with a backlog plus the other nodes' standing polls never
+     * need more slots than there are, once there are at least as many as nodes. */
+    for (uint32_t n = 1; n <= 9; n++) {
+        for (uint32_t c = n; c <= 32; c++) {
+            uint32_t per = wkr_act_pollers_per_node(c, n);
+            assert_true(per >= 1);
+            assert_true(per + (n - 1) * wkr_act_cold_pollers(c, n) <= c);
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_take_and_put),
@@ -250,6 +280,7 @@ int main(void) {
         cmocka_unit_test(test_capacity_one_many_keys),
         cmocka_unit_test(test_take_waits_for_holder),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_activity_pollers_per_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

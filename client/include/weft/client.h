@@ -25,6 +25,14 @@
  * NOT_LEADER is followed to the leader it names (when the topology knows its address) without
  * backoff, and refreshes the topology.
  *
+ * Routing. A request about a workflow (namespace + workflow id) goes to the leader of its
+ * shard, and so does a task completion, failure or heartbeat: its task_token names the shard
+ * (a token the client cannot read goes to the node that answered last, like any other request,
+ * and the server's NOT_LEADER or INVALID_ARGUMENT tells the rest). Polls, lists, counts and
+ * ClusterStatus go to the node that answered last. A node answers a poll only with tasks of
+ * the shards it leads, so a worker of a cluster polls every node: weft_client_nodes() lists
+ * them and weft_client_poll_*_on() polls one.
+ *
  * Responses. Operations that return data decode it into a caller-provided response struct
  * whose strings, byte strings and arrays BORROW from a weft_response holder. The holder owns
  * the received frame; free it with weft_response_free() once the response is no longer used.
@@ -108,6 +116,31 @@ void weft_client_close(weft_client *c);
  * truncated). Returns 0, or -WEFT_E_INVALID_ARGUMENT for a NULL argument. */
 int weft_client_cluster_id(weft_client *c, char *buf, size_t cap, weft_err *err);
 
+/* One node of the cluster, as the client knows it (weft_client_nodes). */
+typedef struct weft_node_ref {
+    uint64_t node_id;                            /* the node's id; never 0 in a listing */
+    char address[WEFT_CLIENT_ADDRESS_BYTES_MAX]; /* "host:port" the client dials for it */
+    bool up; /* the latest topology said so (or the node just answered a Hello); a hint */
+} weft_node_ref;
+
+/* Lists the nodes whose id the client knows, in ascending node id: every node of the latest
+ * topology that has a client address, and every seed that answered a Hello (a seed that is
+ * also in the topology, under the same or another address, is listed once, under the address
+ * that answered). A seed that never answered and that the topology does not name has no id
+ * yet and is not listed. Node ids are stable: the same node keeps its id across topology
+ * refreshes, so an id may be kept and passed to weft_client_poll_*_on() later.
+ * With `refresh`, the client first asks the cluster for its current topology (ClusterStatus,
+ * routed and retried like weft_client_cluster_status); without, it lists what it learnt from
+ * the Hellos and replies so far, and never blocks on the network.
+ * The first min(cap, *count) entries are copied into `out` (caller-owned; may be NULL when
+ * cap is 0); *count receives how many nodes are known, which is at most
+ * WEFT_CLIENT_NODES_MAX, so an array of that size always suffices. Errors: INVALID_ARGUMENT
+ * (NULL c or count, NULL out with cap > 0); with refresh, those of weft_client_cluster_status,
+ * and then *count is 0 and `out` is untouched (call again without refresh to get the known
+ * nodes). */
+int weft_client_nodes(weft_client *c, bool refresh, weft_node_ref *out, uint32_t cap,
+                      uint32_t *count, weft_err *err);
+
 /* The generic call: sends `req` (a struct of the request type of `msg_type` in WEFT_OPS,
  * borrowed during the call) and decodes the reply into `resp` (a struct of the op's response
  * type, overwritten; it borrows from `holder`, which is reset first and must be freed by the
@@ -158,7 +191,9 @@ int weft_client_count(weft_client *c, const weft_list_req *req, uint64_t *count_
  * empty resp->task_token means none arrived. Not retried once the request was sent. */
 int weft_client_poll_workflow_task(weft_client *c, const weft_poll_req *req,
                                    weft_poll_wft_resp *resp, weft_response *holder, weft_err *err);
-/* CompleteWorkflowTask with the commands the workflow code produced. NOT_FOUND or
+/* CompleteWorkflowTask with the commands the workflow code produced. Like every call that
+ * carries a task token (the two below and the three activity reports), it goes to the leader
+ * of the shard the token names, following NOT_LEADER. NOT_FOUND or
  * FAILED_PRECONDITION when the task is no longer current; INVALID_ARGUMENT names the command. */
 int weft_client_complete_workflow_task(weft_client *c, const weft_complete_wft_req *req,
                                        weft_err *err);
@@ -168,6 +203,24 @@ int weft_client_fail_workflow_task(weft_client *c, const weft_fail_wft_req *req,
 int weft_client_poll_activity_task(weft_client *c, const weft_poll_req *req,
                                    weft_poll_activity_resp *resp, weft_response *holder,
                                    weft_err *err);
+/* PollWorkflowTask / PollActivityTask sent to node `node_id` only (an id from
+ * weft_client_nodes), for workers that keep a poll open on every node: a node answers only
+ * with tasks of the shards it leads. The request is not routed, NOT_LEADER is not followed,
+ * and the client's retry budget is not spent: the caller is a poller pinned to that node, with
+ * its own backoff, and must not sit in retries (holding, say, an execution slot) while the node
+ * is down. The one retry: a pooled connection found dead before the request left the client
+ * (the node restarted) is replaced at once by a fresh one to the same node, unless no_retries.
+ * Everything else returns to the caller, who backs off before polling that node again:
+ * UNAVAILABLE when the node cannot be reached (connection refused or lost, or its own
+ * UNAVAILABLE reply), DEADLINE_EXCEEDED when no reply came in time. Client errors besides
+ * weft_client_call's: INVALID_ARGUMENT with field "node_id" when the client knows no node with
+ * that id (0 included). */
+int weft_client_poll_workflow_task_on(weft_client *c, uint64_t node_id, const weft_poll_req *req,
+                                      weft_poll_wft_resp *resp, weft_response *holder,
+                                      weft_err *err);
+int weft_client_poll_activity_task_on(weft_client *c, uint64_t node_id, const weft_poll_req *req,
+                                      weft_poll_activity_resp *resp, weft_response *holder,
+                                      weft_err *err);
 /* CompleteActivity with req->result. A completion for an attempt that is no longer current is
  * refused (NOT_FOUND or FAILED_PRECONDITION, G5). */
 int weft_client_complete_activity(weft_client *c, const weft_activity_req *req, weft_err *err);

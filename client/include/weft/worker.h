@@ -23,8 +23,34 @@
  * point (cache eviction, non-determinism, worker stop): memory from malloc() in workflow code
  * would leak then, so use weft_wf_alloc().
  *
- * Threads. A worker polls with its own threads. A run may resume on a different thread than the
- * one it suspended on, so workflow code must not keep thread-local state across an SDK call.
+ * Threads. A worker polls with its own threads, each pinned to one node of the cluster: a node
+ * hands out only the tasks of the shards it leads (DESIGN section 8), so weft_worker_run lists
+ * the nodes (weft_client_nodes, refreshed with ClusterStatus) and polls every one; the list is
+ * fixed for the run. Per node there are workflow_concurrency pollers of the shared queue, as
+ * many of the worker's sticky queue (unless the cache is off), and
+ * max(1, activity_concurrency - (nodes - 1)) activity pollers. The limits hold for the worker
+ * as a whole, across nodes:
+ *   - at most workflow_concurrency workflow tasks are processed at once; a polled task waits
+ *     for a processing slot (processing is short; polls are not limited, so that a sticky task
+ *     is never stuck behind long-polls);
+ *   - at most activity_concurrency activities execute at once, and a received activity never
+ *     waits: a poller takes an execution slot BEFORE it polls (the server starts the task, and
+ *     its timeouts, when it hands it out) and gives it back after reporting, or after an empty
+ *     poll. Slots are granted first come, first served. While a node has no activity task, one
+ *     of its pollers keeps a long-poll open there (one slot); once a poll of the node returns a
+ *     task, all its pollers poll it, with short (1 s) polls, until one comes back empty. So
+ *     every node is always polled, and a node with a backlog gets every slot that the other
+ *     nodes' standing polls do not hold. With activity_concurrency below the node count the
+ *     nodes take turns for the slots (a poll lasts at most 1 s while other pollers wait), so a
+ *     new task may wait about a second per node before it is picked up: give
+ *     activity_concurrency at least the node count.
+ * With one node (or a client that knows one) this is the pool of a single server: 2 x
+ * workflow_concurrency (1 x without the sticky cache) and activity_concurrency pollers, each
+ * in its own long-poll. A node that cannot be reached blocks nobody: its pollers' polls fail
+ * fast (a pinned poll does not spend the client's retries; an activity poller gives its slot
+ * back before it backs off), log once, back off (WEFT_WORKER_POLL_BACKOFF_*) and keep trying.
+ * A run may resume on a different thread than the one it suspended on, so workflow code must
+ * not keep thread-local state across an SDK call.
  * The weft_wf_* functions may be called only from inside the workflow function they were given
  * to; weft_act_* only from inside the activity function (or, for the task token, anywhere the
  * copied token is kept). */
@@ -39,9 +65,9 @@
 
 /* ---- Limits and defaults (units at the end of every name; weft_worker_opts overrides) ---- */
 
-/* Workflow tasks processed at once (threads polling the shared queue). */
+/* Workflow tasks processed at once (also the shared-queue pollers per node; see Threads). */
 #define WEFT_WORKER_WORKFLOW_CONCURRENCY_DEFAULT 4u
-/* Activity executions at once (threads of the activity pool, each also a poller). */
+/* Activity executions at once, over all nodes (see Threads for the pollers per node). */
 #define WEFT_WORKER_ACTIVITY_CONCURRENCY_DEFAULT 8u
 /* Suspended runs kept in the sticky cache (least recently used evicted first). */
 #define WEFT_WORKER_STICKY_CACHE_RUNS_DEFAULT 1000u
@@ -50,7 +76,7 @@
 #define WEFT_WORKER_WF_STACK_BYTES_MIN (64u * 1024u)
 /* Long-poll wait asked of the server. Short enough that a stop drains within it. */
 #define WEFT_WORKER_POLL_TIMEOUT_MS_DEFAULT 5000u
-/* Backoff after a failed poll (server unreachable), doubled up to the maximum. */
+/* Backoff after a failed poll (node unreachable), per poller, doubled up to the maximum. */
 #define WEFT_WORKER_POLL_BACKOFF_INITIAL_MS 100u
 #define WEFT_WORKER_POLL_BACKOFF_MAX_MS 5000u
 /* Registered workflow and activity types per worker. */
@@ -116,8 +142,10 @@ typedef struct weft_worker_opts {
     const char *namespace_;          /* NULL = WEFT_DEFAULT_NAMESPACE */
     const char *task_queue;          /* required: the shared queue this worker serves */
     const char *identity;            /* NULL = "<host>:<pid>" */
-    uint32_t workflow_concurrency;   /* 0 = WEFT_WORKER_WORKFLOW_CONCURRENCY_DEFAULT */
-    uint32_t activity_concurrency;   /* 0 = WEFT_WORKER_ACTIVITY_CONCURRENCY_DEFAULT */
+    uint32_t workflow_concurrency;   /* tasks processed at once, all nodes together;
+                                        0 = WEFT_WORKER_WORKFLOW_CONCURRENCY_DEFAULT */
+    uint32_t activity_concurrency;   /* activities executing at once, all nodes together;
+                                        0 = WEFT_WORKER_ACTIVITY_CONCURRENCY_DEFAULT */
     uint32_t sticky_cache_runs;      /* 0 = WEFT_WORKER_STICKY_CACHE_RUNS_DEFAULT */
     bool sticky_cache_disabled;      /* true: every task replays from the full history */
     uint32_t wf_stack_bytes;         /* 0 = WEFT_WORKER_WF_STACK_BYTES_DEFAULT */
@@ -145,11 +173,15 @@ int weft_worker_register_activity(weft_worker *w, const char *type, weft_activit
                                   void *arg, weft_err *err);
 
 /* Polls and executes tasks on the worker's own threads (the calling thread waits) until
- * weft_worker_stop() (or SIGTERM/SIGINT with opts.handle_signals). Stopping drains: no new
- * poll starts, tasks already received run to completion and are reported, then it returns 0.
- * Poll failures (server down) are retried with backoff and logged to stderr, never returned.
+ * weft_worker_stop() (or SIGTERM/SIGINT with opts.handle_signals). It first lists the
+ * cluster's nodes (weft_client_nodes with refresh; if ClusterStatus fails, the nodes the client
+ * already knows, with a line on stderr) and polls each of them (see Threads); a node added to
+ * the cluster later is polled from the next run. Stopping drains: no new poll starts, tasks
+ * already received run to completion and are reported, then it returns 0. Poll failures
+ * (a node down) are retried with backoff and logged to stderr, never returned.
  * Errors: INVALID_ARGUMENT (nothing registered, or already running), RESOURCE_EXHAUSTED
- * (threads could not be created). */
+ * (threads could not be created, or the pollers of every node would exceed the worker's
+ * limit of 4096 threads: lower the concurrency options). */
 int weft_worker_run(weft_worker *w, weft_err *err);
 
 /* Asks a running worker to drain and return from weft_worker_run. Async-signal-safe; may be
