@@ -107,7 +107,7 @@ int weftd_wait_ready(weftd *w, uint32_t timeout_ms) {
     return -1;
 }
 
-int weftd_start(weftd *w, const char *const *extra) {
+int weftd_prepare(weftd *w, const char *listen, const char *raft_listen, const char *const *extra) {
     memset(w, 0, sizeof *w);
     w->proc.last_status = -1;
     const char *tmp = getenv("TMPDIR");
@@ -120,13 +120,27 @@ int weftd_start(weftd *w, const char *const *extra) {
     snprintf(w->data_dir, sizeof w->data_dir, "%s/data", w->dir);
     snprintf(w->stderr_path, sizeof w->stderr_path, "%s/weftd.stderr", w->dir);
     uint16_t port = 0, raft_port = 0;
-    if (weftd_free_port(&port) != 0 || weftd_free_port(&raft_port) != 0 || port == raft_port) {
+    if ((listen == NULL || raft_listen == NULL) &&
+        (weftd_free_port(&port) != 0 || weftd_free_port(&raft_port) != 0 || port == raft_port)) {
         fprintf(stderr, "cannot find two free loopback ports\n");
         return -1;
     }
-    snprintf(w->listen, sizeof w->listen, "127.0.0.1:%u", port);
-    snprintf(w->raft_listen, sizeof w->raft_listen, "127.0.0.1:%u", raft_port);
+    if (listen != NULL) {
+        snprintf(w->listen, sizeof w->listen, "%s", listen);
+    } else {
+        snprintf(w->listen, sizeof w->listen, "127.0.0.1:%u", port);
+    }
+    if (raft_listen != NULL) {
+        snprintf(w->raft_listen, sizeof w->raft_listen, "%s", raft_listen);
+    } else {
+        snprintf(w->raft_listen, sizeof w->raft_listen, "127.0.0.1:%u", raft_port);
+    }
     weftd_set_extra(w, extra);
+    return 0;
+}
+
+int weftd_start(weftd *w, const char *const *extra) {
+    if (weftd_prepare(w, NULL, NULL, extra) != 0) return -1;
     if (weftd_spawn(w) != 0) return -1;
     return weftd_wait_ready(w, WEFTD_READY_TIMEOUT_MS);
 }

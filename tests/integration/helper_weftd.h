@@ -41,6 +41,12 @@ typedef struct weftd {
  * printing why and the stderr tail). */
 int weftd_start(weftd *w, const char *const *extra);
 
+/* What weftd_start does before it spawns: creates the temp dir, registers `w` for the exit
+ * hook, sets --listen and --raft-listen (NULL: a free loopback port each) and the extra flags.
+ * Does not start the process: weftd_spawn does. For processes that are not ready on their own,
+ * such as the nodes of a cluster (helper_cluster). Returns 0 or -1 (printed). */
+int weftd_prepare(weftd *w, const char *listen, const char *raft_listen, const char *const *extra);
+
 /* Starts the process again on the same data dir and ports (after a stop or a kill), with the
  * same flags, and waits until it is ready. Returns 0 or -1. */
 int weftd_restart(weftd *w);
