@@ -313,31 +313,12 @@ int hc_stop_all(hc_cluster *c) {
     return first;
 }
 
-static int hc_open(const char *addresses, const char *name, weft_client **out) {
-    weft_client_opts o = {
-        .client_name = name,
-        .connect_timeout_ms = 1000,
-        .call_timeout_ms = 10000,
-        .retries_max = 60,
-        .backoff_initial_ms = 20,
-        .backoff_max_ms = 400,
-    };
-    weft_err err;
-    weft_err_clear(&err);
-    int rc = weft_client_open(addresses, &o, out, &err);
-    if (rc != 0) {
-        fprintf(stderr, "weft_client_open %s: %s %s\n", addresses, weft_error_name(rc),
-                err.message);
-    }
-    return rc;
-}
-
 int hc_client(const hc_cluster *c, const char *name, weft_client **out) {
-    return hc_open(c->addresses, name, out);
+    return weftd_client_at(c->addresses, name, out);
 }
 
 int hc_node_client(const hc_cluster *c, unsigned id, const char *name, weft_client **out) {
-    return hc_open(hc_address(c, id), name, out);
+    return weftd_client_at(hc_address(c, id), name, out);
 }
 
 int hc_call_seed(weft_client *c, uint32_t msg_type, const void *req, void *resp,

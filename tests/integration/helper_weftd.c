@@ -35,6 +35,25 @@ static int weftd_free_port(uint16_t *port) {
     return 0;
 }
 
+int weftd_free_addr(char *out, size_t cap) {
+    uint16_t port = 0;
+    if (weftd_free_port(&port) != 0) return -1;
+    snprintf(out, cap, "127.0.0.1:%u", port);
+    return 0;
+}
+
+bool weftd_port_busy(uint16_t port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return true;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bool busy = bind(fd, (struct sockaddr *)&a, sizeof a) != 0;
+    close(fd);
+    return busy;
+}
+
 void weftd_set_extra(weftd *w, const char *const *extra) {
     for (unsigned i = 0; i < w->extra_count; i++)
         free(w->extra[i]);
@@ -200,6 +219,10 @@ bool weftd_stderr_contains(const weftd *w, const char *needle) {
 }
 
 int weftd_client(const weftd *w, const char *name, weft_client **out) {
+    return weftd_client_at(w->listen, name, out);
+}
+
+int weftd_client_at(const char *addresses, const char *name, weft_client **out) {
     weft_client_opts o = {
         .client_name = name,
         .connect_timeout_ms = 1000,
@@ -210,9 +233,9 @@ int weftd_client(const weftd *w, const char *name, weft_client **out) {
     };
     weft_err err;
     weft_err_clear(&err);
-    int rc = weft_client_open(w->listen, &o, out, &err);
+    int rc = weft_client_open(addresses, &o, out, &err);
     if (rc != 0) {
-        fprintf(stderr, "weft_client_open %s: %s %s\n", w->listen, weft_error_name(rc),
+        fprintf(stderr, "weft_client_open %s: %s %s\n", addresses, weft_error_name(rc),
                 err.message);
     }
     return rc;

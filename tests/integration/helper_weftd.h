@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -84,6 +85,14 @@ bool weftd_stderr_contains(const weftd *w, const char *needle);
 /* Opens a client to w with test-friendly options: short backoff and enough retries to ride
  * out a restart (about 20 s). Returns 0 or the client error (printed). */
 int weftd_client(const weftd *w, const char *name, weft_client **out);
+/* The same for any address list ("host:port[,host:port...]"), such as a cluster's. */
+int weftd_client_at(const char *addresses, const char *name, weft_client **out);
+
+/* Writes "127.0.0.1:port" with a loopback port nobody listens on right now into out (cap
+ * bytes). Returns 0 or -1. */
+int weftd_free_addr(char *out, size_t cap);
+/* True when loopback `port` cannot be bound now (SO_REUSEADDR set): something holds it. */
+bool weftd_port_busy(uint16_t port);
 
 /* Milliseconds sleep. */
 void weftd_sleep_ms(uint32_t ms);

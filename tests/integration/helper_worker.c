@@ -381,3 +381,77 @@ void wk_pool_stop(wk_pool *p) {
         pthread_join(p->threads[i], NULL);
     p->threads_count = 0;
 }
+
+void wk_start_acked(weft_client *c, const weft_start_req *s, char *run_id, size_t cap,
+                    atomic_uint *resends) {
+    for (;;) {
+        weft_response h = {0};
+        weft_start_resp r;
+        weft_err err;
+        int rc = weft_client_start(c, s, &r, &h, &err);
+        if (rc == 0) weft_str_copy(run_id, cap, r.run_id);
+        weft_response_free(&h);
+        if (rc == 0) return;
+        fprintf(stderr, "start %.*s: %s %s (re-sending)\n", (int)s->workflow_id.len,
+                s->workflow_id.ptr, weft_error_name(rc), err.message);
+        atomic_fetch_add(resends, 1);
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int wk_await_completed(weft_client *c, const char *workflow_id, const char *run_id,
+                       uint64_t deadline_ms) {
+    for (;;) {
+        weft_result_req q = {
+            .workflow_id = weft_str_c(workflow_id), .wait = true, .wait_timeout_ms = 5000};
+        weft_result_resp r;
+        weft_response h = {0};
+        weft_err err;
+        int rc = weft_client_result(c, &q, &r, &h, &err);
+        if (rc != 0) {
+            fprintf(stderr, "result %s: %s %s\n", workflow_id, weft_error_name(rc), err.message);
+            weft_response_free(&h);
+            return -1;
+        }
+        bool same_run = weft_str_eq_c(r.run_id, run_id);
+        uint32_t status = r.status;
+        weft_response_free(&h);
+        if (!same_run) {
+            fprintf(stderr, "result %s: not the acknowledged run %s\n", workflow_id, run_id);
+            return -1;
+        }
+        if (status == WEFT_STATUS_COMPLETED) return 0;
+        if (status != WEFT_STATUS_RUNNING) {
+            fprintf(stderr, "result %s: status %u, neither running nor completed\n", workflow_id,
+                    status);
+            return -1;
+        }
+        if (weft_mono_ms() >= deadline_ms) {
+            fprintf(stderr, "%s still running at the deadline\n", workflow_id);
+            wk_history hist;
+            if (wk_history_get(c, workflow_id, run_id, &hist, &err) == 0)
+                wk_history_print(hist.events, hist.count);
+            wk_history_free(&hist);
+            return -1;
+        }
+    }
+}
+
+bool wk_script_history_ok(const wk_history *h, uint64_t *timer_due_ms, uint64_t *timer_fired_ms) {
+    const weft_event *ev = h->events;
+    bool ok = h->closed && h->count > 0;
+    for (uint32_t k = 0; ok && k < h->count; k++)
+        ok = ev[k].event_id == k + 1;
+    const weft_event *ts = wk_find(ev, h->count, WEFT_EV_TIMER_STARTED, "t1");
+    const weft_event *tf = wk_find(ev, h->count, WEFT_EV_TIMER_FIRED, "t1");
+    ok = ok && ts != NULL && tf != NULL && ts->start_to_fire_timeout_ms > 0;
+    uint64_t due = ok ? ts->event_time_ms + ts->start_to_fire_timeout_ms : 0;
+    ok = ok && tf->event_time_ms >= due; /* G6: never early */
+    ok = ok && wk_count(ev, h->count, WEFT_EV_ACTIVITY_TASK_COMPLETED, NULL) == 2;
+    ok = ok && wk_count(ev, h->count, WEFT_EV_WORKFLOW_EXECUTION_COMPLETED, NULL) == 1;
+    ok = ok && ev[h->count - 1].event_type == WEFT_EV_WORKFLOW_EXECUTION_COMPLETED;
+    if (ok && timer_due_ms != NULL) *timer_due_ms = due;
+    if (ok && timer_fired_ms != NULL) *timer_fired_ms = tf->event_time_ms;
+    return ok;
+}

@@ -128,4 +128,22 @@ int wk_pool_start(wk_pool *p, weft_client *c, const char *queue, unsigned thread
 /* Stops and joins the threads (each finishes its current poll first). */
 void wk_pool_stop(wk_pool *p);
 
+/* ---- Driving runs of the standard script to the end (crash and failover tests) ---- */
+
+/* Starts a run with request s, re-sending the same request (so the same request id) after
+ * every failure until it is acknowledged (G4); each failure is printed and counted in
+ * *resends. Copies the acknowledged run id into run_id (cap bytes). */
+void wk_start_acked(weft_client *c, const weft_start_req *s, char *run_id, size_t cap,
+                    atomic_uint *resends);
+/* Waits, through long-polled results, until workflow_id's current run completes: that run
+ * must be run_id (G1/G4) and running until then. Returns 0, or -1 having said why on stderr
+ * (with the run's history once deadline_ms, on the weft_mono_ms clock, has passed). */
+int wk_await_completed(weft_client *c, const char *workflow_id, const char *run_id,
+                       uint64_t deadline_ms);
+/* True when the closed history h of a standard-script run keeps the invariants every such run
+ * keeps: event ids dense from 1, timer t1 fired no earlier than its TimerStarted time plus its
+ * duration (G6), two activities completed, one WorkflowExecutionCompleted and that one last.
+ * Then sets *timer_due_ms and *timer_fired_ms when they are not NULL. */
+bool wk_script_history_ok(const wk_history *h, uint64_t *timer_due_ms, uint64_t *timer_fired_ms);
+
 #endif

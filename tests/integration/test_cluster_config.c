@@ -16,11 +16,9 @@
 
 #include <cmocka.h>
 
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "helper_weftd.h"
@@ -50,44 +48,13 @@ static cc fx;
 
 /* ---- a cluster of three weftd ---- */
 
-static void cc_free_port(char *out, size_t cap) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    snprintf(out, cap, "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
-}
-
-static void cc_cleanup(void *w) {
-    weftd_destroy(w);
-}
-
-/* What weftd_start does for one node, without spawning: a temp dir and two free ports. */
-static void cc_prepare_node(weftd *w) {
-    memset(w, 0, sizeof *w);
-    w->proc.last_status = -1;
-    const char *tmp = getenv("TMPDIR");
-    char dir[WEFTD_DIR_BYTES];
-    snprintf(dir, sizeof dir, "%s/weft-it-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    assert_non_null(mkdtemp(dir));
-    memcpy(w->dir, dir, sizeof dir);
-    proc_cleanup_register(w, cc_cleanup);
-    snprintf(w->data_dir, sizeof w->data_dir, "%s/data", dir);
-    snprintf(w->stderr_path, sizeof w->stderr_path, "%s/weftd.stderr", dir);
-    cc_free_port(w->listen, sizeof w->listen);
-    cc_free_port(w->raft_listen, sizeof w->raft_listen);
-}
-
 /* Temp dirs and ports for every node, then the shared --peers value. */
 static void cc_prepare(cc *t) {
     memset(t, 0, sizeof *t);
     size_t pl = 0, al = 0;
     for (unsigned i = 0; i < CC_NODES; i++) {
         weftd *w = &t->w[i];
-        cc_prepare_node(w);
+        assert_int_equal(weftd_prepare(w, NULL, NULL, NULL), 0);
         pl += (size_t)snprintf(t->peers + pl, sizeof t->peers - pl, "%s%u=%s/%s", i ? "," : "",
                                i + 1, w->listen, w->raft_listen);
         al += (size_t)snprintf(t->addresses + al, sizeof t->addresses - al, "%s%s", i ? "," : "",

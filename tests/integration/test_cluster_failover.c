@@ -122,18 +122,7 @@ static void fo_start_one(fo *t, unsigned i) {
         .request_id = weft_str_c(rid),
         .workflow_task_timeout_ms = FO_WFT_TIMEOUT_MS,
     };
-    for (;;) {
-        weft_response h = {0};
-        weft_start_resp r;
-        weft_err err;
-        int rc = weft_client_start(t->starter, &s, &r, &h, &err);
-        if (rc == 0) weft_str_copy(t->run_ids[i], sizeof t->run_ids[i], r.run_id);
-        weft_response_free(&h);
-        if (rc == 0) break;
-        fprintf(stderr, "start %s: %s %s (re-sending)\n", wf, weft_error_name(rc), err.message);
-        atomic_fetch_add(&t->start_resends, 1);
-        weftd_sleep_ms(200);
-    }
+    wk_start_acked(t->starter, &s, t->run_ids[i], sizeof t->run_ids[i], &t->start_resends);
     atomic_fetch_add(&t->starts_acked, 1);
 }
 
@@ -198,28 +187,7 @@ static void fo_kill_leader(fo *t, uint32_t shard) {
 static void fo_await(fo *t, unsigned i, uint64_t deadline) {
     char wf[64];
     fo_id(i, wf, sizeof wf);
-    for (;;) {
-        weft_result_req q = {.workflow_id = weft_str_c(wf), .wait = true, .wait_timeout_ms = 5000};
-        weft_result_resp r;
-        weft_response h = {0};
-        weft_err err;
-        int rc = weft_client_result(t->checker, &q, &r, &h, &err);
-        if (rc != 0) fprintf(stderr, "result %s: %s %s\n", wf, weft_error_name(rc), err.message);
-        assert_int_equal(rc, 0);
-        assert_true(weft_str_eq_c(r.run_id, t->run_ids[i])); /* G1/G4: the acknowledged run */
-        uint32_t status = r.status;
-        weft_response_free(&h);
-        if (status == WEFT_STATUS_COMPLETED) return;
-        assert_int_equal(status, WEFT_STATUS_RUNNING);
-        if (weft_mono_ms() >= deadline) {
-            fprintf(stderr, "%s still running at the deadline\n", wf);
-            wk_history hist;
-            if (wk_history_get(t->checker, wf, t->run_ids[i], &hist, &err) == 0)
-                wk_history_print(hist.events, hist.count);
-            wk_history_free(&hist);
-            fail();
-        }
-    }
+    assert_int_equal(wk_await_completed(t->checker, wf, t->run_ids[i], deadline), 0);
 }
 
 /* One run's timer, for the failover report. */
@@ -238,22 +206,13 @@ static void fo_check_history(fo *t, unsigned i, fo_timer *timer, uint64_t *takeo
     weft_err err;
     assert_int_equal(wk_history_get(t->checker, wf, t->run_ids[i], &h, &err), 0);
     const weft_event *ev = h.events;
-    bool ok = h.closed && h.count > 0;
-    for (uint32_t k = 0; ok && k < h.count; k++)
-        ok = ev[k].event_id == k + 1;
-    const weft_event *ts = wk_find(ev, h.count, WEFT_EV_TIMER_STARTED, "t1");
-    const weft_event *tf = wk_find(ev, h.count, WEFT_EV_TIMER_FIRED, "t1");
-    ok = ok && ts != NULL && tf != NULL && ts->start_to_fire_timeout_ms > 0;
-    uint64_t due = ok ? ts->event_time_ms + ts->start_to_fire_timeout_ms : 0;
-    ok = ok && tf->event_time_ms >= due; /* G6: never early */
-    ok = ok && wk_count(ev, h.count, WEFT_EV_ACTIVITY_TASK_COMPLETED, NULL) == 2;
-    ok = ok && wk_count(ev, h.count, WEFT_EV_WORKFLOW_EXECUTION_COMPLETED, NULL) == 1;
-    ok = ok && ev[h.count - 1].event_type == WEFT_EV_WORKFLOW_EXECUTION_COMPLETED;
+    uint64_t due = 0, fired = 0;
+    bool ok = wk_script_history_ok(&h, &due, &fired);
     if (!ok) {
         fprintf(stderr, "history of %s (shard %u) breaks an invariant:\n", wf, t->shard_of[i]);
         wk_history_print(ev, h.count);
     } else {
-        *timer = (fo_timer){.due_ms = due, .fired_ms = tf->event_time_ms};
+        *timer = (fo_timer){.due_ms = due, .fired_ms = fired};
         if (t->leader_at_kill[t->shard_of[i]] == t->killed) {
             for (uint32_t k = 0; k < h.count; k++) {
                 uint64_t at = ev[k].event_time_ms;

@@ -12,11 +12,9 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "helper_weftd.h"
@@ -155,39 +153,6 @@ static void test_datadir_identity(void **state) {
  * its peers do not run, so the helper's readiness wait does not apply). */
 #define DATADIR_LISTEN_TIMEOUT_MS 30000u
 
-/* A loopback port nobody listens on right now (as the helper picks them). */
-static void datadir_free_port(char *out, size_t cap) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    snprintf(out, cap, "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
-}
-
-static void datadir_cleanup(void *w) {
-    weftd_destroy(w);
-}
-
-/* What weftd_start does, without waiting for readiness: a temp dir and two free ports. */
-static void datadir_prepare(weftd *w) {
-    memset(w, 0, sizeof *w);
-    w->proc.last_status = -1;
-    const char *tmp = getenv("TMPDIR");
-    char dir[WEFTD_DIR_BYTES];
-    snprintf(dir, sizeof dir, "%s/weft-it-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    assert_non_null(mkdtemp(dir));
-    memcpy(w->dir, dir, sizeof dir);
-    proc_cleanup_register(w, datadir_cleanup);
-    snprintf(w->data_dir, sizeof w->data_dir, "%s/data", dir);
-    snprintf(w->stderr_path, sizeof w->stderr_path, "%s/weftd.stderr", dir);
-    datadir_free_port(w->listen, sizeof w->listen);
-    datadir_free_port(w->raft_listen, sizeof w->raft_listen);
-    assert_string_not_equal(w->listen, w->raft_listen);
-}
-
 /* Occurrences of `needle` in the captured stderr (every run appends to it). */
 static unsigned datadir_stderr_count(const weftd *w, const char *needle) {
     FILE *f = fopen(w->stderr_path, "r");
@@ -229,14 +194,14 @@ static void datadir_refused(weftd *w, const char *const *extra, const char *need
 static void test_datadir_cluster_identity(void **state) {
     (void)state;
     static weftd w;
-    datadir_prepare(&w);
+    assert_int_equal(weftd_prepare(&w, NULL, NULL, NULL), 0);
     char p2c[WEFTD_ADDR_BYTES], p2r[WEFTD_ADDR_BYTES], p3c[WEFTD_ADDR_BYTES], p3r[WEFTD_ADDR_BYTES],
         p3r_moved[WEFTD_ADDR_BYTES];
-    datadir_free_port(p2c, sizeof p2c);
-    datadir_free_port(p2r, sizeof p2r);
-    datadir_free_port(p3c, sizeof p3c);
-    datadir_free_port(p3r, sizeof p3r);
-    datadir_free_port(p3r_moved, sizeof p3r_moved);
+    assert_int_equal(weftd_free_addr(p2c, sizeof p2c), 0);
+    assert_int_equal(weftd_free_addr(p2r, sizeof p2r), 0);
+    assert_int_equal(weftd_free_addr(p3c, sizeof p3c), 0);
+    assert_int_equal(weftd_free_addr(p3r, sizeof p3r), 0);
+    assert_int_equal(weftd_free_addr(p3r_moved, sizeof p3r_moved), 0);
     char peers[512], peers_moved[512], peers_swapped[512], peers_other_listen[512];
     snprintf(peers, sizeof peers, "1=%s/%s,2=%s/%s,3=%s/%s", w.listen, w.raft_listen, p2c, p2r, p3c,
              p3r);

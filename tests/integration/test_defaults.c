@@ -8,14 +8,11 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,19 +33,6 @@ typedef struct defaults {
 } defaults;
 
 static defaults fx;
-
-/* True when something already listens on the default port: the test cannot own it then. */
-static bool defaults_port_busy(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return true;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(DEFAULTS_PORT)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    bool busy = bind(fd, (struct sockaddr *)&a, sizeof a) != 0;
-    close(fd);
-    return busy;
-}
 
 /* Starts weftd with no arguments at all, in fx.dir, stderr to fx.dir/weftd.stderr. */
 static void defaults_spawn(void) {
@@ -72,7 +56,8 @@ static weft_client *defaults_connect(void) {
         weft_client *c = NULL;
         weft_err err;
         if (weft_client_open(DEFAULTS_ADDRESS, &o, &c, &err) == 0) return c;
-        if (weft_mono_ms() >= deadline) fail_msg("no answer on %s: %s", DEFAULTS_ADDRESS, err.message);
+        if (weft_mono_ms() >= deadline)
+            fail_msg("no answer on %s: %s", DEFAULTS_ADDRESS, err.message);
         weftd_sleep_ms(100);
     }
 }
@@ -111,7 +96,8 @@ static void defaults_start_workflow(weft_client *c, const char *id) {
 
 static void test_no_flags(void **state) {
     (void)state;
-    if (defaults_port_busy()) {
+    /* Something already listens on the default port: the test cannot own it. */
+    if (weftd_port_busy(DEFAULTS_PORT)) {
         fprintf(stderr, "port %d is taken on this machine; the default cannot be tested\n",
                 DEFAULTS_PORT);
         skip();

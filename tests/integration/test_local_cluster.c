@@ -15,16 +15,13 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,23 +50,11 @@ static uint16_t lc_port(unsigned i, bool raft) {
     return (uint16_t)(7400u + 10u * (i - 1u) + (raft ? 1u : 0u));
 }
 
-static bool lc_port_busy(uint16_t port) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return true;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    bool busy = bind(fd, (struct sockaddr *)&a, sizeof a) != 0;
-    close(fd);
-    return busy;
-}
-
 /* The first busy port of the cluster's six, or 0 when all are free. */
 static uint16_t lc_busy_port(void) {
     for (unsigned i = 1; i <= LC_NODES; i++) {
-        if (lc_port_busy(lc_port(i, false))) return lc_port(i, false);
-        if (lc_port_busy(lc_port(i, true))) return lc_port(i, true);
+        if (weftd_port_busy(lc_port(i, false))) return lc_port(i, false);
+        if (weftd_port_busy(lc_port(i, true))) return lc_port(i, true);
     }
     return 0;
 }
