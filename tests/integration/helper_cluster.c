@@ -409,3 +409,57 @@ void hc_destroy(hc_cluster *c) {
         weftd_destroy(&c->node[i]);
     c->nodes = 0;
 }
+
+/* The index of shard `s` in a status response, or UINT32_MAX when it is not listed. */
+static uint32_t hc_shard_index(const weft_cluster_status_resp *st, uint32_t s) {
+    for (uint32_t k = 0; k < st->shards_count; k++) {
+        if (st->shards[k].shard_id == s) return k;
+    }
+    return UINT32_MAX;
+}
+
+int hc_wait_caught_up(hc_cluster *c, unsigned id, uint32_t timeout_ms) {
+    uint64_t *target = calloc(c->shards, sizeof *target);
+    if (target == NULL) return -1;
+    int rc = 0;
+    for (uint32_t s = 0; s < c->shards && rc == 0; s++) {
+        uint64_t l = hc_wait_leader(c, s, timeout_ms);
+        weft_cluster_status_resp st;
+        weft_response h = {0};
+        weft_err err;
+        if (l == 0 || hc_status(c, (unsigned)l, &st, &h, &err) != 0) {
+            fprintf(stderr, "hc_wait_caught_up: no leader status for shard %u\n", s);
+            rc = -1;
+        } else {
+            uint32_t k = hc_shard_index(&st, s);
+            if (k != UINT32_MAX) target[s] = st.shards[k].commit_index;
+        }
+        weft_response_free(&h);
+    }
+    uint64_t deadline = weft_mono_ms() + timeout_ms;
+    while (rc == 0) {
+        weft_cluster_status_resp st;
+        weft_response h = {0};
+        weft_err err;
+        bool done = hc_status(c, id, &st, &h, &err) == 0;
+        uint32_t lagging = 0;
+        for (uint32_t s = 0; done && s < c->shards; s++) {
+            uint32_t k = hc_shard_index(&st, s);
+            if (k == UINT32_MAX || st.shards[k].applied_index < target[s]) {
+                done = false;
+                lagging = s;
+            }
+        }
+        weft_response_free(&h);
+        if (done) break;
+        if (weft_mono_ms() >= deadline) {
+            fprintf(stderr, "hc_wait_caught_up: node %u has not caught up on shard %u\n", id,
+                    lagging);
+            rc = -1;
+            break;
+        }
+        weftd_sleep_ms(100);
+    }
+    free(target);
+    return rc;
+}

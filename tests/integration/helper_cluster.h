@@ -81,6 +81,11 @@ uint64_t hc_leader(hc_cluster *c, uint32_t shard);
 /* hc_leader, waiting up to timeout_ms for a leader. 0 if none. */
 uint64_t hc_wait_leader(hc_cluster *c, uint32_t shard, uint32_t timeout_ms);
 
+/* Waits until node `id` has applied, on every shard (it must hold them all), at least what the
+ * leader had committed when the wait began (a restarted node has caught up). At most
+ * timeout_ms. Returns 0, or -1 (printed: which shard lags, or which leader is missing). */
+int hc_wait_caught_up(hc_cluster *c, unsigned id, uint32_t timeout_ms);
+
 /* Opens a client with every node's address as seeds, with the test-friendly options of
  * weftd_client (about 20 s of retries). Returns 0 or the client error (printed). */
 int hc_client(const hc_cluster *c, const char *name, weft_client **out);

@@ -266,48 +266,6 @@ static void fo_report_timers(fo *t, const fo_timer *timers, const uint64_t *take
             (unsigned long long)late_other_max);
 }
 
-/* Waits until node `id` has applied, on every shard, at least what each shard's leader had
- * committed when the wait began. */
-static void fo_wait_caught_up(fo *t, unsigned id) {
-    uint64_t target[FO_SHARDS] = {0};
-    for (uint32_t s = 0; s < FO_SHARDS; s++) {
-        uint64_t l = hc_wait_leader(&t->c, s, HC_READY_TIMEOUT_MS);
-        assert_int_not_equal(l, 0);
-        weft_cluster_status_resp st;
-        weft_response h = {0};
-        weft_err err;
-        assert_int_equal(hc_status(&t->c, (unsigned)l, &st, &h, &err), 0);
-        for (uint32_t k = 0; k < st.shards_count; k++)
-            if (st.shards[k].shard_id == s) target[s] = st.shards[k].commit_index;
-        weft_response_free(&h);
-    }
-    uint64_t deadline = weft_mono_ms() + FO_CATCH_UP_TIMEOUT_MS;
-    for (;;) {
-        weft_cluster_status_resp st;
-        weft_response h = {0};
-        weft_err err;
-        bool done = hc_status(&t->c, id, &st, &h, &err) == 0;
-        uint32_t lagging = 0;
-        for (uint32_t s = 0; done && s < FO_SHARDS; s++) {
-            bool found = false;
-            for (uint32_t k = 0; k < st.shards_count; k++) {
-                if (st.shards[k].shard_id == s) {
-                    found = st.shards[k].applied_index >= target[s];
-                }
-            }
-            if (!found) {
-                done = false;
-                lagging = s;
-            }
-        }
-        weft_response_free(&h);
-        if (done) return;
-        if (weft_mono_ms() >= deadline)
-            fail_msg("node %u has not caught up on shard %u", id, lagging);
-        weftd_sleep_ms(100);
-    }
-}
-
 static void fo_capture_all(fo *t, wk_capture *caps) {
     for (unsigned i = 0; i < FO_WORKFLOWS; i++) {
         char wf[64];
@@ -435,7 +393,7 @@ static void test_cluster_failover(void **state) {
     /* Every run as the leaders serve it, before the killed node comes back... */
     fo_capture_all(t, t->before);
     assert_int_equal(hc_restart(&t->c, (unsigned)t->killed), 0);
-    fo_wait_caught_up(t, (unsigned)t->killed);
+    assert_int_equal(hc_wait_caught_up(&t->c, (unsigned)t->killed, FO_CATCH_UP_TIMEOUT_MS), 0);
     /* ...and after: the same bytes through the (possibly moved) leaders. */
     static wk_capture after[FO_WORKFLOWS];
     fo_capture_all(t, after);
