@@ -89,12 +89,47 @@ static void poll_unpark(weft_req *r) {
 
 /* ---- handing a task over ---- */
 
+/* A Started entry for a popped task failed. NOT_FOUND: the task was stale when applied, and is
+ * gone. Anything else (leadership moving, outcome unknown): the entry may not have applied, and
+ * then nothing but this FIFO would ever hand the task out again while this replica leads, so it
+ * goes back to the head of its queue. If the entry applied after all, the next pop finds its
+ * ready row gone and drops it (dispatch checks the row). */
+static void poll_started_failed(weft_replica *rep, const weft_ready_task *t,
+                                const weft_reply *reply) {
+    WEFT_ASSERT(reply->err.code != 0);
+    WEFT_LOGF(WEFT_LOG_DEBUG, rep->shard_id, "%s task on %s not started: %s",
+              t->kind == WEFT_TASK_KIND_ACTIVITY ? "activity" : "workflow", t->task_queue,
+              reply->err.message);
+    if (reply->err.code == WEFT_E_NOT_FOUND || !weft_replica_ready(rep)) return;
+    weft_shard_dispatch_unpop(rep->shard, t);
+}
+
+/* Requeue and ACT_STARTED proposals: the callback owns this. */
+typedef struct poll_proposal {
+    weft_replica *rep;    /* the shard's replica */
+    weft_ready_task task; /* the popped task (ACT_STARTED), or kind 0 (requeue) */
+} poll_proposal;
+
 static void poll_act_started_cb(void *data, weft_reply *reply) {
-    weft_replica *rep = data;
+    poll_proposal *p = data;
     if (reply->err.code != 0) {
-        WEFT_LOGF(WEFT_LOG_DEBUG, rep->shard_id, "ACT_STARTED not applied: %s", reply->err.message);
+        if (p->task.kind != 0) {
+            poll_started_failed(p->rep, &p->task, reply);
+        } else {
+            WEFT_LOGF(WEFT_LOG_DEBUG, p->rep->shard_id, "requeue not applied: %s",
+                      reply->err.message);
+        }
     }
+    free(p);
     weft_reply_reset(reply);
+}
+
+static poll_proposal *poll_proposal_new(weft_replica *rep, const weft_ready_task *t) {
+    poll_proposal *p = calloc(1, sizeof *p);
+    WEFT_ASSERT(p != NULL);
+    p->rep = rep;
+    if (t != NULL) p->task = *t;
+    return p;
 }
 
 /* A popped task this shard cannot hand over now goes back to the head of its queue, and the
@@ -114,8 +149,10 @@ static poll_outcome poll_give_activity(weft_req *r, weft_replica *rep, const wef
     int rc = weft_shard_activity_dispatch(rep->shard, t, weft_str_c(r->identity), weft_wall_ms(),
                                           &resp, &resp_len, &cmd, &cmd_len, &err);
     if (rc == -WEFT_E_NOT_FOUND) return POLL_STALE;
-    if (rc == 0) rc = weft_replica_propose(rep, cmd, cmd_len, poll_act_started_cb, rep, &err);
+    poll_proposal *p = rc == 0 ? poll_proposal_new(rep, t) : NULL;
+    if (rc == 0) rc = weft_replica_propose(rep, cmd, cmd_len, poll_act_started_cb, p, &err);
     if (rc != 0) {
+        free(p);
         free(resp);
         return poll_skip(rep, t, &err);
     }
@@ -139,6 +176,7 @@ static poll_outcome poll_give_workflow(weft_req *r, weft_replica *rep, const wef
                                           &cmd_len, &err);
         if (rc == -WEFT_E_NOT_FOUND) return POLL_STALE;
     }
+    r->popped = *t;
     if (rc == 0) rc = weft_replica_propose(rep, cmd, cmd_len, poll_wft_started_cb, r, &err);
     if (rc != 0) return poll_skip(rep, t, &err);
     poll_unpark(r);
@@ -190,10 +228,13 @@ static void poll_requeue(weft_replica *rep, const uint8_t *body, size_t len) {
     size_t cmd_len = 0;
     weft_err err = {0};
     weft_shard_cmd c = {.type = WEFT_SC_TASK_REQUEUE, .task_token = token};
+    poll_proposal *p = poll_proposal_new(rep, NULL);
     if (token.len > 0 && weft_schema_encode_buf(&weft_shard_cmd_schema, &c, &cmd, &cmd_len) == 0 &&
-        weft_replica_propose(rep, cmd, cmd_len, poll_act_started_cb, rep, &err) == 0) {
+        weft_replica_propose(rep, cmd, cmd_len, poll_act_started_cb, p, &err) == 0) {
         WEFT_LOGF(WEFT_LOG_DEBUG, rep->shard_id, "poller vanished; workflow task requeued");
+        p = NULL;
     }
+    free(p);
     msgpack_unpacked_destroy(&up);
 }
 
@@ -208,7 +249,7 @@ static void poll_wft_started_cb(void *data, weft_reply *reply) {
         return;
     }
     /* The task was stale when applied, or leadership moved: look for another one. */
-    WEFT_LOGF(WEFT_LOG_DEBUG, rep->shard_id, "WFT_STARTED not applied: %s", reply->err.message);
+    poll_started_failed(rep, &r->popped, reply);
     weft_reply_reset(reply);
     if (r->conn == NULL || !weft_node_serving(r->node)) {
         poll_answer_empty(r);

@@ -52,6 +52,7 @@ struct weft_req {
     char *polled_queue;   /* polls: the task queue as the worker named it (owned) */
     char *identity;       /* NUL-terminated copy of the poller identity (owned) */
     uint32_t poll_bucket; /* index in pollers.buckets */
+    weft_ready_task popped; /* polls: the workflow task whose WFT_STARTED is in flight */
     /* list/count fan-out (reads.c) */
     uint32_t fan_shard;    /* next shard to read */
     bool fan_barrier_done; /* the barrier for fan_shard has applied */
