@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "worker_internal.h"
 
 /* Bytes one activity execution may take from its arena: a bound on a runaway activity, far
@@ -17,12 +18,6 @@
 #define ACT_FAILURE_DEFAULT "ActivityFailed"
 #define ACT_FAILURE_BAD_RETURN "ActivityError"
 #define ACT_FAILURE_BAD_RESULT "InvalidActivityResult"
-
-/* One block of an execution's arena; data is 16-aligned like malloc's. */
-typedef struct act_block {
-    struct act_block *next;            /* older block */
-    _Alignas(16) unsigned char data[]; /* the caller's bytes */
-} act_block;
 
 /* The failure an activity asked for with weft_act_fail / weft_act_canceled. */
 typedef struct act_failure {
@@ -36,8 +31,8 @@ struct weft_act {
     weft_worker *w;                      /* the worker executing it */
     const weft_poll_activity_resp *task; /* the polled task, borrowed from the poll's holder */
     weft_act_info info;                  /* what weft_act_info_get returns; strings in the arena */
-    act_block *arena;                    /* newest block first; freed after reporting */
-    size_t arena_bytes;                  /* bytes handed out so far */
+    sdk_arena arena;                     /* freed after reporting */
+    size_t arena_bytes;                  /* bytes asked for so far, against ACT_ARENA_BYTES_MAX */
     bool cancel_requested;               /* a heartbeat learnt of a cancel request */
     act_failure failure;                 /* set by weft_act_fail / weft_act_canceled */
 };
@@ -47,22 +42,13 @@ struct weft_act {
 void *weft_act_alloc(weft_act *act, size_t bytes) {
     WEFT_ASSERT(act != NULL && act->arena_bytes <= ACT_ARENA_BYTES_MAX);
     if (bytes > ACT_ARENA_BYTES_MAX - act->arena_bytes) return NULL;
-    act_block *b = malloc(sizeof *b + (bytes > 0 ? bytes : 1));
-    if (b == NULL) return NULL;
-    b->next = act->arena;
-    act->arena = b;
-    act->arena_bytes += bytes;
-    return b->data;
+    void *p = sdk_arena_alloc(&act->arena, bytes);
+    if (p != NULL) act->arena_bytes += bytes;
+    return p;
 }
 
 static void act_arena_free(weft_act *act) {
-    act_block *b = act->arena;
-    while (b != NULL) {
-        act_block *next = b->next;
-        free(b);
-        b = next;
-    }
-    act->arena = NULL;
+    sdk_arena_free(&act->arena);
     act->arena_bytes = 0;
 }
 
