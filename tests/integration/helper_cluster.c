@@ -318,7 +318,18 @@ int hc_client(const hc_cluster *c, const char *name, weft_client **out) {
 }
 
 int hc_node_client(const hc_cluster *c, unsigned id, const char *name, weft_client **out) {
-    return weftd_client_at(hc_address(c, id), name, out);
+    int rc = weftd_client_at(hc_address(c, id), name, out);
+    if (rc != 0) return rc;
+    /* Learn the node ids now, so that calls pinned to node `id` (weft_client_poll_*_on) know it. */
+    weft_err err;
+    uint32_t count = 0;
+    rc = weft_client_nodes(*out, true, NULL, 0, &count, &err);
+    if (rc != 0) {
+        fprintf(stderr, "node %u: topology: %s %s\n", id, weft_error_name(rc), err.message);
+        weft_client_close(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 int hc_call_seed(weft_client *c, uint32_t msg_type, const void *req, void *resp,

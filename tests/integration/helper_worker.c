@@ -314,7 +314,11 @@ static void wk_pool_one_wft(wk_pool *p) {
     weft_response h = {0};
     weft_poll_wft_resp task;
     weft_err err;
-    int rc = wk_poll_wft(p->c, p->queue, WK_POOL_POLL_MS, &task, &h, &err);
+    weft_poll_req req = {.task_queue = weft_str_c(p->queue), .poll_timeout_ms = WK_POOL_POLL_MS};
+    int rc = p->node_id != 0
+                 ? weft_client_poll_workflow_task_on(p->c, p->node_id, &req, &task, &h, &err)
+                 : weft_client_poll_workflow_task(p->c, &req, &task, &h, &err);
+    if (rc == 0) rc = task.task_token.len > 0 ? 1 : 0;
     if (rc == 1) {
         weft_command cmds[WK_COMMANDS_MAX];
         uint32_t n = wk_script_decide(&task, cmds);
@@ -332,7 +336,11 @@ static void wk_pool_one_act(wk_pool *p) {
     weft_response h = {0};
     weft_poll_activity_resp task;
     weft_err err;
-    int rc = wk_poll_act(p->c, p->queue, WK_POOL_POLL_MS, &task, &h, &err);
+    weft_poll_req req = {.task_queue = weft_str_c(p->queue), .poll_timeout_ms = WK_POOL_POLL_MS};
+    int rc = p->node_id != 0
+                 ? weft_client_poll_activity_task_on(p->c, p->node_id, &req, &task, &h, &err)
+                 : weft_client_poll_activity_task(p->c, &req, &task, &h, &err);
+    if (rc == 0) rc = task.task_token.len > 0 ? 1 : 0;
     if (rc == 1) {
         rc = wk_complete_act(p->c, &task, "done", &err) == 0 ? 1 : -1;
         if (rc == 1) atomic_fetch_add(&p->act_completed, 1);
@@ -357,10 +365,16 @@ static void *wk_pool_main(void *arg) {
 }
 
 int wk_pool_start(wk_pool *p, weft_client *c, const char *queue, unsigned threads) {
+    return wk_pool_start_on(p, c, queue, threads, 0);
+}
+
+int wk_pool_start_on(wk_pool *p, weft_client *c, const char *queue, unsigned threads,
+                     uint64_t node_id) {
     if (threads == 0 || threads > WK_POOL_THREADS_MAX) return -1;
     memset(p, 0, sizeof *p);
     p->c = c;
     p->queue = queue;
+    p->node_id = node_id;
     atomic_init(&p->stop, false);
     for (unsigned i = 0; i < threads; i++) {
         unsigned slot = atomic_fetch_add(&wk_thread_args_used, 1);

@@ -115,6 +115,7 @@ void wk_script_input(char *buf, size_t cap, uint64_t timer_ms, uint32_t signals)
 typedef struct wk_pool {
     weft_client *c;                         /* shared by every thread; borrowed */
     const char *queue;                      /* task queue; borrowed */
+    uint64_t node_id;                       /* polls pinned to this node; 0: the client's pick */
     pthread_t threads[WK_POOL_THREADS_MAX]; /* running threads */
     unsigned threads_count;                 /* entries used in threads */
     atomic_bool stop;                       /* set by wk_pool_stop */
@@ -125,6 +126,12 @@ typedef struct wk_pool {
 
 /* Starts `threads` threads (<= WK_POOL_THREADS_MAX). Returns 0 or -1. */
 int wk_pool_start(wk_pool *p, weft_client *c, const char *queue, unsigned threads);
+/* The same, with every poll pinned to node `node_id` (weft_client_poll_*_on), as a cluster's
+ * workers must: a node hands out only the tasks of the shards it leads, and an unpinned poll
+ * stays on whichever node answered last, so it would not come back to a node that restarted
+ * and took leaderships back. */
+int wk_pool_start_on(wk_pool *p, weft_client *c, const char *queue, unsigned threads,
+                     uint64_t node_id);
 /* Stops and joins the threads (each finishes its current poll first). */
 void wk_pool_stop(wk_pool *p);
 

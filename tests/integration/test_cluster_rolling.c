@@ -313,7 +313,8 @@ static void rr_check_run(rr *t, unsigned i, uint64_t deadline, uint64_t *late_ma
 static void test_cluster_rolling(void **state) {
     rr *t = *state;
     for (unsigned k = 0; k < RR_NODES; k++) {
-        assert_int_equal(wk_pool_start(&t->pools[k], t->workers[k], RR_QUEUE, RR_THREADS_PER_NODE),
+        assert_int_equal(wk_pool_start_on(&t->pools[k], t->workers[k], RR_QUEUE, RR_THREADS_PER_NODE,
+                                          k + 1),
                          0);
     }
     for (unsigned k = 0; k < RR_LOADERS; k++) {

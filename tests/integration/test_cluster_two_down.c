@@ -224,7 +224,8 @@ static void test_cluster_two_down(void **state) {
 
     /* Phase 1: all five nodes up. */
     for (unsigned k = 0; k < TD_NODES; k++) {
-        assert_int_equal(wk_pool_start(&t->pools[k], t->workers[k], TD_QUEUE, TD_THREADS_PER_NODE),
+        assert_int_equal(wk_pool_start_on(&t->pools[k], t->workers[k], TD_QUEUE, TD_THREADS_PER_NODE,
+                                          k + 1),
                          0);
     }
     uint64_t ms1 = td_run_phase(t, t->all, 0, TD_PHASE);
