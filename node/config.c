@@ -121,6 +121,12 @@ static const cfg_row cfg_rows[] = {
         "due timers fired by one raft entry"),
     ROW("long-poll-ms-max", CFG_U32, long_poll_ms_max, 1, 3600000,
         "cap on GetResult/GetHistory waits"),
+    ROW("forward-timeout-ms", CFG_U32, forward_timeout_ms, 1, 3600000,
+        "how long a request forwarded to its shard's leader waits for the answer"),
+    ROW("forward-inflight-max", CFG_U32, forward_inflight_max, 1, 1000000,
+        "requests forwarded to one peer and not yet answered"),
+    ROW("forward-connect-timeout-ms", CFG_U32, forward_connect_timeout_ms, 1, 600000,
+        "how long dialling a peer for forwarding may take, and the pause after a failure"),
 };
 
 void weft_config_default(weft_config *c) {
@@ -145,6 +151,9 @@ void weft_config_default(weft_config *c) {
     c->shutdown_drain_ms = WEFTD_SHUTDOWN_DRAIN_MS_DEFAULT;
     c->fire_batch_max = WEFTD_FIRE_BATCH_MAX_DEFAULT;
     c->long_poll_ms_max = WEFT_LONG_POLL_MS_MAX;
+    c->forward_timeout_ms = WEFTD_FORWARD_TIMEOUT_MS_DEFAULT;
+    c->forward_inflight_max = WEFTD_FORWARD_INFLIGHT_MAX_DEFAULT;
+    c->forward_connect_timeout_ms = WEFTD_FORWARD_CONNECT_TIMEOUT_MS_DEFAULT;
 }
 
 /* Where a value came from, for error messages: "--shards" or "config weft.ini: key shards". */

@@ -25,6 +25,16 @@
 /* Due timers fired by one FIRE_TIMERS command (DESIGN section 9: a new leader fires everything
  * overdue in its first batch; this bounds one entry's size, about 20 bytes per timer). */
 #define WEFTD_FIRE_BATCH_MAX_DEFAULT 10000u
+/* Forwarding (node/forward.c): how long a request forwarded to the shard's leader may wait for
+ * its answer (plus the request's own long-poll wait) before its client hears UNAVAILABLE. */
+#define WEFTD_FORWARD_TIMEOUT_MS_DEFAULT 10000u
+/* Requests this node may have forwarded to one peer and not yet answered; past it a request
+ * is answered NOT_LEADER with the leader's address instead. It is also the in-flight limit of a
+ * connection on which a peer forwards to this node (in place of conn-inflight-max). */
+#define WEFTD_FORWARD_INFLIGHT_MAX_DEFAULT 8192u
+/* How long a connection to a peer may take to open; after a failure the peer is not dialled
+ * again for this long either (its requests get NOT_LEADER with the address meanwhile). */
+#define WEFTD_FORWARD_CONNECT_TIMEOUT_MS_DEFAULT 2000u
 /* Default client port, and the raft port is the client port plus one unless set. */
 #define WEFTD_LISTEN_DEFAULT "127.0.0.1:7400"
 #define WEFTD_DATA_DIR_DEFAULT "./weft-data"
@@ -68,6 +78,9 @@ typedef struct weft_config {
     uint32_t shutdown_drain_ms;
     uint32_t fire_batch_max;
     uint32_t long_poll_ms_max; /* cap on GetHistory/GetResult waits */
+    uint32_t forward_timeout_ms;
+    uint32_t forward_inflight_max;
+    uint32_t forward_connect_timeout_ms;
 } weft_config;
 
 /* Fills every default. */

@@ -38,6 +38,8 @@ struct weft_conn {
     weft_req *inflight_head;    /* requests read and not yet answered */
     uint32_t inflight_count;    /* entries in that list */
     uint64_t write_queue_bytes; /* bytes handed to uv_write and not yet written */
+    uint64_t forwarding_node;   /* a peer that forwards requests here (its Hello said so), else 0:
+                                 * its requests are never forwarded again (forward.h) */
     bool reading;               /* uv_read_start is in effect */
     bool shutdown_sent;         /* DRAINING: uv_shutdown issued */
     int handles_open;           /* tcp and linger handles not yet closed */

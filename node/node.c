@@ -11,6 +11,7 @@
 #include "../proto/log.h"
 #include "../storage/store.h"
 #include "cluster.h"
+#include "forward.h"
 #include "ops.h"
 #include "poll.h"
 #include "replica.h"
@@ -120,6 +121,7 @@ void weft_node_close(weft_node *n) {
     uv_timer_stop(&n->drain_timer);
     weft_cluster_rebalance_stop(n);
     if (n->server != NULL) weft_server_stop_listening(n->server);
+    weft_forward_close(n);
     for (uint32_t i = 0; i < n->replicas_count; i++)
         weft_timergate_stop(&n->replicas[i].gate);
     if (n->host != NULL && !n->host_closed) {
@@ -292,6 +294,7 @@ int weft_node_start(weft_node *n, uv_loop_t *loop) {
     /* The client port is bound before any shard opens, so a taken port refuses the start
      * before raft touches a directory. No connection is accepted before uv_run, and by then
      * every replica is open. */
+    weft_forward_init(n);
     n->server = calloc(1, sizeof *n->server);
     WEFT_ASSERT(n->server != NULL);
     if (weft_server_start(n->server, n, &err) != 0) return node_fail(n, 1, &err);
@@ -317,6 +320,7 @@ void weft_node_free(weft_node *n) {
     n->replicas = NULL;
     free(n->server);
     n->server = NULL;
+    weft_forward_free(n);
     free(n->wakes);
     n->wakes = NULL;
     weft_datadir_close(&n->datadir);

@@ -19,6 +19,7 @@ typedef struct weft_node weft_node;
 typedef struct weft_conn weft_conn;
 typedef struct weft_req weft_req;
 typedef struct weft_replica weft_replica;
+typedef struct weft_forwarder weft_forwarder;
 
 /* Read waiters per replica are hashed by run key into this many lists. */
 #define WEFTD_READ_WAIT_BUCKETS 64u
@@ -97,6 +98,7 @@ struct weft_node {
     weft_replica *replicas;      /* cfg.shards entries, one per shard (hosted here or not) */
     uint32_t replicas_count;     /* == datadir.shard_count */
     struct weft_server *server;  /* client listener and connections */
+    weft_forwarder *forwarder;   /* requests sent on to other nodes' leaders (forward.c) */
     weft_pollers pollers;        /* task long-polls */
     uint64_t proposals_inflight; /* proposals whose callback has not run yet */
     uint64_t barriers_inflight;  /* barriers whose callback has not run yet */

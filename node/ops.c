@@ -89,12 +89,16 @@ void weft_ops_dispatch(weft_conn *c, uint32_t msg_type, uint64_t request_id, uin
             op->name);
         return;
     }
-    if (c->inflight_count >= n->cfg.conn_inflight_max) {
+    /* A peer's forwarding connection carries many clients' requests: its own limit. */
+    uint32_t inflight_max =
+        c->forwarding_node != 0 ? n->cfg.forward_inflight_max : n->cfg.conn_inflight_max;
+    if (c->inflight_count >= inflight_max) {
         ops_refuse(
             c, request_id, body, WEFT_E_RESOURCE_EXHAUSTED, "",
-            "this connection has %u requests in flight, the limit (conn-inflight-max); wait for "
-            "responses before sending more, or open another connection",
-            c->inflight_count);
+            "this connection has %u requests in flight, the limit (%s); wait for responses "
+            "before sending more, or open another connection",
+            c->inflight_count,
+            c->forwarding_node != 0 ? "forward-inflight-max" : "conn-inflight-max");
         return;
     }
     /* A stopping node proposes nothing new (weft_ops[].writes: writes, polls, completions);

@@ -1,9 +1,11 @@
 /* reads.c: the read paths. Single-run reads route by workflow key; a read the shard cannot
  * answer yet (should_wait) parks in waits.c until its run changes or its wait times out. List
  * and count walk the shards in order, one barrier per shard for linearizable reads; a list
- * page token is msgpack [shard, inner token] so paging resumes where it stopped. Nodes do not
- * forward to each other yet (issue 4's next step): list and count answer UNAVAILABLE when a
- * shard they must read has no replica here, or (linearizable) is led by another node. */
+ * page token is msgpack [shard, inner token] so paging resumes where it stopped. A shard this
+ * node cannot read (no replica here, or led elsewhere for a linearizable read) is read by the
+ * node that leads it: this node sends it the same request for that one shard (the token
+ * [shard, inner token, true] says "this shard only"), then goes on with the next shard, so one
+ * answer covers the cluster. Single-run reads go to the leader the same way (forward.h). */
 #include "reads.h"
 
 #include <msgpack.h>
@@ -14,6 +16,7 @@
 #include "../proto/log.h"
 #include "../proto/partition.h"
 #include "cluster.h"
+#include "forward.h"
 #include "ops.h"
 #include "replica.h"
 #include "req.h"
@@ -62,6 +65,8 @@ static int reads_decode_target(weft_req *r, msgpack_unpacked *up, read_target *t
     return 0;
 }
 
+/* This replica cannot answer: the node that leads the shard does, through this one (forward.h),
+ * or the client hears NOT_LEADER with where to go. */
 static void reads_fail_not_leader(weft_req *r, const weft_replica *rep) {
     weft_err err = {0};
     uint64_t hint = 0;
@@ -69,6 +74,7 @@ static void reads_fail_not_leader(weft_req *r, const weft_replica *rep) {
         weft_err_set(&err, WEFT_E_UNAVAILABLE, "", "shard %u changed leader during the read; retry",
                      rep->shard_id);
     }
+    if (err.code == WEFT_E_NOT_LEADER && weft_forward_req(r, hint, r->wait_timeout_ms)) return;
     weft_req_err(r, &err, hint);
 }
 
@@ -137,7 +143,7 @@ static void reads_begin(weft_req *r) {
     weft_err err = {0};
     uint64_t hint = 0;
     if (weft_replica_check_leader(rep, &err, &hint) != 0) {
-        weft_req_err(r, &err, hint);
+        reads_fail_not_leader(r, rep);
         return;
     }
     if (weft_replica_barrier(rep, reads_barrier_cb, r, &err) != 0) {
@@ -203,15 +209,20 @@ static int fan_token_decode(weft_req *r, weft_bytes tok, fan_list *fl, weft_err 
         msgpack_unpack_next(&up, (const char *)tok.ptr, tok.len, &off) == MSGPACK_UNPACK_SUCCESS &&
         off == tok.len;
     const msgpack_object *o = &up.data;
-    ok = ok && o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size == 2 &&
+    ok = ok && o->type == MSGPACK_OBJECT_ARRAY &&
+         (o->via.array.size == 2 || o->via.array.size == 3) &&
          o->via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
          o->via.array.ptr[0].via.u64 < r->node->replicas_count &&
          (o->via.array.ptr[1].type == MSGPACK_OBJECT_BIN ||
-          o->via.array.ptr[1].type == MSGPACK_OBJECT_NIL);
+          o->via.array.ptr[1].type == MSGPACK_OBJECT_NIL) &&
+         (o->via.array.size == 2 || o->via.array.ptr[2].type == MSGPACK_OBJECT_BOOLEAN);
     if (ok) {
         r->fan_shard = (uint32_t)o->via.array.ptr[0].via.u64;
+        r->fan_end = o->via.array.size == 3 && o->via.array.ptr[2].via.boolean
+                         ? r->fan_shard + 1
+                         : r->node->replicas_count;
         const msgpack_object *in = &o->via.array.ptr[1];
-        if (in->type == MSGPACK_OBJECT_BIN && in->via.bin.size > 0) {
+        if (fl != NULL && in->type == MSGPACK_OBJECT_BIN && in->via.bin.size > 0) {
             fl->inner = malloc(in->via.bin.size);
             WEFT_ASSERT(fl->inner != NULL);
             memcpy(fl->inner, in->via.bin.ptr, in->via.bin.size);
@@ -227,16 +238,18 @@ static int fan_token_decode(weft_req *r, weft_bytes tok, fan_list *fl, weft_err 
     return 0;
 }
 
-static int fan_token_encode(uint32_t shard, const uint8_t *inner, size_t inner_len,
+/* Packs the page token [shard, inner] (or [shard, inner, true]: that shard only) as a bin. */
+static int fan_token_encode(uint32_t shard, const uint8_t *inner, size_t inner_len, bool only,
                             msgpack_packer *pk) {
     msgpack_sbuffer tok;
     msgpack_sbuffer_init(&tok);
     msgpack_packer tp;
     msgpack_packer_init(&tp, &tok, msgpack_sbuffer_write);
-    int rc = msgpack_pack_array(&tp, 2);
+    int rc = msgpack_pack_array(&tp, only ? 3 : 2);
     rc |= msgpack_pack_uint32(&tp, shard);
     rc |= msgpack_pack_bin(&tp, inner_len);
     if (inner_len > 0) rc |= msgpack_pack_bin_body(&tp, inner, inner_len);
+    if (only) rc |= msgpack_pack_true(&tp);
     rc |= msgpack_pack_bin(pk, tok.size);
     rc |= msgpack_pack_bin_body(pk, tok.data, tok.size);
     msgpack_sbuffer_destroy(&tok);
@@ -257,7 +270,7 @@ static void fan_list_finish(weft_req *r, bool more, uint32_t shard) {
     if (fl->items.size > 0) rc |= msgpack_sbuffer_write(&sb, fl->items.data, fl->items.size);
     if (more) {
         rc |= weft_pack_cstr(&pk, "next_page_token");
-        rc |= fan_token_encode(shard, fl->inner, fl->inner_len, &pk);
+        rc |= fan_token_encode(shard, fl->inner, fl->inner_len, false, &pk);
     }
     fan_list_free(r);
     if (rc != 0) {
@@ -289,8 +302,28 @@ static int fan_list_shard_body(weft_req *r, uint8_t **out, size_t *out_len, weft
     return rc;
 }
 
-/* Appends one shard's page to the list being built and takes its inner token. */
-static int fan_list_merge(fan_list *fl, const uint8_t *body, size_t len, weft_err *err) {
+/* Copies the inner token out of a page token [shard, inner(, only)] a peer answered with. */
+static void fan_take_outer_token(fan_list *fl, const char *tok, size_t len) {
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    if (msgpack_unpack_next(&up, tok, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+        up.data.type == MSGPACK_OBJECT_ARRAY && up.data.via.array.size >= 2 &&
+        up.data.via.array.ptr[1].type == MSGPACK_OBJECT_BIN &&
+        up.data.via.array.ptr[1].via.bin.size > 0) {
+        const msgpack_object_bin *in = &up.data.via.array.ptr[1].via.bin;
+        fl->inner = malloc(in->size);
+        WEFT_ASSERT(fl->inner != NULL);
+        memcpy(fl->inner, in->ptr, in->size);
+        fl->inner_len = in->size;
+    }
+    msgpack_unpacked_destroy(&up);
+}
+
+/* Appends one shard's page to the list being built and takes its inner token: the shard's own
+ * token from a local read, or (`outer`) the one inside a peer's page token. */
+static int fan_list_merge(fan_list *fl, const uint8_t *body, size_t len, bool outer,
+                          weft_err *err) {
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     size_t off = 0;
@@ -317,6 +350,9 @@ static int fan_list_merge(fan_list *fl, const uint8_t *body, size_t len, weft_er
                 fl->items_count++;
             }
         } else if (weft_str_eq_c(key, "next_page_token") && v->type == MSGPACK_OBJECT_BIN &&
+                   v->via.bin.size > 0 && outer) {
+            fan_take_outer_token(fl, v->via.bin.ptr, v->via.bin.size);
+        } else if (weft_str_eq_c(key, "next_page_token") && v->type == MSGPACK_OBJECT_BIN &&
                    v->via.bin.size > 0) {
             fl->inner = malloc(v->via.bin.size);
             WEFT_ASSERT(fl->inner != NULL);
@@ -328,6 +364,34 @@ static int fan_list_merge(fan_list *fl, const uint8_t *body, size_t len, weft_er
     if (rc != 0)
         return weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "", "node is out of memory; retry");
     return 0;
+}
+
+/* After a shard's page (local or remote) merged `got` executions: finishes the request with a
+ * token when the page is full or the shard has more (returns 1), else 0 to go on. */
+static int fan_list_after_page(weft_req *r, uint32_t shard, uint32_t got) {
+    fan_list *fl = r->fan_state;
+    fl->remaining = got >= fl->remaining ? 0 : fl->remaining - got;
+    if (fl->inner != NULL) {
+        fan_list_finish(r, true, shard);
+        return 1;
+    }
+    if (fl->remaining == 0 && shard + 1 < r->fan_end) {
+        fan_list_finish(r, true, shard + 1);
+        return 1;
+    }
+    return 0;
+}
+
+/* Adds a count response's count to the running sum. */
+static int fan_count_add(weft_req *r, const uint8_t *body, size_t len, weft_err *err) {
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    weft_count_resp cr;
+    int rc = weft_schema_decode_buf(&weft_count_resp_schema, body, len, &cr, &up,
+                                    &r->node->cfg.limits, err);
+    if (rc == 0) r->fan_count += cr.count;
+    msgpack_unpacked_destroy(&up);
+    return rc;
 }
 
 /* Reads the current shard: a count adds up, a list page merges. Returns 1 when the request
@@ -352,32 +416,16 @@ static int fan_read_shard(weft_req *r, weft_replica *rep, weft_err *err) {
         return -err->code;
     }
     if (!list) {
-        msgpack_unpacked up;
-        msgpack_unpacked_init(&up);
-        weft_count_resp cr;
-        rc = weft_schema_decode_buf(&weft_count_resp_schema, reply.body, reply.body_len, &cr, &up,
-                                    &r->node->cfg.limits, err);
-        if (rc == 0) r->fan_count += cr.count;
-        msgpack_unpacked_destroy(&up);
+        rc = fan_count_add(r, reply.body, reply.body_len, err);
         weft_reply_reset(&reply);
         return rc;
     }
     fan_list *fl = r->fan_state;
     uint32_t before = fl->items_count;
-    rc = fan_list_merge(fl, reply.body, reply.body_len, err);
+    rc = fan_list_merge(fl, reply.body, reply.body_len, false, err);
     weft_reply_reset(&reply);
     if (rc != 0) return rc;
-    uint32_t got = fl->items_count - before;
-    fl->remaining = got >= fl->remaining ? 0 : fl->remaining - got;
-    if (fl->inner != NULL) {
-        fan_list_finish(r, true, rep->shard_id);
-        return 1;
-    }
-    if (fl->remaining == 0 && rep->shard_id + 1 < r->node->replicas_count) {
-        fan_list_finish(r, true, rep->shard_id + 1);
-        return 1;
-    }
-    return 0;
+    return fan_list_after_page(r, rep->shard_id, fl->items_count - before);
 }
 
 static void fan_step(weft_req *r);
@@ -405,45 +453,141 @@ static void fan_barrier_cb(void *data, int status) {
     fan_step(r);
 }
 
-/* List and count read every shard on this node, and nodes do not forward to each other yet:
- * a shard with no replica here, or led elsewhere for a linearizable read, makes the whole
- * request UNAVAILABLE rather than a partial answer that looks complete. Returns 0 when this
- * node can read the shard (or the check_leader error, for a hosted shard still electing). */
-static int fan_check_shard(const weft_req *r, const weft_replica *rep, weft_err *err,
-                           uint64_t *hint) {
-    weft_node *n = r->node;
-    uint64_t self = n->datadir.node_id;
-    *hint = 0;
-    if (!rep->hosted) {
-        return weft_err_set(err, WEFT_E_UNAVAILABLE, "",
-                            "%s must read shard %u, which has no replica on node %llu, and this "
-                            "version does not forward between nodes; send it to a node that "
-                            "holds every shard (every node does when the replication factor "
-                            "equals the node count), or with consistency=stale",
-                            r->op->name, rep->shard_id, (unsigned long long)self);
+/* ---- shards read by the node that leads them ---- */
+
+/* The request for shard r->fan_shard alone, as sent to the node that reads it: the client's
+ * filters with the token [shard, inner, true] (and this page's size, for a list). */
+static int fan_remote_body(weft_req *r, uint8_t **out, size_t *out_len, weft_err *err) {
+    fan_list *fl = r->fan_state;
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    weft_list_req q;
+    msgpack_sbuffer tok;
+    msgpack_sbuffer_init(&tok);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &tok, msgpack_sbuffer_write);
+    int rc = weft_schema_decode_buf(&weft_list_req_schema, r->body, r->body_len, &q, &up,
+                                    &r->node->cfg.limits, err);
+    if (rc == 0) {
+        /* The token is packed as a bin object; its payload follows the bin header. */
+        if (fan_token_encode(r->fan_shard, fl != NULL ? fl->inner : NULL,
+                             fl != NULL ? fl->inner_len : 0, true, &pk) != 0) {
+            rc = -WEFT_E_RESOURCE_EXHAUSTED;
+        }
     }
-    if (r->stale) return 0;
-    uint64_t leader = weft_cluster_leader_guess(rep);
-    if (!weft_replica_ready(rep) && leader != 0 && leader != self && n->state < WEFT_NODE_CLOSING) {
-        return weft_err_set(err, WEFT_E_UNAVAILABLE, "",
-                            "%s must read shard %u, which node %llu (%s) leads, and this version "
-                            "does not forward between nodes; use consistency=stale on a node "
-                            "that holds every shard",
-                            r->op->name, rep->shard_id, (unsigned long long)leader,
-                            weft_cluster_client_address(n, leader));
+    if (rc == 0) {
+        msgpack_unpacked tu;
+        msgpack_unpacked_init(&tu);
+        size_t off = 0;
+        if (msgpack_unpack_next(&tu, tok.data, tok.size, &off) != MSGPACK_UNPACK_SUCCESS ||
+            tu.data.type != MSGPACK_OBJECT_BIN) {
+            rc = -WEFT_E_INTERNAL;
+        } else {
+            if (fl != NULL) q.page_size = fl->remaining;
+            q.next_page_token = (weft_bytes){.ptr = (const uint8_t *)tu.data.via.bin.ptr,
+                                             .len = tu.data.via.bin.size};
+            rc = weft_schema_encode_buf(&weft_list_req_schema, &q, out, out_len);
+        }
+        msgpack_unpacked_destroy(&tu);
     }
-    return weft_replica_check_leader(rep, err, hint);
+    msgpack_sbuffer_destroy(&tok);
+    msgpack_unpacked_destroy(&up);
+    if (rc != 0 && err->code == 0) {
+        weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "", "node is out of memory; retry");
+    }
+    return rc;
 }
 
-/* Walks the shards from r->fan_shard on; yields at each linearizable shard's barrier. */
-static void fan_step(weft_req *r) {
+static int fan_remote(weft_req *r, uint64_t node_id, weft_err *err);
+
+static void fan_remote_cb(void *data, const weft_fwd_reply *reply) {
+    weft_req *r = data;
+    WEFT_ASSERT(r->async_pending > 0);
+    r->async_pending--;
+    weft_err err = {0};
+    /* Leadership moved since: the node named is asked once more. */
+    if (reply->err.code == WEFT_E_NOT_LEADER && reply->leader_hint != r->forward_node &&
+        r->forward_attempts < WEFTD_FORWARD_ATTEMPTS_MAX &&
+        weft_forward_allowed(r, reply->leader_hint) &&
+        fan_remote(r, reply->leader_hint, &err) == 0) {
+        return;
+    }
+    if (reply->err.code != 0) {
+        fan_fail(r, &reply->err, reply->leader_hint);
+        return;
+    }
+    int rc;
+    if (r->op->msg_type == WEFT_MSG_LIST_WORKFLOWS) {
+        fan_list *fl = r->fan_state;
+        uint32_t before = fl->items_count;
+        rc = fan_list_merge(fl, reply->body, reply->body_len, true, &err);
+        if (rc == 0) {
+            rc = fan_list_after_page(r, r->fan_shard, fl->items_count - before);
+            if (rc == 1) return;
+        }
+    } else {
+        rc = fan_count_add(r, reply->body, reply->body_len, &err);
+    }
+    if (rc != 0) {
+        fan_fail(r, &err, 0);
+        return;
+    }
+    r->fan_shard++;
+    r->forward_attempts = 0;
+    fan_step(r);
+}
+
+/* Sends shard r->fan_shard's part of the request to node `node_id`. Returns 0 when sent. */
+static int fan_remote(weft_req *r, uint64_t node_id, weft_err *err) {
+    uint8_t *body = NULL;
+    size_t len = 0;
+    int rc = fan_remote_body(r, &body, &len, err);
+    if (rc == 0) {
+        rc = weft_forward_call(r->node, node_id, r->op->msg_type, body, len, 0, fan_remote_cb, r,
+                               err);
+    }
+    free(body);
+    if (rc != 0) return rc;
+    r->forward_attempts++;
+    r->forward_node = node_id;
+    r->async_pending++;
+    return 0;
+}
+
+/* Where shard r->fan_shard is read: here (0), by another node (*remote gets its id), or
+ * nowhere now (the error: a shard still electing, or a request that was itself forwarded here
+ * for a shard this node cannot read, which must not be forwarded again). */
+static int fan_check_shard(const weft_req *r, const weft_replica *rep, uint64_t *remote,
+                           weft_err *err, uint64_t *hint) {
     weft_node *n = r->node;
-    while (r->fan_shard < n->replicas_count) {
-        weft_replica *rep = &n->replicas[r->fan_shard];
+    *remote = 0;
+    *hint = 0;
+    if (rep->hosted && (r->stale || weft_replica_ready(rep))) return 0;
+    int rc = weft_replica_check_leader(rep, err, hint);
+    if (rc == 0) return 0;
+    if (err->code == WEFT_E_NOT_LEADER && weft_forward_allowed(r, *hint)) {
+        *remote = *hint;
+        return 0;
+    }
+    if (err->code == WEFT_E_NOT_LEADER && n->state < WEFT_NODE_CLOSING) {
+        weft_err_prefix(err, "%s must read shard %u", r->op->name, rep->shard_id);
+    }
+    return rc;
+}
+
+/* Walks the shards from r->fan_shard to r->fan_end; yields at each linearizable shard's
+ * barrier and at each shard read by another node. */
+static void fan_step(weft_req *r) {
+    while (r->fan_shard < r->fan_end) {
+        weft_replica *rep = &r->node->replicas[r->fan_shard];
         weft_err err = {0};
-        uint64_t hint = 0;
-        if (fan_check_shard(r, rep, &err, &hint) != 0) {
+        uint64_t hint = 0, remote = 0;
+        if (fan_check_shard(r, rep, &remote, &err, &hint) != 0) {
             fan_fail(r, &err, hint);
+            return;
+        }
+        if (remote != 0) {
+            if (fan_remote(r, remote, &err) != 0) fan_fail(r, &err, 0);
             return;
         }
         if (rep->shard == NULL) {
@@ -493,14 +637,30 @@ void weft_reads_fanout(weft_req *r) {
     if (rc == 0) {
         r->stale = q.consistency == WEFT_CONSISTENCY_STALE;
         r->fan_shard = 0;
+        r->fan_end = r->node->replicas_count;
+        fan_list *fl = NULL;
         if (r->op->msg_type == WEFT_MSG_LIST_WORKFLOWS) {
-            fan_list *fl = calloc(1, sizeof *fl);
+            fl = calloc(1, sizeof *fl);
             WEFT_ASSERT(fl != NULL);
             msgpack_sbuffer_init(&fl->items);
             uint32_t page = q.page_size ? q.page_size : WEFTD_LIST_PAGE_SIZE_DEFAULT;
             fl->remaining = WEFT_MIN(page, WEFT_LIST_PAGE_SIZE_MAX);
             r->fan_state = fl;
-            if (q.next_page_token.len > 0) rc = fan_token_decode(r, q.next_page_token, fl, &err);
+        }
+        /* A count has no pages; its token is only ever a peer's "this shard only", and the
+         * shards read the request without it. */
+        if (q.next_page_token.len > 0) rc = fan_token_decode(r, q.next_page_token, fl, &err);
+        if (rc == 0 && fl == NULL && q.next_page_token.len > 0) {
+            q.next_page_token = (weft_bytes){0};
+            uint8_t *body = NULL;
+            size_t len = 0;
+            if (weft_schema_encode_buf(&weft_list_req_schema, &q, &body, &len) != 0) {
+                rc = weft_err_set(&err, WEFT_E_RESOURCE_EXHAUSTED, "", "node is out of memory");
+            } else {
+                free(r->body);
+                r->body = body;
+                r->body_len = len;
+            }
         }
     }
     msgpack_unpacked_destroy(&up);

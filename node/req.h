@@ -53,8 +53,13 @@ struct weft_req {
     char *identity;       /* NUL-terminated copy of the poller identity (owned) */
     uint32_t poll_bucket; /* index in pollers.buckets */
     weft_ready_task popped; /* polls: the workflow task whose WFT_STARTED is in flight */
+    /* forwarding (forward.c) */
+    uint8_t forward_attempts; /* peers this request was sent to so far */
+    uint64_t forward_node;    /* the last of them */
+    uint64_t forward_wait_ms; /* its long-poll wait, for a second attempt */
     /* list/count fan-out (reads.c) */
     uint32_t fan_shard;    /* next shard to read */
+    uint32_t fan_end;      /* one past the last shard to read (a peer may ask for one shard) */
     bool fan_barrier_done; /* the barrier for fan_shard has applied */
     uint64_t fan_count;    /* COUNT: running sum */
     void *fan_state;       /* LIST: merged pages so far (reads.c owns it) */

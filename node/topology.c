@@ -2,7 +2,9 @@
  * the cluster id, every node of the peer list with its client address and whether raft traffic
  * shows it up (cluster.h), and per shard its key range and, from this node's own replica, the
  * leader it knows, term and readiness (DESIGN section 10), so clients can route straight to
- * leaders. A shard with no replica here shows leader 0 and term 0: this node does not know. */
+ * leaders. A shard with no replica here shows leader 0 and term 0: this node does not know.
+ * ClusterStatus adds per shard the commit and applied index and its replicas, with each one's
+ * lag where this node leads the shard (the only node that knows it). */
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +15,58 @@
 #include "cluster.h"
 #include "conn.h"
 #include "ops.h"
+#include "placement.h"
 #include "replica.h"
 #include "req.h"
+
+_Static_assert(WEFT_SHARD_REPLICAS_MAX >= WEFT_CLUSTER_NODES_MAX,
+               "a ClusterStatus row lists every replica, and R never exceeds the node count");
+
+/* Replica `node_id` of a shard this node leads, from the leader's replication progress: raft's
+ * matchIndex (thesis section 3.5), the highest entry the leader knows the replica stores.
+ * weft_group_match_index answers 0 for the leader's own id, and the leader holds its whole log,
+ * so it is its own last index with no lag. Until a replica answers a new leader's first append
+ * its match index is 0: it counts as all behind, an upper bound, never an underestimate. */
+static weft_replica_info topology_replica_lag(const weft_group *g, uint64_t self, uint64_t node_id,
+                                              uint64_t last_index) {
+    WEFT_ASSERT(g != NULL && node_id != 0);
+    uint64_t match = node_id == self ? last_index : weft_group_match_index(g, node_id);
+    /* The match index comes from the replica's own reply; clamp rather than wrap if it ever
+     * names an entry past the leader's log. */
+    match = WEFT_MIN(match, last_index);
+    weft_replica_info ri = {
+        .node_id = node_id,
+        .match_index = match,
+        .lag_entries = last_index - match,
+        .lag_known = true,
+    };
+    WEFT_ASSERT(ri.match_index + ri.lag_entries == last_index);
+    return ri;
+}
+
+/* Fills si->replicas with shard i's R replicas, on nodes (i + j) mod N for j < R (DESIGN
+ * section 5), into `out` (R entries, borrowed by si). Lag only where this node leads the shard,
+ * as no other node tracks it; a status merged across nodes takes each shard's row from its
+ * leader. */
+static void topology_replicas(const weft_node *n, uint32_t i, weft_shard_info *si,
+                              weft_replica_info *out) {
+    const weft_cluster *cl = &n->cfg.cluster;
+    const weft_replica *rep = &n->replicas[i];
+    WEFT_ASSERT(cl->replication_factor >= 1 && cl->replication_factor <= cl->nodes_count);
+    WEFT_ASSERT(cl->replication_factor <= WEFT_SHARD_REPLICAS_MAX);
+    uint64_t self = n->datadir.node_id;
+    /* weft_group_leader_id names this node exactly while its raft is the leader, which is when
+     * weft_group_match_index answers; leader_node in si came from the same call. */
+    bool leading = rep->group != NULL && si->leader_node == self;
+    uint64_t last_index = leading ? weft_group_last_index(rep->group) : 0;
+    for (uint32_t j = 0; j < cl->replication_factor; j++) {
+        uint64_t id = cl->nodes[weft_placement_node(i, j, cl->nodes_count)].id;
+        out[j] = leading ? topology_replica_lag(rep->group, self, id, last_index)
+                         : (weft_replica_info){.node_id = id};
+    }
+    si->replicas = out;
+    si->replicas_count = cl->replication_factor;
+}
 
 static void topology_shard(const weft_node *n, uint32_t i, bool status, weft_shard_info *si) {
     const weft_replica *rep = &n->replicas[i];
@@ -32,13 +84,23 @@ static void topology_shard(const weft_node *n, uint32_t i, bool status, weft_sha
     si->ready = weft_replica_ready(rep);
 }
 
-/* Encodes the topology (`status` adds commit and applied indexes) into a malloc'd map. */
+/* Encodes the topology (`status` adds commit and applied indexes and replicas) into a malloc'd
+ * map. Hello stays small: it leaves replicas out, as it leaves out the indexes. */
 static int topology_encode(const weft_node *n, bool status, uint8_t **out, size_t *out_len) {
-    weft_shard_info *shards = calloc(n->replicas_count, sizeof *shards);
-    if (shards == NULL) return -WEFT_E_RESOURCE_EXHAUSTED;
-    for (uint32_t i = 0; i < n->replicas_count; i++)
-        topology_shard(n, i, status, &shards[i]);
     const weft_cluster *cl = &n->cfg.cluster;
+    weft_shard_info *shards = calloc(n->replicas_count, sizeof *shards);
+    size_t rf = status ? cl->replication_factor : 0;
+    weft_replica_info *replicas =
+        rf > 0 ? calloc((size_t)n->replicas_count * rf, sizeof *replicas) : NULL;
+    if (shards == NULL || (rf > 0 && replicas == NULL)) {
+        free(replicas);
+        free(shards);
+        return -WEFT_E_RESOURCE_EXHAUSTED;
+    }
+    for (uint32_t i = 0; i < n->replicas_count; i++) {
+        topology_shard(n, i, status, &shards[i]);
+        if (status) topology_replicas(n, i, &shards[i], &replicas[i * rf]);
+    }
     weft_node_info nodes[WEFT_CLUSTER_NODES_MAX];
     WEFT_ASSERT(cl->nodes_count >= 1 && cl->nodes_count <= WEFT_CLUSTER_NODES_MAX);
     for (uint32_t i = 0; i < cl->nodes_count; i++) {
@@ -59,6 +121,7 @@ static int topology_encode(const weft_node *n, bool status, uint8_t **out, size_
         .nodes_count = cl->nodes_count,
     };
     int rc = weft_schema_encode_buf(&weft_hello_resp_schema, &resp, out, out_len);
+    free(replicas);
     free(shards);
     return rc;
 }
@@ -97,6 +160,7 @@ void weft_topology_hello(weft_req *r) {
     WEFT_ASSERT(r->conn != NULL);
     WEFT_LOGF(WEFT_LOG_DEBUG, WEFT_LOG_NO_SHARD, "connection %llu (%s): hello from \"%s\"",
               (unsigned long long)r->conn->id, r->conn->peer, client);
+    r->conn->forwarding_node = q.forwarding_node;
     weft_conn_hello_done(r->conn);
     topology_answer(r, false);
 }

@@ -1,7 +1,8 @@
 /* writes.c: requests that change a workflow. Each becomes one shard command proposed through
  * raft, and the client hears back only from the command's apply (G1: committed, fsynced and
  * applied before the reply). Workflow requests route by (namespace, workflow id); task
- * completions route by the shard their task token names. */
+ * completions route by the shard their task token names. A shard another node leads gets the
+ * request forwarded there (forward.h). */
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "../proto/base.h"
 #include "../proto/log.h"
+#include "forward.h"
 #include "ids.h"
 #include "ops.h"
 #include "replica.h"
@@ -28,6 +30,8 @@ static void writes_propose(weft_req *r, weft_str run_id) {
     weft_err err = {0};
     uint64_t hint = 0;
     if (weft_replica_check_leader(rep, &err, &hint) != 0) {
+        /* Another node leads the shard: it answers, through this node (forward.h). */
+        if (err.code == WEFT_E_NOT_LEADER && weft_forward_req(r, hint, 0)) return;
         weft_req_err(r, &err, hint);
         return;
     }

@@ -146,14 +146,24 @@ static const weft_field hello_req_rows[] = {
     WEFT_FIELD(weft_hello_req, protocol_version, WEFT_F_U32, WEFT_FF_REQUIRED),
     ID(weft_hello_req, client_name),
     TEXT(weft_hello_req, token),
+    U64(weft_hello_req, forwarding_node),
 };
 const weft_schema weft_hello_req_schema = WEFT_SCHEMA(weft_hello_req, hello_req_rows);
+
+static const weft_field replica_info_rows[] = {
+    U64(weft_replica_info, node_id),
+    U64(weft_replica_info, match_index),
+    U64(weft_replica_info, lag_entries),
+    BOOL(weft_replica_info, lag_known),
+};
+const weft_schema weft_replica_info_schema = WEFT_SCHEMA(weft_replica_info, replica_info_rows);
 
 static const weft_field shard_info_rows[] = {
     U32(weft_shard_info, shard_id),     U64(weft_shard_info, range_start),
     U64(weft_shard_info, range_end),    U64(weft_shard_info, leader_node),
     U64(weft_shard_info, term),         U64(weft_shard_info, commit_index),
     U64(weft_shard_info, applied_index), BOOL(weft_shard_info, ready),
+    ARR(weft_shard_info, replicas, weft_replica_info_schema, WEFT_SHARD_REPLICAS_MAX),
 };
 const weft_schema weft_shard_info_schema = WEFT_SCHEMA(weft_shard_info, shard_info_rows);
 

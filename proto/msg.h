@@ -227,7 +227,28 @@ typedef struct weft_hello_req {
     uint32_t protocol_version; /* WEFT_PROTOCOL_VERSION */
     weft_str client_name;      /* for logs */
     weft_str token;            /* reserved for authentication */
+    uint64_t forwarding_node;  /* set only by a weftd that forwards requests to this node
+                                * (node/forward.c): its node id. Requests on such a connection
+                                * are answered here and never forwarded again. 0 for clients */
 } weft_hello_req;
+
+/* Replicas of one shard in a ShardInfo row, at most: the replication factor, which never
+ * exceeds the node count (node/placement.h's WEFT_CLUSTER_NODES_MAX; node/topology.c checks the
+ * relation). The proto layer cannot see node/, hence its own constant. */
+#define WEFT_SHARD_REPLICAS_MAX 9u
+
+/* One replica of a shard (ClusterStatus only). Only the shard's leader tracks how much of its
+ * log each replica stores (raft's matchIndex, thesis section 3.5), so only the row that the
+ * leader answers carries lag_known; every other node lists the replica set with lag unknown.
+ * A status merged from several nodes takes each shard's row from the node that leads it. */
+typedef struct weft_replica_info {
+    uint64_t node_id;     /* node that holds the replica */
+    uint64_t match_index; /* highest log index the leader knows this replica stores (for the
+                           * leader itself: its last index); lag_known only */
+    uint64_t lag_entries; /* log entries it is behind: the leader's last index - match_index;
+                           * 0 for the leader itself; lag_known only */
+    bool lag_known;       /* this row comes from the shard's leader, so the two above are set */
+} weft_replica_info;
 
 typedef struct weft_shard_info {
     uint32_t shard_id;
@@ -238,6 +259,9 @@ typedef struct weft_shard_info {
     uint64_t commit_index;  /* ClusterStatus only */
     uint64_t applied_index; /* ClusterStatus only */
     bool ready;             /* leader's own-term barrier has applied */
+    weft_replica_info *replicas; /* ClusterStatus only: the shard's voters, in placement order
+                                  * (preferred leader first), at most WEFT_SHARD_REPLICAS_MAX */
+    uint32_t replicas_count;     /* entries in replicas */
 } weft_shard_info;
 
 typedef struct weft_node_info {
@@ -523,8 +547,8 @@ typedef struct weft_task_token {
 } weft_task_token;
 
 extern const weft_schema weft_hello_req_schema, weft_hello_resp_schema, weft_shard_info_schema,
-    weft_node_info_schema, weft_cluster_status_req_schema, weft_start_req_schema,
-    weft_start_resp_schema, weft_signal_req_schema, weft_close_req_schema,
+    weft_replica_info_schema, weft_node_info_schema, weft_cluster_status_req_schema,
+    weft_start_req_schema, weft_start_resp_schema, weft_signal_req_schema, weft_close_req_schema,
     weft_empty_resp_schema, weft_describe_req_schema, weft_describe_resp_schema,
     weft_pending_activity_schema, weft_pending_timer_schema, weft_execution_info_schema,
     weft_history_req_schema, weft_history_resp_schema, weft_result_req_schema,
@@ -576,7 +600,7 @@ extern const weft_schema weft_hello_req_schema, weft_hello_resp_schema, weft_sha
     X(HEARTBEAT_ACTIVITY, 36, weft_activity_req, weft_activity_req_schema,                         \
       weft_heartbeat_resp_schema, 1, 1, "Record progress; answers whether cancel was requested")   \
     X(CLUSTER_STATUS, 50, weft_cluster_status_req, weft_cluster_status_req_schema,                 \
-      weft_hello_resp_schema, 0, 1, "Show nodes and, per shard, leader, term and indexes")
+      weft_hello_resp_schema, 0, 1, "Show nodes; per shard leader, term, indexes and replica lag")
 
 enum weft_msg_type {
 #define WEFT_OP_ENUM(name, wire, rt, rq, rs, w, i, doc) WEFT_MSG_##name = wire,

@@ -1,5 +1,5 @@
 /* cluster.c: `weft cluster status`: the nodes of the cluster and, per shard, its leader, term,
- * commit and applied index, and readiness. */
+ * commit and applied index, readiness, and each replica's lag. */
 #include <string.h>
 
 #include "cli.h"
@@ -12,6 +12,27 @@ static int cluster_address_width(const weft_cluster_status_resp *r) {
     return w;
 }
 
+/* Longest REPLICA:LAG cell: per replica "<node id>:<lag>" with two 20-digit numbers and a
+ * separating space. */
+#define CLUSTER_REPLICAS_TEXT_BYTES (WEFT_SHARD_REPLICAS_MAX * (20u + 1u + 20u + 1u) + 1u)
+
+/* Writes "node:lag" per replica, space-separated, "?" for a lag only the shard's leader knows:
+ * "1:0 2:0 3:12". Empty when the row has no replicas (a node from before they were reported). */
+static void cluster_replicas_text(const weft_shard_info *s, char *out, size_t cap) {
+    WEFT_ASSERT(cap >= CLUSTER_REPLICAS_TEXT_BYTES && s->replicas_count <= WEFT_SHARD_REPLICAS_MAX);
+    size_t used = 0;
+    out[0] = '\0';
+    for (uint32_t j = 0; j < s->replicas_count; j++) {
+        const weft_replica_info *ri = &s->replicas[j];
+        char lag[24] = "?";
+        if (ri->lag_known) snprintf(lag, sizeof lag, "%llu", (unsigned long long)ri->lag_entries);
+        int n = snprintf(out + used, cap - used, "%s%llu:%s", j > 0 ? " " : "",
+                         (unsigned long long)ri->node_id, lag);
+        WEFT_ASSERT(n > 0 && (size_t)n < cap - used); /* sized for the longest row */
+        used += (size_t)n;
+    }
+}
+
 static void cluster_print_table(const weft_cluster_status_resp *r) {
     printf("cluster_id: %.*s\nanswered_by: node %llu\nshards: %u\n\n", CLI_STR(r->cluster_id),
            (unsigned long long)r->node_id, r->shard_count);
@@ -22,8 +43,10 @@ static void cluster_print_table(const weft_cluster_status_resp *r) {
         printf("%-6llu  %-*.*s  %s\n", (unsigned long long)n->node_id, aw, CLI_STR(n->address),
                n->up ? "up" : "down");
     }
-    printf("\n%-6s  %-8s  %-8s  %-10s  %-10s  %s\n", "SHARD", "LEADER", "TERM", "COMMIT", "APPLIED",
-           "READY");
+    /* READY stays the sixth column and REPLICA:LAG comes last, so scripts that read the
+     * columns by position (deploy/local-cluster.sh) keep working. */
+    printf("\n%-6s  %-8s  %-8s  %-10s  %-10s  %-5s  %s\n", "SHARD", "LEADER", "TERM", "COMMIT",
+           "APPLIED", "READY", "REPLICA:LAG");
     for (uint32_t i = 0; i < r->shards_count; i++) {
         const weft_shard_info *s = &r->shards[i];
         char leader[24];
@@ -32,9 +55,14 @@ static void cluster_print_table(const weft_cluster_status_resp *r) {
         } else {
             snprintf(leader, sizeof leader, "none");
         }
-        printf("%-6u  %-8s  %-8llu  %-10llu  %-10llu  %s\n", s->shard_id, leader,
+        char replicas[CLUSTER_REPLICAS_TEXT_BYTES];
+        cluster_replicas_text(s, replicas, sizeof replicas);
+        /* READY is padded to its 5 columns plus the 2-space gap only when REPLICA:LAG follows,
+         * so that no line ends in spaces. */
+        printf("%-6u  %-8s  %-8llu  %-10llu  %-10llu  %-*s%s\n", s->shard_id, leader,
                (unsigned long long)s->term, (unsigned long long)s->commit_index,
-               (unsigned long long)s->applied_index, s->ready ? "yes" : "no");
+               (unsigned long long)s->applied_index, replicas[0] != '\0' ? 7 : 0,
+               s->ready ? "yes" : "no", replicas);
     }
 }
 

@@ -520,12 +520,21 @@ static void test_list_count_cluster(void **state) {
     expect_in(o->out, t->w.listen);
     expect_in(o->out, "  up\n");
     expect_in(o->out, "SHARD");
+    /* A single node leads every shard, so it knows its one replica's lag: itself, 0. */
+    expect_in(o->out, "REPLICA:LAG");
+    expect_in(o->out, "  yes    ");
+    expect_in(o->out, ":0\n");
     free(o);
     o = CLI(t, "--output", "json", "cluster", "status");
     expect_code(o, 0);
     j = parse_json_line(o->out);
     assert_int_equal(json_array_size(json_object_get(j, "shards")), 2);
     assert_int_equal(json_array_size(json_object_get(j, "nodes")), 1);
+    const json_t *shard1 = json_array_get(json_object_get(j, "shards"), 1);
+    const json_t *reps = json_object_get(shard1, "replicas");
+    assert_int_equal(json_array_size(reps), 1);
+    assert_true(json_is_true(json_object_get(json_array_get(reps, 0), "lag_known")));
+    assert_null(json_object_get(json_array_get(reps, 0), "lag_entries")); /* 0: omitted */
     json_decref(j);
     free(o);
 }

@@ -25,7 +25,8 @@ static const struct {
     S(weft_retry_policy_schema),     S(weft_failure_schema),
     S(weft_command_schema),          S(weft_event_schema),
     S(weft_hello_req_schema),        S(weft_hello_resp_schema),
-    S(weft_shard_info_schema),       S(weft_node_info_schema),
+    S(weft_shard_info_schema),       S(weft_replica_info_schema),
+    S(weft_node_info_schema),
     S(weft_cluster_status_req_schema), S(weft_start_req_schema),
     S(weft_start_resp_schema),       S(weft_signal_req_schema),
     S(weft_close_req_schema),        S(weft_empty_resp_schema),
@@ -257,6 +258,60 @@ static void test_start_request_representative(void **state) {
     assert_int_equal(out.id_reuse_policy, WEFT_REUSE_REJECT);
     assert_int_equal(out.id_conflict_policy, WEFT_CONFLICT_USE_EXISTING);
     assert_true(out.workflow_execution_timeout_ms == 0);
+    msgpack_unpacked_destroy(&up);
+    free(buf);
+}
+
+/* A ClusterStatus row as a shard's leader answers it: itself with no lag (lag_known with a zero
+ * lag must survive the encoder's omission of zeros), a follower 12 entries behind, and one whose
+ * lag this node does not know. Then a row with more replicas than WEFT_SHARD_REPLICAS_MAX. */
+static void test_shard_info_replicas(void **state) {
+    (void)state;
+    weft_replica_info reps[WEFT_SHARD_REPLICAS_MAX + 1] = {
+        {.node_id = 1, .match_index = 40, .lag_entries = 0, .lag_known = true},
+        {.node_id = 2, .match_index = 28, .lag_entries = 12, .lag_known = true},
+        {.node_id = 3},
+    };
+    weft_shard_info in = {.shard_id = 4, .leader_node = 1, .term = 3, .commit_index = 39,
+                          .applied_index = 39, .ready = true, .replicas = reps,
+                          .replicas_count = 3};
+    weft_hello_resp resp = {.node_id = 1, .shard_count = 1, .shards = &in, .shards_count = 1};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(weft_schema_encode_buf(&weft_hello_resp_schema, &resp, &buf, &len), 0);
+    weft_hello_resp out;
+    weft_limits l;
+    weft_limits_default(&l);
+    weft_err err;
+    weft_err_clear(&err);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    assert_int_equal(
+        weft_schema_decode_buf(&weft_hello_resp_schema, buf, len, &out, &up, &l, &err), 0);
+    assert_int_equal(out.shards_count, 1);
+    const weft_shard_info *si = &out.shards[0];
+    assert_same(&weft_shard_info_schema, &in, si);
+    assert_int_equal(si->replicas_count, 3);
+    assert_true(si->replicas[0].lag_known);
+    assert_true(si->replicas[0].lag_entries == 0 && si->replicas[0].match_index == 40);
+    assert_true(si->replicas[1].lag_known && si->replicas[1].lag_entries == 12);
+    assert_true(si->replicas[2].node_id == 3 && !si->replicas[2].lag_known);
+    assert_true(si->replicas[2].match_index == 0 && si->replicas[2].lag_entries == 0);
+    msgpack_unpacked_destroy(&up);
+    free(buf);
+
+    /* One replica past the cap is refused, naming the field. */
+    for (uint32_t j = 3; j < WEFT_ARRAY_LEN(reps); j++) {
+        reps[j] = (weft_replica_info){.node_id = j + 1};
+    }
+    in.replicas_count = WEFT_SHARD_REPLICAS_MAX + 1;
+    assert_int_equal(weft_schema_encode_buf(&weft_hello_resp_schema, &resp, &buf, &len), 0);
+    msgpack_unpacked_init(&up);
+    weft_err_clear(&err);
+    assert_int_equal(
+        weft_schema_decode_buf(&weft_hello_resp_schema, buf, len, &out, &up, &l, &err),
+        -WEFT_E_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "replicas"));
     msgpack_unpacked_destroy(&up);
     free(buf);
 }
@@ -568,6 +623,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_schema_round_trips),
         cmocka_unit_test(test_start_request_representative),
+        cmocka_unit_test(test_shard_info_replicas),
         cmocka_unit_test(test_complete_task_with_commands),
         cmocka_unit_test(test_command_errors_name_the_path),
         cmocka_unit_test(test_schema_rows_are_well_formed),

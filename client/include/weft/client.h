@@ -230,8 +230,8 @@ int weft_client_fail_activity(weft_client *c, const weft_activity_req *req, weft
  * workflow asked to cancel the activity. */
 int weft_client_heartbeat_activity(weft_client *c, const weft_activity_req *req,
                                    bool *cancel_requested, weft_err *err);
-/* ClusterStatus: nodes and, per shard, leader, term and indexes. Also refreshes the client's
- * topology. */
+/* ClusterStatus: nodes and, per shard, leader, term, indexes and each replica's lag. Also
+ * refreshes the client's topology. */
 int weft_client_cluster_status(weft_client *c, weft_cluster_status_resp *resp,
                                weft_response *holder, weft_err *err);
 

@@ -1,0 +1,330 @@
+/* test_cluster_forward.c: any node accepts any request (issue 4, routing). Every request here
+ * is sent to exactly one node with hc_call_seed: no routing, no retries, no following of
+ * NOT_LEADER, so what succeeds succeeded because that node forwarded it to the shard's leader.
+ *
+ * Three nodes, eight shards, R = 3:
+ *   - starts, signals, describes and results for runs on shards led by another node;
+ *   - a workflow task polled from its leader and completed through another node, while a
+ *     GetResult long-poll forwarded through a third node waits for it;
+ *   - list (small pages, so page tokens cross shards led by different nodes) and count through
+ *     every node see every run exactly once, linearizable and stale;
+ *   - kill -9 of a leader: through a survivor, the shard's runs are reachable again once
+ *     re-elected, and list and count still cover the cluster.
+ * Four nodes, four shards, R = 2: every node lacks some shards and still answers for them. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helper_cluster.h"
+#include "helper_worker.h"
+#include "proto/partition.h"
+
+#define FW_QUEUE "q-forward"
+/* Runs started per test. */
+#define FW_RUNS 24u
+/* List page size: smaller than a shard's share, so pages end inside and between shards. */
+#define FW_PAGE_SIZE 5u
+/* How long a shard may take to be served again after its leader was killed. */
+#define FW_REELECT_TIMEOUT_MS 20000u
+/* Pause between attempts while a shard re-elects. */
+#define FW_RETRY_PAUSE_MS 100u
+
+static const char *const fw_flags[] = {"--election-timeout-ms", "1000", "--heartbeat-timeout-ms",
+                                       "100", NULL};
+
+typedef struct fw {
+    hc_cluster c;
+    bool passed;
+    weft_client *seed[HC_NODES_MAX]; /* one client per node, used only through hc_call_seed */
+    char ids[FW_RUNS][32];           /* workflow ids */
+    char run_ids[FW_RUNS][64];       /* their runs */
+} fw;
+
+static fw fx;
+
+static int fw_start_cluster(fw *t, unsigned nodes, uint32_t shards, unsigned rf) {
+    memset(t, 0, sizeof *t);
+    if (hc_start(&t->c, nodes, shards, rf, fw_flags) != 0) return -1;
+    for (unsigned id = 1; id <= nodes; id++) {
+        if (hc_node_client(&t->c, id, "fw-seed", &t->seed[id - 1]) != 0) return -1;
+    }
+    return 0;
+}
+
+static int fw_teardown(void **state) {
+    (void)state;
+    fw *t = &fx;
+    if (!t->passed) hc_print_stderr(&t->c, WEFTD_STDERR_TAIL_LINES);
+    for (unsigned k = 0; k < HC_NODES_MAX; k++)
+        weft_client_close(t->seed[k]);
+    hc_destroy(&t->c);
+    return 0;
+}
+
+static uint32_t fw_shard_of(const fw *t, const char *id) {
+    return weft_shard_for_hash(weft_partition_hash(WEFT_STR_LIT("default"), weft_str_c(id)),
+                               t->c.shards);
+}
+
+/* A node other than `leader` (and other than `also_not`, when it can be avoided), rotating
+ * with `i` so that every node gets a share. */
+static unsigned fw_other_node(const fw *t, uint64_t leader, uint64_t also_not, unsigned i) {
+    for (unsigned k = 0; k < t->c.nodes; k++) {
+        unsigned id = (i + k) % t->c.nodes + 1;
+        if (id != leader && id != also_not && hc_alive((hc_cluster *)&t->c, id)) return id;
+    }
+    for (unsigned k = 0; k < t->c.nodes; k++) {
+        unsigned id = (i + k) % t->c.nodes + 1;
+        if (id != leader && hc_alive((hc_cluster *)&t->c, id)) return id;
+    }
+    return 0;
+}
+
+/* Starts run i through a node that does not lead its shard. */
+static void fw_start_run(fw *t, unsigned i) {
+    snprintf(t->ids[i], sizeof t->ids[i], "fw-%u", i);
+    uint32_t shard = fw_shard_of(t, t->ids[i]);
+    uint64_t leader = hc_leader(&t->c, shard);
+    assert_true(leader != 0);
+    unsigned via = fw_other_node(t, leader, 0, i);
+    assert_true(via != 0);
+    weft_start_req s = {.workflow_id = weft_str_c(t->ids[i]),
+                        .workflow_type = WEFT_STR_LIT("forwarded"),
+                        .task_queue = WEFT_STR_LIT(FW_QUEUE),
+                        .request_id = weft_str_c(t->ids[i])};
+    weft_start_resp r;
+    weft_response h = {0};
+    weft_err err;
+    int rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_START_WORKFLOW, &s, &r, &h, &err);
+    if (rc != 0) {
+        fail_msg("start %s (shard %u, leader %llu) through node %u: %s %s", t->ids[i], shard,
+                 (unsigned long long)leader, via, weft_error_name(rc), err.message);
+    }
+    weft_str_copy(t->run_ids[i], sizeof t->run_ids[i], r.run_id);
+    weft_response_free(&h);
+}
+
+/* Describes run i through node `via`; returns the status. */
+static uint32_t fw_describe(fw *t, unsigned i, unsigned via, uint32_t consistency) {
+    weft_describe_req q = {.workflow_id = weft_str_c(t->ids[i]), .consistency = consistency};
+    weft_describe_resp d;
+    weft_response h = {0};
+    weft_err err;
+    int rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_DESCRIBE_WORKFLOW, &q, &d, &h, &err);
+    if (rc != 0) {
+        fail_msg("describe %s through node %u: %s %s", t->ids[i], via, weft_error_name(rc),
+                 err.message);
+    }
+    assert_true(weft_str_eq_c(d.info.run_id, t->run_ids[i]));
+    uint32_t status = d.info.status;
+    weft_response_free(&h);
+    return status;
+}
+
+/* Lists every run of type "forwarded" through node `via`, page by page, and checks each of
+ * the `expected` first runs appears exactly once. */
+static void fw_check_list(fw *t, unsigned via, unsigned expected, uint32_t consistency) {
+    unsigned seen[FW_RUNS] = {0};
+    unsigned pages = 0, total = 0;
+    uint8_t token[1024];
+    uint32_t token_len = 0;
+    for (;;) {
+        weft_list_req q = {.workflow_type = WEFT_STR_LIT("forwarded"),
+                           .page_size = FW_PAGE_SIZE,
+                           .next_page_token = {.ptr = token, .len = token_len},
+                           .consistency = consistency};
+        weft_list_resp r;
+        weft_response h = {0};
+        weft_err err;
+        int rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_LIST_WORKFLOWS, &q, &r, &h, &err);
+        if (rc != 0) {
+            fail_msg("list page %u through node %u: %s %s", pages, via, weft_error_name(rc),
+                     err.message);
+        }
+        pages++;
+        assert_true(r.executions_count <= FW_PAGE_SIZE);
+        for (uint32_t k = 0; k < r.executions_count; k++) {
+            unsigned i = 0;
+            assert_int_equal(sscanf(r.executions[k].workflow_id.ptr, "fw-%u", &i), 1);
+            assert_true(i < expected);
+            seen[i]++;
+            total++;
+        }
+        token_len = r.next_page_token.len;
+        assert_true(token_len <= sizeof token);
+        if (token_len > 0) memcpy(token, r.next_page_token.ptr, token_len);
+        weft_response_free(&h);
+        if (token_len == 0) break;
+        assert_true(pages < 100);
+    }
+    for (unsigned i = 0; i < expected; i++) {
+        if (seen[i] != 1) fail_msg("node %u listed %s %u times", via, t->ids[i], seen[i]);
+    }
+    assert_int_equal(total, expected);
+
+    weft_list_req cq = {.workflow_type = WEFT_STR_LIT("forwarded"), .consistency = consistency};
+    weft_count_resp cr = {0};
+    weft_response h = {0};
+    weft_err err;
+    int rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_COUNT_WORKFLOWS, &cq, &cr, &h, &err);
+    if (rc != 0) fail_msg("count through node %u: %s %s", via, weft_error_name(rc), err.message);
+    weft_response_free(&h);
+    assert_int_equal(cr.count, expected);
+    fprintf(stderr, "node %u lists %u runs in %u pages and counts %llu (%s)\n", via, total, pages,
+            (unsigned long long)cr.count, consistency == WEFT_CONSISTENCY_STALE ? "stale" : "linearizable");
+}
+
+/* A GetResult long-poll sent through one node, on its own thread. */
+typedef struct fw_waiter {
+    weft_client *c;
+    const char *workflow_id;
+    int rc;
+    uint32_t status;
+    weft_err err;
+} fw_waiter;
+
+static void *fw_wait_main(void *arg) {
+    fw_waiter *w = arg;
+    weft_result_req q = {
+        .workflow_id = weft_str_c(w->workflow_id), .wait = true, .wait_timeout_ms = 20000};
+    weft_result_resp r;
+    weft_response h = {0};
+    w->rc = hc_call_seed(w->c, WEFT_MSG_GET_RESULT, &q, &r, &h, &w->err);
+    if (w->rc == 0) w->status = r.status;
+    weft_response_free(&h);
+    return NULL;
+}
+
+static void test_forward_three_nodes(void **state) {
+    (void)state;
+    fw *t = &fx;
+    assert_int_equal(fw_start_cluster(t, 3, 8, 3), 0);
+    for (unsigned i = 0; i < FW_RUNS; i++)
+        fw_start_run(t, i);
+    /* Describe and signal each run through a node that does not lead it. */
+    for (unsigned i = 0; i < FW_RUNS; i++) {
+        uint64_t leader = hc_leader(&t->c, fw_shard_of(t, t->ids[i]));
+        unsigned via = fw_other_node(t, leader, 0, i + 1);
+        assert_int_equal(fw_describe(t, i, via, 0), WEFT_STATUS_RUNNING);
+        char request_id[48];
+        snprintf(request_id, sizeof request_id, "sig-%s", t->ids[i]);
+        weft_signal_req sq = {.workflow_id = weft_str_c(t->ids[i]),
+                              .signal_name = WEFT_STR_LIT("sig"),
+                              .request_id = weft_str_c(request_id)};
+        weft_empty_resp er;
+        weft_response h = {0};
+        weft_err err;
+        int rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_SIGNAL_WORKFLOW, &sq, &er, &h, &err);
+        if (rc != 0) fail_msg("signal %s: %s %s", t->ids[i], weft_error_name(rc), err.message);
+        weft_response_free(&h);
+    }
+    for (unsigned id = 1; id <= 3; id++) {
+        fw_check_list(t, id, FW_RUNS, WEFT_CONSISTENCY_LINEARIZABLE);
+        fw_check_list(t, id, FW_RUNS, WEFT_CONSISTENCY_STALE);
+    }
+
+    /* Run 0: a result long-poll through one non-leader waits while its task is polled from the
+     * leader and completed through the other non-leader. */
+    uint64_t leader = hc_leader(&t->c, fw_shard_of(t, t->ids[0]));
+    unsigned waiter_via = fw_other_node(t, leader, 0, 0);
+    unsigned completer_via = fw_other_node(t, leader, waiter_via, 0);
+    assert_true(waiter_via != completer_via);
+    fw_waiter w = {.c = t->seed[waiter_via - 1], .workflow_id = t->ids[0]};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, fw_wait_main, &w), 0);
+    weft_poll_req pq = {.task_queue = WEFT_STR_LIT(FW_QUEUE), .poll_timeout_ms = 2000};
+    bool completed = false;
+    for (unsigned attempt = 0; attempt < 200 && !completed; attempt++) {
+        weft_poll_wft_resp task;
+        weft_response h = {0};
+        weft_err err;
+        int rc = weft_client_poll_workflow_task_on(t->seed[leader - 1], leader, &pq, &task, &h,
+                                                   &err);
+        if (rc != 0) fail_msg("poll on node %llu: %s %s", (unsigned long long)leader,
+                              weft_error_name(rc), err.message);
+        bool mine = task.task_token.len > 0 && weft_str_eq_c(task.workflow_id, t->ids[0]);
+        if (mine) {
+            weft_command done = wk_cmd_complete("ok");
+            weft_complete_wft_req cq = {
+                .task_token = task.task_token, .commands = &done, .commands_count = 1};
+            weft_empty_resp er;
+            weft_response h2 = {0};
+            rc = hc_call_seed(t->seed[completer_via - 1], WEFT_MSG_COMPLETE_WORKFLOW_TASK, &cq,
+                              &er, &h2, &err);
+            if (rc != 0) fail_msg("complete through node %u: %s %s", completer_via,
+                                  weft_error_name(rc), err.message);
+            weft_response_free(&h2);
+            completed = true;
+        }
+        weft_response_free(&h);
+    }
+    assert_true(completed);
+    pthread_join(th, NULL);
+    if (w.rc != 0) fail_msg("result through node %u: %s", waiter_via, w.err.message);
+    assert_int_equal(w.status, WEFT_STATUS_COMPLETED);
+    fprintf(stderr, "run 0 on node %llu: result long-poll through node %u, completion through node %u\n",
+            (unsigned long long)leader, waiter_via, completer_via);
+
+    /* Kill the leader of run 1's shard; through the survivors its runs come back. */
+    uint32_t shard = fw_shard_of(t, t->ids[1]);
+    uint64_t victim = hc_leader(&t->c, shard);
+    hc_kill9(&t->c, (unsigned)victim);
+    uint64_t t0 = weft_mono_ms();
+    unsigned via = fw_other_node(t, victim, 0, 0);
+    for (;;) {
+        weft_describe_req q = {.workflow_id = weft_str_c(t->ids[1])};
+        weft_describe_resp d;
+        weft_response h = {0};
+        weft_err err;
+        int rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_DESCRIBE_WORKFLOW, &q, &d, &h, &err);
+        weft_response_free(&h);
+        if (rc == 0) break;
+        if (rc != -WEFT_E_UNAVAILABLE && rc != -WEFT_E_NOT_LEADER)
+            fail_msg("describe after the kill: %s %s", weft_error_name(rc), err.message);
+        if (weft_mono_ms() - t0 > FW_REELECT_TIMEOUT_MS)
+            fail_msg("shard %u not served through node %u %u ms after its leader died: %s", shard,
+                     via, FW_REELECT_TIMEOUT_MS, err.message);
+        weftd_sleep_ms(FW_RETRY_PAUSE_MS);
+    }
+    fprintf(stderr, "shard %u served through node %u again %llu ms after node %llu was killed\n",
+            shard, via, (unsigned long long)(weft_mono_ms() - t0), (unsigned long long)victim);
+    assert_int_equal(hc_wait_ready(&t->c, HC_READY_TIMEOUT_MS), 0);
+    for (unsigned id = 1; id <= 3; id++) {
+        if (id != victim) fw_check_list(t, id, FW_RUNS, WEFT_CONSISTENCY_LINEARIZABLE);
+    }
+    assert_int_equal(hc_stop_all(&t->c), 0);
+    t->passed = true;
+}
+
+static void test_forward_partial_replicas(void **state) {
+    (void)state;
+    fw *t = &fx;
+    assert_int_equal(fw_start_cluster(t, 4, 4, 2), 0);
+    for (unsigned i = 0; i < FW_RUNS; i++)
+        fw_start_run(t, i);
+    /* Every node describes every run: half of them live on shards it has no replica of. */
+    for (unsigned id = 1; id <= 4; id++) {
+        for (unsigned i = 0; i < FW_RUNS; i++)
+            assert_int_equal(fw_describe(t, i, id, 0), WEFT_STATUS_RUNNING);
+        fw_check_list(t, id, FW_RUNS, WEFT_CONSISTENCY_LINEARIZABLE);
+        fw_check_list(t, id, FW_RUNS, WEFT_CONSISTENCY_STALE);
+    }
+    assert_int_equal(hc_stop_all(&t->c), 0);
+    t->passed = true;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_forward_three_nodes, fw_teardown),
+        cmocka_unit_test_teardown(test_forward_partial_replicas, fw_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
