@@ -301,8 +301,16 @@ static int call_run(weft_client *c, const call_plan *p, const char *body, size_t
         }
         if (rc == -WEFT_E_NOT_LEADER) {
             next_node = call_follow_leader(c, p, &o);
-            if (next_node != UINT32_MAX && next_node != node) continue; /* no backoff */
+            if (next_node != UINT32_MAX && next_node != node && next_node != failed_node)
+                continue; /* no backoff */
             next_node = UINT32_MAX;
+            /* The hint names the node that just failed: a dead leader the others have not
+             * given up on yet (they do after an election timeout). Back off, and keep asking
+             * the other nodes until they name a new one. */
+            if (failed_node != UINT32_MAX) {
+                call_backoff(c, attempt + 1);
+                continue;
+            }
         }
         failed_node = (rc == -WEFT_E_UNAVAILABLE && o.conn_broken) || !o.sent ? node : UINT32_MAX;
         call_backoff(c, attempt + 1);

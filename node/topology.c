@@ -14,6 +14,7 @@
 #include "../proto/partition.h"
 #include "cluster.h"
 #include "conn.h"
+#include "forward.h"
 #include "ops.h"
 #include "placement.h"
 #include "replica.h"
@@ -84,9 +85,34 @@ static void topology_shard(const weft_node *n, uint32_t i, bool status, weft_sha
     si->ready = weft_replica_ready(rep);
 }
 
+/* A peer's own ClusterStatus, asked for by a merged status (weft_topology_cluster_status). */
+typedef struct topology_peer {
+    uint64_t node_id;      /* the peer */
+    bool answered;         /* its answer came and decoded */
+    uint8_t *body;         /* the answer (owned); resp borrows from it and from up */
+    msgpack_unpacked up;   /* decode zone of resp */
+    weft_hello_resp resp;  /* its view */
+} topology_peer;
+
+/* Takes each shard's row from the peer that leads it (only a leader knows its replicas' lag,
+ * and its commit index is the shard's). Rows borrow from the peers' answers. */
+static void topology_merge(weft_shard_info *shards, uint32_t count, const topology_peer *peers,
+                           uint32_t peers_count) {
+    for (uint32_t k = 0; k < peers_count; k++) {
+        const topology_peer *p = &peers[k];
+        if (!p->answered) continue;
+        for (uint32_t j = 0; j < p->resp.shards_count; j++) {
+            const weft_shard_info *si = &p->resp.shards[j];
+            if (si->shard_id < count && si->leader_node == p->node_id) shards[si->shard_id] = *si;
+        }
+    }
+}
+
 /* Encodes the topology (`status` adds commit and applied indexes and replicas) into a malloc'd
- * map. Hello stays small: it leaves replicas out, as it leaves out the indexes. */
-static int topology_encode(const weft_node *n, bool status, uint8_t **out, size_t *out_len) {
+ * map. Hello stays small: it leaves replicas out, as it leaves out the indexes. With `peers`
+ * (a merged status), shards take their leader's row and a peer is up when it answered. */
+static int topology_encode(const weft_node *n, bool status, const topology_peer *peers,
+                           uint32_t peers_count, uint8_t **out, size_t *out_len) {
     const weft_cluster *cl = &n->cfg.cluster;
     weft_shard_info *shards = calloc(n->replicas_count, sizeof *shards);
     size_t rf = status ? cl->replication_factor : 0;
@@ -101,6 +127,7 @@ static int topology_encode(const weft_node *n, bool status, uint8_t **out, size_
         topology_shard(n, i, status, &shards[i]);
         if (status) topology_replicas(n, i, &shards[i], &replicas[i * rf]);
     }
+    if (peers != NULL) topology_merge(shards, n->replicas_count, peers, peers_count);
     weft_node_info nodes[WEFT_CLUSTER_NODES_MAX];
     WEFT_ASSERT(cl->nodes_count >= 1 && cl->nodes_count <= WEFT_CLUSTER_NODES_MAX);
     for (uint32_t i = 0; i < cl->nodes_count; i++) {
@@ -109,6 +136,9 @@ static int topology_encode(const weft_node *n, bool status, uint8_t **out, size_
             .address = weft_str_c(cl->nodes[i].client_address),
             .up = weft_cluster_peer_up(n, cl->nodes[i].id),
         };
+        for (uint32_t k = 0; peers != NULL && k < peers_count; k++) {
+            if (peers[k].node_id == nodes[i].node_id) nodes[i].up = peers[k].answered;
+        }
     }
     weft_hello_resp resp = {
         .protocol_version = WEFT_PROTOCOL_VERSION,
@@ -126,10 +156,11 @@ static int topology_encode(const weft_node *n, bool status, uint8_t **out, size_
     return rc;
 }
 
-static void topology_answer(weft_req *r, bool status) {
+static void topology_answer(weft_req *r, bool status, const topology_peer *peers,
+                            uint32_t peers_count) {
     uint8_t *body = NULL;
     size_t len = 0;
-    if (topology_encode(r->node, status, &body, &len) != 0) {
+    if (topology_encode(r->node, status, peers, peers_count, &body, &len) != 0) {
         weft_req_fail(r, WEFT_E_RESOURCE_EXHAUSTED, "", "node is out of memory; retry");
         return;
     }
@@ -162,9 +193,119 @@ void weft_topology_hello(weft_req *r) {
               (unsigned long long)r->conn->id, r->conn->peer, client);
     r->conn->forwarding_node = q.forwarding_node;
     weft_conn_hello_done(r->conn);
-    topology_answer(r, false);
+    topology_answer(r, false, NULL, 0);
 }
 
+/* ---- ClusterStatus merged across nodes ---- */
+
+/* One merged ClusterStatus: the peers asked, and the timer that answers with whoever answered
+ * by then. Freed when the answer is sent and every peer's callback has run. */
+typedef struct topology_gather {
+    weft_req *r;                                 /* answered once, by gather_answer */
+    bool answered;                               /* r was answered */
+    uint32_t pending;                            /* peer callbacks still to run */
+    bool timer_open;                             /* timer not closed yet */
+    uv_timer_t timer;                            /* WEFTD_STATUS_PEER_TIMEOUT_MS */
+    topology_peer peers[WEFT_CLUSTER_NODES_MAX]; /* every other node */
+    uint32_t peers_count;                        /* entries used */
+} topology_gather;
+
+static void gather_free_maybe(topology_gather *g) {
+    if (!g->answered || g->pending > 0 || g->timer_open) return;
+    for (uint32_t k = 0; k < g->peers_count; k++) {
+        msgpack_unpacked_destroy(&g->peers[k].up);
+        free(g->peers[k].body);
+    }
+    free(g);
+}
+
+static void gather_timer_closed_cb(uv_handle_t *h) {
+    topology_gather *g = h->data;
+    g->timer_open = false;
+    gather_free_maybe(g);
+}
+
+static void gather_answer(topology_gather *g) {
+    if (g->answered) return;
+    g->answered = true;
+    WEFT_ASSERT(g->r->async_pending > 0);
+    g->r->async_pending--;
+    topology_answer(g->r, true, g->peers, g->peers_count);
+    uv_close((uv_handle_t *)&g->timer, gather_timer_closed_cb);
+}
+
+static void gather_timeout_cb(uv_timer_t *t) {
+    gather_answer(t->data);
+}
+
+typedef struct gather_call {
+    topology_gather *g; /* owner */
+    uint32_t index;     /* in g->peers */
+} gather_call;
+
+static void gather_peer_cb(void *data, const weft_fwd_reply *reply) {
+    gather_call *call = data;
+    topology_gather *g = call->g;
+    topology_peer *p = &g->peers[call->index];
+    free(call);
+    WEFT_ASSERT(g->pending > 0);
+    g->pending--;
+    if (reply->err.code == 0 && !g->answered && (p->body = malloc(reply->body_len)) != NULL) {
+        memcpy(p->body, reply->body, reply->body_len);
+        weft_err err = {0};
+        p->answered = weft_schema_decode_buf(&weft_hello_resp_schema, p->body, reply->body_len,
+                                             &p->resp, &p->up, &g->r->node->cfg.limits,
+                                             &err) == 0 &&
+                      p->resp.node_id == p->node_id;
+    }
+    if (g->pending == 0) gather_answer(g);
+    gather_free_maybe(g);
+}
+
+/* ClusterStatus from a client: this node's view, with each shard's row from its leader and
+ * each peer up when it answered, asked of every other node at once. A peer's own view is
+ * asked over a forwarding connection, which answers from that node alone (hop limit). */
 void weft_topology_cluster_status(weft_req *r) {
-    topology_answer(r, true);
+    weft_node *n = r->node;
+    const weft_cluster *cl = &n->cfg.cluster;
+    if (cl->nodes_count == 1 || !weft_forward_allowed(r, cl->nodes[0].id == n->datadir.node_id
+                                                          ? cl->nodes[1].id
+                                                          : cl->nodes[0].id)) {
+        topology_answer(r, true, NULL, 0);
+        return;
+    }
+    topology_gather *g = calloc(1, sizeof *g);
+    if (g == NULL) {
+        weft_req_fail(r, WEFT_E_RESOURCE_EXHAUSTED, "", "node is out of memory; retry");
+        return;
+    }
+    g->r = r;
+    r->async_pending++;
+    int rc = uv_timer_init(n->loop, &g->timer);
+    WEFT_ASSERT(rc == 0);
+    g->timer.data = g;
+    g->timer_open = true;
+    for (uint32_t i = 0; i < cl->nodes_count; i++) {
+        if (cl->nodes[i].id == n->datadir.node_id) continue;
+        topology_peer *p = &g->peers[g->peers_count];
+        p->node_id = cl->nodes[i].id;
+        msgpack_unpacked_init(&p->up);
+        uint32_t index = g->peers_count++;
+        gather_call *call = calloc(1, sizeof *call);
+        weft_err err = {0};
+        if (call == NULL) continue; /* shown down */
+        *call = (gather_call){.g = g, .index = index};
+        if (weft_forward_call(n, p->node_id, r->op->msg_type, r->body, r->body_len, 0,
+                              gather_peer_cb, call, &err) != 0) {
+            free(call);
+            continue;
+        }
+        g->pending++;
+    }
+    if (g->pending == 0) {
+        gather_answer(g);
+        gather_free_maybe(g);
+        return;
+    }
+    uv_timer_start(&g->timer, gather_timeout_cb, n->cfg.election_timeout_ms, 0);
 }

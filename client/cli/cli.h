@@ -30,9 +30,11 @@
 /* One long-poll of `workflow result --wait` and `workflow show --follow`. A wait longer than
  * this is a loop of such polls, so an unbounded wait never needs an unbounded call timeout. */
 #define CLI_LONG_POLL_MS 60000u
-/* Retries of one call after the first attempt: a dead address fails within about 2 s
- * (backoff 50 ms doubling) instead of the library's default of about 10 s. */
-#define CLI_CALL_RETRIES 5u
+/* Retries of one call after the first attempt (backoff 50 ms doubling, capped at 2 s, with
+ * jitter): about 5 s in all, which outlasts a leader's failover (an election timeout, 1 s by
+ * default, plus the election), while a dead address fails sooner than the library's default
+ * of about 10 s. */
+#define CLI_CALL_RETRIES 8u
 /* Hex digits of randomness in a generated workflow id ("<type>-<hex>"). */
 #define CLI_GENERATED_ID_HEX_DIGITS 16u
 /* "2024-05-01T10:00:00.123Z" plus NUL, with room to spare. */

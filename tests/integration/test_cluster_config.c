@@ -134,14 +134,23 @@ typedef struct cc_view {
     char why[1024];             /* the first reason the cluster does not agree, "" if it does */
 } cc_view;
 
-static bool cc_hosts(uint32_t shard, unsigned node_index, unsigned rf) {
-    return (node_index + CC_NODES - shard % CC_NODES) % CC_NODES < rf;
+/* Whether shard row `si` lists the shard's rf replicas in placement order (node
+ * (shard + j) mod 3 + 1), each with its lag as the shard's leader sees it. */
+static bool cc_replicas_ok(const weft_shard_info *si, unsigned rf) {
+    if (si->replicas_count != rf) return false;
+    for (uint32_t j = 0; j < rf; j++) {
+        const weft_replica_info *ri = &si->replicas[j];
+        if (ri->node_id != (si->shard_id + j) % CC_NODES + 1) return false;
+        if (si->leader_node != 0 && !ri->lag_known) return false;
+    }
+    return true;
 }
 
 /* Reads every running node's ClusterStatus; fills v->why unless: each lists every node with
  * its address, the running ones up (and the stopped one down once `down` is set); each shard
- * has exactly one self-reported ready leader, every running node that holds the shard names
- * it, and a node that does not hold it names nobody. */
+ * has exactly one self-reported ready leader, and every running node names it: ClusterStatus
+ * merges each shard's row from its leader, so a node without a replica of a shard knows too,
+ * and every replica's lag is known. */
 static void cc_view_take(cc *t, unsigned rf, unsigned down, cc_view *v) {
     memset(v, 0, sizeof *v);
     uint64_t named[CC_NODES][CC_SHARDS] = {{0}};
@@ -173,6 +182,10 @@ static void cc_view_take(cc *t, unsigned rf, unsigned down, cc_view *v) {
         for (uint32_t k = 0; rc == 0 && k < s.shards_count; k++) {
             const weft_shard_info *si = &s.shards[k];
             named[i][si->shard_id] = si->leader_node;
+            if (!cc_replicas_ok(si, rf) && v->why[0] == '\0') {
+                snprintf(v->why, sizeof v->why, "node %u lists shard %u's replicas wrong", i + 1,
+                         si->shard_id);
+            }
             if (si->ready && si->leader_node == i + 1) {
                 ready_count[si->shard_id]++;
                 v->leader[si->shard_id] = i + 1;
@@ -188,7 +201,7 @@ static void cc_view_take(cc *t, unsigned rf, unsigned down, cc_view *v) {
         }
         for (unsigned i = 0; i < CC_NODES; i++) {
             if (i + 1 == down) continue;
-            uint64_t want = cc_hosts(k, i, rf) ? v->leader[k] : 0;
+            uint64_t want = v->leader[k];
             if (named[i][k] != want) {
                 snprintf(v->why, sizeof v->why,
                          "node %u names node %llu as shard %u's leader, "

@@ -8,6 +8,8 @@
  *     GetResult long-poll forwarded through a third node waits for it;
  *   - list (small pages, so page tokens cross shards led by different nodes) and count through
  *     every node see every run exactly once, linearizable and stale;
+ *   - ClusterStatus through any one node shows every shard's leader and replica lags, and which
+ *     node is down;
  *   - kill -9 of a leader: through a survivor, the shard's runs are reachable again once
  *     re-elected, and list and count still cover the cluster.
  * Four nodes, four shards, R = 2: every node lacks some shards and still answers for them. */
@@ -182,6 +184,37 @@ static void fw_check_list(fw *t, unsigned via, unsigned expected, uint32_t consi
             (unsigned long long)cr.count, consistency == WEFT_CONSISTENCY_STALE ? "stale" : "linearizable");
 }
 
+/* ClusterStatus through node `via` alone covers the cluster: every node's state (`down` is the
+ * killed one, 0 for none), and every shard's row from its ready leader, with every replica's
+ * lag known. */
+static void fw_check_status(fw *t, unsigned via, unsigned down) {
+    weft_cluster_status_req q = {0};
+    weft_cluster_status_resp s;
+    weft_response h = {0};
+    weft_err err;
+    int rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_CLUSTER_STATUS, &q, &s, &h, &err);
+    if (rc != 0) fail_msg("status through node %u: %s %s", via, weft_error_name(rc), err.message);
+    assert_int_equal(s.nodes_count, t->c.nodes);
+    for (uint32_t k = 0; k < s.nodes_count; k++) {
+        bool want_up = s.nodes[k].node_id != down;
+        if (s.nodes[k].up != want_up) {
+            fail_msg("node %u shows node %llu %s", via, (unsigned long long)s.nodes[k].node_id,
+                     s.nodes[k].up ? "up" : "down");
+        }
+    }
+    assert_int_equal(s.shards_count, t->c.shards);
+    for (uint32_t k = 0; k < s.shards_count; k++) {
+        const weft_shard_info *si = &s.shards[k];
+        if (!si->ready || si->leader_node != hc_leader(&t->c, si->shard_id))
+            fail_msg("node %u shows shard %u led by node %llu, ready %d", via, si->shard_id,
+                     (unsigned long long)si->leader_node, si->ready);
+        assert_int_equal(si->replicas_count, t->c.replication_factor);
+        for (uint32_t j = 0; j < si->replicas_count; j++)
+            assert_true(si->replicas[j].lag_known);
+    }
+    weft_response_free(&h);
+}
+
 /* A GetResult long-poll sent through one node, on its own thread. */
 typedef struct fw_waiter {
     weft_client *c;
@@ -209,6 +242,8 @@ static void test_forward_three_nodes(void **state) {
     assert_int_equal(fw_start_cluster(t, 3, 8, 3), 0);
     for (unsigned i = 0; i < FW_RUNS; i++)
         fw_start_run(t, i);
+    for (unsigned id = 1; id <= 3; id++)
+        fw_check_status(t, id, 0);
     /* Describe and signal each run through a node that does not lead it. */
     for (unsigned i = 0; i < FW_RUNS; i++) {
         uint64_t leader = hc_leader(&t->c, fw_shard_of(t, t->ids[i]));
@@ -298,7 +333,9 @@ static void test_forward_three_nodes(void **state) {
             shard, via, (unsigned long long)(weft_mono_ms() - t0), (unsigned long long)victim);
     assert_int_equal(hc_wait_ready(&t->c, HC_READY_TIMEOUT_MS), 0);
     for (unsigned id = 1; id <= 3; id++) {
-        if (id != victim) fw_check_list(t, id, FW_RUNS, WEFT_CONSISTENCY_LINEARIZABLE);
+        if (id == victim) continue;
+        fw_check_list(t, id, FW_RUNS, WEFT_CONSISTENCY_LINEARIZABLE);
+        fw_check_status(t, id, (unsigned)victim);
     }
     assert_int_equal(hc_stop_all(&t->c), 0);
     t->passed = true;
