@@ -42,8 +42,10 @@ static void describe_info(const weft_execution_info *in) {
     describe_str("run_id:", in->run_id);
     describe_str("type:", in->workflow_type);
     describe_str("task_queue:", in->task_queue);
+    /* Once closed, the status says how: a request to cancel matters only while it runs. */
+    bool pending_cancel = in->cancel_requested && in->status == WEFT_STATUS_RUNNING;
     printf("%-*s %s%s\n", DESCRIBE_LABEL_WIDTH, "status:", cli_status_name(in->status),
-           in->cancel_requested ? " (cancel requested)" : "");
+           pending_cancel ? " (cancel requested)" : "");
     describe_time("start_time:", in->start_time_ms);
     describe_time("close_time:", in->close_time_ms);
     printf("%-*s %llu events, %llu bytes\n", DESCRIBE_LABEL_WIDTH,

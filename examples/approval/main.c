@@ -118,7 +118,7 @@ static const char approval_usage[] =
     "Runs the workflow type 'approval': waits for an 'approve' or 'reject' signal, at most the\n"
     "input's timeout. SIGTERM or Ctrl-C drains and stops it.\n"
     "\n"
-    "  --address HOST:PORT[,...]  weftd to connect to (default 127.0.0.1:7400)\n"
+    "  --address HOST:PORT[,...]  weftd to connect to (default $WEFT_ADDRESS, else 127.0.0.1:7400)\n"
     "  --namespace NS             namespace (default: the default namespace)\n"
     "  --task-queue Q             task queue to serve (default approvals)\n"
     "  --identity NAME            worker identity in histories (default host:pid)\n"

@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* getopt_long values of the common flags; an extra flag i gets EXAMPLE_OPT_EXTRA + i. */
@@ -73,7 +74,9 @@ int example_flags_parse(const example_worker *x, int argc, char **argv, example_
                                     NULL, EXAMPLE_OPT_EXTRA + (int)i};
     }
     opts[n] = (struct option){NULL, 0, NULL, 0};
-    *f = (example_flags){.address = EXAMPLE_ADDRESS_DEFAULT, .task_queue = x->task_queue};
+    const char *env = getenv("WEFT_ADDRESS");
+    *f = (example_flags){.address = env != NULL && env[0] != '\0' ? env : EXAMPLE_ADDRESS_DEFAULT,
+                         .task_queue = x->task_queue};
     int ch, rc = 0;
     while (rc == 0 && (ch = getopt_long(argc, argv, "", opts, NULL)) != -1)
         rc = example_flag_apply(x, ch, f);

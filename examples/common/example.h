@@ -16,7 +16,8 @@
 /* Exit codes: 0 after a clean stop or --help, 1 when the worker cannot run, 2 for bad flags. */
 #define EXAMPLE_EXIT_FAILURE 1
 #define EXAMPLE_EXIT_USAGE 2
-/* The weftd to connect to when --address is not given (weftd's own default). */
+/* The weftd to connect to when neither --address nor $WEFT_ADDRESS is given (weftd's own
+ * default), as for the CLI. */
 #define EXAMPLE_ADDRESS_DEFAULT "127.0.0.1:7400"
 /* Flags one example may add to the common ones. */
 #define EXAMPLE_EXTRA_FLAGS_MAX 8u

@@ -21,7 +21,7 @@ static const char order_usage[] =
     "Runs the workflow type 'order' (a saga: charge, reserve, ship; compensate on failure;\n"
     "sleep; send a survey) and its activities. SIGTERM or Ctrl-C drains and stops it.\n"
     "\n"
-    "  --address HOST:PORT[,...]  weftd to connect to (default 127.0.0.1:7400)\n"
+    "  --address HOST:PORT[,...]  weftd to connect to (default $WEFT_ADDRESS, else 127.0.0.1:7400)\n"
     "  --namespace NS             namespace (default: the default namespace)\n"
     "  --task-queue Q             task queue to serve (default orders)\n"
     "  --ledger FILE              file each activity execution appends\n"

@@ -166,7 +166,7 @@ static const char subscription_usage[] =
     "Runs the workflow type 'subscription': bill, sleep a period, repeat; continue as new\n"
     "every cycles_per_run cycles. SIGTERM or Ctrl-C drains and stops it.\n"
     "\n"
-    "  --address HOST:PORT[,...]  weftd to connect to (default 127.0.0.1:7400)\n"
+    "  --address HOST:PORT[,...]  weftd to connect to (default $WEFT_ADDRESS, else 127.0.0.1:7400)\n"
     "  --namespace NS             namespace (default: the default namespace)\n"
     "  --task-queue Q             task queue to serve (default subscriptions)\n"
     "  --identity NAME            worker identity in histories (default host:pid)\n"
