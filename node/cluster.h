@@ -13,15 +13,16 @@
  * election timeouts: leaders heartbeat every heartbeat interval (a fifth of an election
  * timeout at most), so a live peer that shares a group with a leader on either side is heard
  * many times per window, while a dead one drops out within a few seconds. */
-#define WEFTD_PEER_UP_ELECTION_TIMEOUTS 3u
+#define WEFTD_PEER_UP_ELECTION_TIMEOUTS 2u
 /* How often a leader checks whether a shard it leads should move to its preferred node
  * (DESIGN section 5). Seconds, not turns: a transfer costs an election and holds the shard's
  * writes for up to one election timeout, so moves must stay rare. */
 #define WEFTD_REBALANCE_INTERVAL_MS 5000u
 /* A graceful stop waits at most this many election timeouts for the leaderships it hands off
- * (libraft 0.15 gives a transfer one election timeout; one more covers a retry to another
- * voter). After that it stops anyway: the followers elect a leader themselves. */
-#define WEFTD_HANDOFF_ELECTION_TIMEOUTS 2u
+ * (libraft 0.15 gives a transfer its base election timeout, half of ours (raft/host.h); the
+ * other half covers a retry to another voter). After that it stops anyway: the followers
+ * elect a leader themselves. */
+#define WEFTD_HANDOFF_ELECTION_TIMEOUTS 1u
 /* How often the hand-off looks whether leadership has moved. */
 #define WEFTD_HANDOFF_POLL_MS 20u
 

@@ -72,7 +72,9 @@ static const cfg_row cfg_rows[] = {
                 "created",
                 "min(3, nodes in --peers)"),
     ROW("log-level", CFG_LEVEL, log_level, 0, 0, "trace, debug, info, warn or error"),
-    ROW("election-timeout-ms", CFG_U32, election_timeout_ms, 10, 600000, "raft election timeout"),
+    ROW("election-timeout-ms", CFG_U32, election_timeout_ms, 10, 600000,
+        "longest a follower waits for its leader before it stands for election (raft draws "
+        "each wait between half this and this); a dead leader is replaced within about this"),
     ROW("heartbeat-timeout-ms", CFG_U32, heartbeat_timeout_ms, 1, 300000,
         "raft heartbeat interval (at most a fifth of the election timeout)"),
     ROW("install-snapshot-timeout-ms", CFG_U32, install_snapshot_timeout_ms, 100, 3600000,

@@ -107,7 +107,8 @@ static int group_raft_err(weft_group *g, const char *what, int rv, const char *m
 static void group_raft_configure(weft_group *g) {
     const weft_raft_opts *o = &g->h->opts;
     /* Every value set explicitly: 0.15's defaults are not ours (notes). */
-    raft_set_election_timeout(&g->raft, o->election_timeout_ms);
+    /* libraft randomizes over [base, 2 base]: the configured timeout is the upper end. */
+    raft_set_election_timeout(&g->raft, o->election_timeout_ms / WEFT_RAFT_ELECTION_BASE_DIVISOR);
     raft_set_heartbeat_timeout(&g->raft, o->heartbeat_timeout_ms);
     raft_set_install_snapshot_timeout(&g->raft, o->install_snapshot_timeout_ms);
     raft_set_snapshot_threshold(&g->raft, o->snapshot_threshold);

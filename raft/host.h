@@ -16,8 +16,15 @@
 #include "../proto/base.h"
 #include "../proto/reply.h"
 
-/* Raft timing, set explicitly on every group (the notes: never trust 0.15's defaults). */
-#define WEFT_RAFT_ELECTION_TIMEOUT_MS_DEFAULT 1000u
+/* Raft timing, set explicitly on every group (the notes: never trust 0.15's defaults).
+ * The election timeout is the LONGEST a follower waits without hearing a leader before it
+ * stands for election: libraft draws each wait from [base, 2 base], so weft gives it base =
+ * half the timeout (WEFT_RAFT_ELECTION_BASE_DIVISOR). A follower that still knows a leader
+ * refuses votes (libraft 0.15), so a group elects only once enough followers have timed out:
+ * with the base at half, a dead leader is replaced within the election timeout plus a tick,
+ * whatever the draws. The default keeps libraft's waits at 1 to 2 s. */
+#define WEFT_RAFT_ELECTION_TIMEOUT_MS_DEFAULT 2000u
+#define WEFT_RAFT_ELECTION_BASE_DIVISOR 2u
 #define WEFT_RAFT_HEARTBEAT_TIMEOUT_MS_DEFAULT 100u
 #define WEFT_RAFT_INSTALL_SNAPSHOT_TIMEOUT_MS_DEFAULT 30000u
 #define WEFT_RAFT_SNAPSHOT_THRESHOLD_DEFAULT 1024u
@@ -45,7 +52,7 @@ typedef struct weft_raft_opts {
     uint64_t node_id;                   /* raft server id of this node, > 0 */
     char raft_address[64];              /* "a.b.c.d:port" this node's raft port listens on */
     char cluster_id[64];                /* stamped into every transport preamble */
-    unsigned election_timeout_ms;       /* base; raft randomizes over [1x, 2x) */
+    unsigned election_timeout_ms;       /* longest wait; raft draws from [1/2x, 1x] */
     unsigned heartbeat_timeout_ms;      /* at most a fifth of the election timeout */
     unsigned install_snapshot_timeout_ms; /* an InstallSnapshot is retried after this */
     unsigned snapshot_threshold;        /* entries between snapshots */

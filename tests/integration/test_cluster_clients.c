@@ -64,9 +64,9 @@
  * how long a status may take to show the whole cluster again. */
 #define CC_STATUS_SETTLE_MS 15000u
 
-/* Election flags as in the other cluster tests: the default 1000 ms, so that a loaded 2-core CI
+/* Election flags as in the other cluster tests: the default 2000 ms, so that a loaded 2-core CI
  * machine does not see spurious elections, and failover takes what it takes in production. */
-static const char *const cc_flags[] = {"--election-timeout-ms", "1000", "--heartbeat-timeout-ms",
+static const char *const cc_flags[] = {"--election-timeout-ms", "2000", "--heartbeat-timeout-ms",
                                        "100", NULL};
 
 typedef struct cc {

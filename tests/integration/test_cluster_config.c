@@ -76,7 +76,7 @@ static void cc_start(cc *t, const char *rf) {
                                "--shards",
                                "6",
                                "--election-timeout-ms",
-                               "500",
+                               "1000",
                                "--heartbeat-timeout-ms",
                                "50",
                                rf != NULL ? "--replication-factor" : NULL,

@@ -39,7 +39,7 @@
 /* Pause between attempts while a shard re-elects. */
 #define FW_RETRY_PAUSE_MS 100u
 
-static const char *const fw_flags[] = {"--election-timeout-ms", "1000", "--heartbeat-timeout-ms",
+static const char *const fw_flags[] = {"--election-timeout-ms", "2000", "--heartbeat-timeout-ms",
                                        "100", NULL};
 
 typedef struct fw {

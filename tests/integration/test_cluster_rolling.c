@@ -57,7 +57,7 @@
 /* Failed calls whose error is kept for the report. */
 #define RR_ERRORS_KEPT 64u
 
-static const char *const rr_flags[] = {"--election-timeout-ms", "1000", "--heartbeat-timeout-ms",
+static const char *const rr_flags[] = {"--election-timeout-ms", "2000", "--heartbeat-timeout-ms",
                                        "100", NULL};
 
 typedef struct rr rr;

@@ -48,7 +48,7 @@
 /* How long a restarted node may take to catch up with every shard's leader. */
 #define TD_CATCH_UP_TIMEOUT_MS 30000u
 
-static const char *const td_flags[] = {"--election-timeout-ms", "1000", "--heartbeat-timeout-ms",
+static const char *const td_flags[] = {"--election-timeout-ms", "2000", "--heartbeat-timeout-ms",
                                        "100", NULL};
 
 typedef struct td {

@@ -46,7 +46,7 @@
 /* Longest wait for one workflow's result (covers an election after the kill). */
 #define WC_RESULT_WAIT_MS 60000u
 
-static const char *const wc_flags[] = {"--election-timeout-ms", "1000", "--heartbeat-timeout-ms",
+static const char *const wc_flags[] = {"--election-timeout-ms", "2000", "--heartbeat-timeout-ms",
                                        "100", NULL};
 
 /* What the activities saw. */
