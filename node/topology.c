@@ -205,7 +205,7 @@ typedef struct topology_gather {
     bool answered;                               /* r was answered */
     uint32_t pending;                            /* peer callbacks still to run */
     bool timer_open;                             /* timer not closed yet */
-    uv_timer_t timer;                            /* WEFTD_STATUS_PEER_TIMEOUT_MS */
+    uv_timer_t timer;                            /* one election timeout, then answer */
     topology_peer peers[WEFT_CLUSTER_NODES_MAX]; /* every other node */
     uint32_t peers_count;                        /* entries used */
 } topology_gather;
