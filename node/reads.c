@@ -31,6 +31,7 @@ typedef struct read_target {
     weft_str workflow_id;     /* required */
     uint32_t consistency;     /* enum weft_consistency */
     uint64_t wait_timeout_ms; /* 0 = the server default */
+    bool waits;               /* the request asks to wait for a change (long-poll) */
 } read_target;
 
 static int reads_decode_target(weft_req *r, msgpack_unpacked *up, read_target *t, weft_err *err) {
@@ -46,15 +47,16 @@ static int reads_decode_target(weft_req *r, msgpack_unpacked *up, read_target *t
     switch (r->op->msg_type) {
     case WEFT_MSG_DESCRIBE_WORKFLOW:
         *t =
-            (read_target){u.describe.namespace_, u.describe.workflow_id, u.describe.consistency, 0};
+            (read_target){u.describe.namespace_, u.describe.workflow_id, u.describe.consistency, 0,
+                          false};
         break;
     case WEFT_MSG_GET_HISTORY:
         *t = (read_target){u.history.namespace_, u.history.workflow_id, u.history.consistency,
-                           u.history.wait_timeout_ms};
+                           u.history.wait_timeout_ms, u.history.wait_new_events};
         break;
     case WEFT_MSG_GET_RESULT:
         *t = (read_target){u.result.namespace_, u.result.workflow_id, u.result.consistency,
-                           u.result.wait_timeout_ms};
+                           u.result.wait_timeout_ms, u.result.wait};
         break;
     default:
         WEFT_ASSERT(!"not a single-run read");
@@ -164,7 +166,9 @@ void weft_reads_run(weft_req *r) {
         r->stale = t.consistency == WEFT_CONSISTENCY_STALE;
         uint64_t timeout =
             t.wait_timeout_ms ? t.wait_timeout_ms : r->node->cfg.limits.poll_timeout_ms;
-        r->wait_timeout_ms = WEFT_MIN(timeout, (uint64_t)r->node->cfg.long_poll_ms_max);
+        /* 0 for a read that does not wait: a forwarded one must not be given a long-poll's
+         * time to answer. */
+        r->wait_timeout_ms = t.waits ? WEFT_MIN(timeout, (uint64_t)r->node->cfg.long_poll_ms_max) : 0;
     }
     msgpack_unpacked_destroy(&up);
     if (rc != 0) {

@@ -12,7 +12,10 @@
  *     node is down;
  *   - kill -9 of a leader: through a survivor, the shard's runs are reachable again once
  *     re-elected, and list and count still cover the cluster.
- * Four nodes, four shards, R = 2: every node lacks some shards and still answers for them. */
+ * Four nodes, four shards, R = 2: every node lacks some shards and still answers for them.
+ * A hung leader (SIGSTOP): a request forwarded to it is answered UNAVAILABLE once
+ * forward-timeout-ms has passed, and ClusterStatus answers without it, showing it down; once it
+ * runs again (SIGCONT), forwarding to it works again. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +43,14 @@
 /* Pause between attempts while a shard re-elects. */
 #define FW_RETRY_PAUSE_MS 100u
 
+/* Forward deadline of the hung-leader test: short, so that it ends well before the election
+ * timeout replaces the hung leader. */
+#define FW_FORWARD_TIMEOUT_MS 500u
+/* Slack on top of it: the deadline sweep's period and a loaded machine. */
+#define FW_FORWARD_SLACK_MS 700u
+
 static const char *const fw_flags[] = {"--election-timeout-ms", "2000", "--heartbeat-timeout-ms",
-                                       "100", NULL};
+                                       "100", "--forward-timeout-ms", "500", NULL};
 
 typedef struct fw {
     hc_cluster c;
@@ -358,8 +368,66 @@ static void test_forward_partial_replicas(void **state) {
     t->passed = true;
 }
 
+static void test_forward_hung_leader(void **state) {
+    (void)state;
+    fw *t = &fx;
+    assert_int_equal(fw_start_cluster(t, 3, 8, 3), 0);
+    fw_start_run(t, 0);
+    uint32_t shard = fw_shard_of(t, t->ids[0]);
+    uint64_t leader = hc_leader(&t->c, shard);
+    unsigned via = fw_other_node(t, leader, 0, 0);
+    /* One forwarded read first, so that the connection to the leader is open when it hangs. */
+    assert_int_equal(fw_describe(t, 0, via, 0), WEFT_STATUS_RUNNING);
+    pid_t pid = t->c.node[leader - 1].proc.pid;
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+
+    uint64_t t0 = weft_mono_ms();
+    weft_describe_req q = {.workflow_id = weft_str_c(t->ids[0])};
+    weft_describe_resp d;
+    weft_response h = {0};
+    weft_err err;
+    int rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_DESCRIBE_WORKFLOW, &q, &d, &h, &err);
+    uint64_t took = weft_mono_ms() - t0;
+    weft_response_free(&h);
+    fprintf(stderr, "describe through node %u of a run led by hung node %llu: %s after %llu ms\n",
+            via, (unsigned long long)leader, weft_error_name(rc), (unsigned long long)took);
+    if (rc != -WEFT_E_UNAVAILABLE || strstr(err.message, "forward-timeout-ms") == NULL)
+        fail_msg("describe: %s %s", weft_error_name(rc), err.message);
+    assert_true(took >= FW_FORWARD_TIMEOUT_MS - 50u);
+    assert_true(took <= FW_FORWARD_TIMEOUT_MS + FW_FORWARD_SLACK_MS);
+
+    t0 = weft_mono_ms();
+    weft_cluster_status_req sq = {0};
+    weft_cluster_status_resp s;
+    rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_CLUSTER_STATUS, &sq, &s, &h, &err);
+    took = weft_mono_ms() - t0;
+    if (rc != 0) fail_msg("status: %s %s", weft_error_name(rc), err.message);
+    for (uint32_t k = 0; k < s.nodes_count; k++) {
+        assert_int_equal(s.nodes[k].up, s.nodes[k].node_id != leader);
+    }
+    weft_response_free(&h);
+    fprintf(stderr, "status through node %u with node %llu hung: %llu ms, shows it down\n", via,
+            (unsigned long long)leader, (unsigned long long)took);
+    assert_true(took <= FW_FORWARD_TIMEOUT_MS + FW_FORWARD_SLACK_MS);
+
+    assert_int_equal(kill(pid, SIGCONT), 0);
+    assert_int_equal(hc_wait_ready(&t->c, HC_READY_TIMEOUT_MS), 0);
+    uint64_t deadline = weft_mono_ms() + FW_REELECT_TIMEOUT_MS;
+    for (;;) {
+        rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_DESCRIBE_WORKFLOW, &q, &d, &h, &err);
+        weft_response_free(&h);
+        if (rc == 0) break;
+        if (weft_mono_ms() > deadline) fail_msg("describe after SIGCONT: %s", err.message);
+        weftd_sleep_ms(FW_RETRY_PAUSE_MS);
+    }
+    fw_check_status(t, via, 0);
+    assert_int_equal(hc_stop_all(&t->c), 0);
+    t->passed = true;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_forward_hung_leader, fw_teardown),
         cmocka_unit_test_teardown(test_forward_three_nodes, fw_teardown),
         cmocka_unit_test_teardown(test_forward_partial_replicas, fw_teardown),
     };
