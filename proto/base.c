@@ -69,6 +69,19 @@ bool weft_utf8_valid(const char *p, size_t len) {
     return true;
 }
 
+void weft_utf8_repair(char *s, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        size_t need = c < 0x80 ? 1 : c < 0xc2 ? 0 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf5 ? 4 : 0;
+        if (need > 0 && need <= len - i && weft_utf8_valid(s + i, need)) {
+            i += need;
+        } else {
+            s[i++] = '?';
+        }
+    }
+}
+
 static uint64_t clock_ms(clockid_t id) {
     struct timespec ts;
     int rc = clock_gettime(id, &ts);

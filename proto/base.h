@@ -47,6 +47,10 @@ char *weft_str_copy(char *dst, size_t cap, weft_str s);
 
 /* True when the bytes are valid UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). */
 bool weft_utf8_valid(const char *p, size_t len);
+/* Replaces each byte of s[0, len) that does not start a valid UTF-8 sequence (a sequence cut
+ * by a fixed buffer, or invalid input) with '?', so that peers, which refuse invalid UTF-8,
+ * accept the text. Afterwards weft_utf8_valid(s, len) holds. */
+void weft_utf8_repair(char *s, size_t len);
 
 /* Milliseconds of the wall clock (CLOCK_REALTIME). Only node/ and raft/ may call it: the shard
  * state machine gets time from the entry it applies (DESIGN section 9). */

@@ -225,21 +225,6 @@ int weft_frame_encode_raw(msgpack_sbuffer *out, uint32_t type, uint64_t req_id,
     return frame_end(out, start, rc);
 }
 
-/* Messages can quote user input cut mid-character by a fixed buffer; a peer would refuse such a
- * string, so invalid bytes become '?'. */
-static void utf8_repair(char *s, size_t len) {
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = (unsigned char)s[i];
-        size_t need = c < 0x80 ? 1 : c < 0xc2 ? 0 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf5 ? 4 : 0;
-        if (need > 0 && need <= len - i && weft_utf8_valid(s + i, need)) {
-            i += need;
-        } else {
-            s[i++] = '?';
-        }
-    }
-    WEFT_ASSERT(weft_utf8_valid(s, len));
-}
 
 int weft_frame_encode_error(msgpack_sbuffer *out, uint64_t req_id, const weft_err *err,
                             uint64_t leader_hint, const char *leader_address) {
@@ -251,8 +236,9 @@ int weft_frame_encode_error(msgpack_sbuffer *out, uint64_t req_id, const weft_er
     size_t field_len = strnlen(err->field, sizeof field - 1);
     memcpy(message, err->message, message_len);
     memcpy(field, err->field, field_len);
-    utf8_repair(message, message_len);
-    utf8_repair(field, field_len);
+    /* Messages can quote user input cut mid-character by a fixed buffer. */
+    weft_utf8_repair(message, message_len);
+    weft_utf8_repair(field, field_len);
     weft_error_resp body = {
         .code = (uint32_t)err->code,
         .name = weft_str_c(weft_error_name(err->code)),

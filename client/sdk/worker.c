@@ -24,16 +24,7 @@ size_t wkr_text_copy(char *dst, size_t cap, const char *s, size_t len) {
     if (len > cap - 1) len = cap - 1;
     if (len > 0 && dst != s) memmove(dst, s, len);
     dst[len] = '\0';
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = (unsigned char)dst[i];
-        size_t need = c < 0x80 ? 1 : c < 0xc2 ? 0 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf5 ? 4 : 0;
-        if (need > 0 && need <= len - i && weft_utf8_valid(dst + i, need)) {
-            i += need;
-        } else {
-            dst[i++] = '?'; /* a cut or invalid sequence: the server refuses invalid UTF-8 */
-        }
-    }
+    weft_utf8_repair(dst, len); /* a cut or invalid sequence: the server refuses invalid UTF-8 */
     WEFT_ASSERT(weft_utf8_valid(dst, len));
     return len;
 }

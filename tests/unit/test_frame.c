@@ -705,8 +705,25 @@ static void test_mutation_fuzz(void **state) {
     corpus_free(&c);
 }
 
+/* weft_utf8_repair: valid text is kept; a sequence cut at the end, a stray continuation byte
+ * and a byte that never starts UTF-8 each become '?'. */
+static void test_utf8_repair(void **state) {
+    (void)state;
+    char ok[] = "caf\xc3\xa9 \xe2\x82\xac";
+    weft_utf8_repair(ok, strlen(ok));
+    assert_string_equal(ok, "caf\xc3\xa9 \xe2\x82\xac");
+    char cut[] = "ab\xe2\x82"; /* a 3-byte sequence cut after 2 bytes */
+    weft_utf8_repair(cut, strlen(cut));
+    assert_string_equal(cut, "ab??");
+    char bad[] = "\x80x\xc0\xafy\xff";
+    weft_utf8_repair(bad, strlen(bad));
+    assert_string_equal(bad, "?x??y?");
+    assert_true(weft_utf8_valid(bad, strlen(bad)));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_utf8_repair),
         cmocka_unit_test(test_encode_parse_round_trip),
         cmocka_unit_test(test_encode_appends_and_raw_matches),
         cmocka_unit_test(test_error_frame),
