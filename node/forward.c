@@ -33,31 +33,31 @@ typedef struct fwd_call fwd_call;
 typedef struct fwd_peer fwd_peer;
 
 struct fwd_call {
-    fwd_call *prev, *next;    /* in the peer's list, oldest first */
-    fwd_peer *peer;           /* owner */
-    uint64_t frame_id;        /* the answer's id */
-    uint32_t msg_type;        /* the request's type */
-    msgpack_sbuffer frame;    /* the request frame, until written */
-    bool written;             /* handed to uv_write */
+    fwd_call *prev, *next;     /* in the peer's list, oldest first */
+    fwd_peer *peer;            /* owner */
+    uint64_t frame_id;         /* the answer's id */
+    uint32_t msg_type;         /* the request's type */
+    msgpack_sbuffer frame;     /* the request frame, until written */
+    bool written;              /* handed to uv_write */
     uint64_t deadline_mono_ms; /* answered UNAVAILABLE when nothing came by then */
-    weft_forward_cb cb;       /* the caller's */
-    void *data;               /* the caller's */
+    weft_forward_cb cb;        /* the caller's */
+    void *data;                /* the caller's */
 };
 
 struct fwd_peer {
-    weft_node *node;            /* owner */
-    uint64_t node_id;           /* the peer */
-    const char *address;        /* its client address (borrowed from the config) */
-    fwd_state state;            /* changed only by peer_set_state */
-    uv_tcp_t tcp;               /* the socket while not IDLE */
-    uv_connect_t connect_req;   /* CONNECTING */
-    uint64_t dial_deadline_ms;  /* CONNECTING: given up at this monotonic time */
-    uint64_t retry_after_ms;    /* after a failed dial: no new dial before this monotonic time */
-    weft_frame_reader reader;   /* splits the answers into frames */
-    char *read_buf;             /* WEFTD_FORWARD_READ_BYTES, allocated once */
-    fwd_call *head, *tail;      /* calls not answered yet */
-    uint32_t calls_count;       /* entries in that list */
-    uint64_t next_frame_id;     /* id of the next call */
+    weft_node *node;           /* owner */
+    uint64_t node_id;          /* the peer */
+    const char *address;       /* its client address (borrowed from the config) */
+    fwd_state state;           /* changed only by peer_set_state */
+    uv_tcp_t tcp;              /* the socket while not IDLE */
+    uv_connect_t connect_req;  /* CONNECTING */
+    uint64_t dial_deadline_ms; /* CONNECTING: given up at this monotonic time */
+    uint64_t retry_after_ms;   /* after a failed dial: no new dial before this monotonic time */
+    weft_frame_reader reader;  /* splits the answers into frames */
+    char *read_buf;            /* WEFTD_FORWARD_READ_BYTES, allocated once */
+    fwd_call *head, *tail;     /* calls not answered yet */
+    uint32_t calls_count;      /* entries in that list */
+    uint64_t next_frame_id;    /* id of the next call */
 };
 
 typedef struct weft_forwarder {
@@ -352,8 +352,8 @@ static void peer_connect_cb(uv_connect_t *req, int status) {
     };
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    int rc = weft_frame_encode(&sb, WEFT_MSG_HELLO, FWD_HELLO_FRAME_ID, &weft_hello_req_schema,
-                               &hello);
+    int rc =
+        weft_frame_encode(&sb, WEFT_MSG_HELLO, FWD_HELLO_FRAME_ID, &weft_hello_req_schema, &hello);
     if (rc == 0) rc = peer_write(p, &sb);
     if (rc == 0) rc = uv_read_start((uv_stream_t *)&p->tcp, peer_alloc_cb, peer_read_cb);
     if (rc != 0) {
@@ -384,8 +384,7 @@ static void peer_dial(fwd_peer *p) {
     weft_frame_reader_init(&p->reader, n->cfg.limits.frame_bytes_max);
     peer_set_state(p, FWD_CONNECTING);
     p->dial_deadline_ms = weft_mono_ms() + n->cfg.forward_connect_timeout_ms;
-    rc = uv_tcp_connect(&p->connect_req, &p->tcp, (const struct sockaddr *)&addr,
-                        peer_connect_cb);
+    rc = uv_tcp_connect(&p->connect_req, &p->tcp, (const struct sockaddr *)&addr, peer_connect_cb);
     if (rc != 0) {
         p->retry_after_ms = weft_mono_ms() + n->cfg.forward_connect_timeout_ms;
         peer_close(p, uv_strerror(rc));
@@ -516,8 +515,8 @@ int weft_forward_call(weft_node *n, uint64_t node_id, uint32_t msg_type, const u
     uint64_t now = weft_mono_ms();
     if ((p->state == FWD_IDLE || p->state == FWD_CLOSING) && now < p->retry_after_ms) {
         return weft_err_set(err, WEFT_E_UNAVAILABLE, "",
-                            "node %llu (%s) could not be reached lately", (unsigned long long)node_id,
-                            p->address);
+                            "node %llu (%s) could not be reached lately",
+                            (unsigned long long)node_id, p->address);
     }
     if (p->calls_count >= n->cfg.forward_inflight_max) {
         return weft_err_set(err, WEFT_E_UNAVAILABLE, "",
@@ -560,10 +559,13 @@ int weft_forward_call(weft_node *n, uint64_t node_id, uint32_t msg_type, const u
     return 0;
 }
 
+bool weft_forward_from_client(const weft_req *r) {
+    return r->conn != NULL && r->conn->forwarding_node == 0 && weft_node_serving(r->node);
+}
+
 bool weft_forward_allowed(const weft_req *r, uint64_t node_id) {
     const weft_node *n = r->node;
-    return r->conn != NULL && r->conn->forwarding_node == 0 && weft_node_serving(n) &&
-           node_id != 0 && node_id != n->datadir.node_id &&
+    return weft_forward_from_client(r) && node_id != 0 && node_id != n->datadir.node_id &&
            weft_cluster_client_address(n, node_id)[0] != '\0';
 }
 

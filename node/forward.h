@@ -59,8 +59,10 @@ int weft_forward_call(weft_node *n, uint64_t node_id, uint32_t msg_type, const u
                       size_t body_len, uint64_t wait_ms, weft_forward_cb cb, void *data,
                       weft_err *err);
 
-/* True when request `r` may be forwarded: it came from a client (not from a forwarding peer)
- * on a connection still open, the node is serving, and `node_id` is another member. */
+/* True when request `r` may be forwarded at all: it came from a client (not from a forwarding
+ * peer) on a connection still open, and the node is serving. */
+bool weft_forward_from_client(const weft_req *r);
+/* weft_forward_from_client, and `node_id` is another member. */
 bool weft_forward_allowed(const weft_req *r, uint64_t node_id);
 
 /* Forwards client request `r` to node `node_id` and answers it with what comes back (the

@@ -46,9 +46,8 @@ static int reads_decode_target(weft_req *r, msgpack_unpacked *up, read_target *t
     memset(t, 0, sizeof *t);
     switch (r->op->msg_type) {
     case WEFT_MSG_DESCRIBE_WORKFLOW:
-        *t =
-            (read_target){u.describe.namespace_, u.describe.workflow_id, u.describe.consistency, 0,
-                          false};
+        *t = (read_target){u.describe.namespace_, u.describe.workflow_id, u.describe.consistency, 0,
+                           false};
         break;
     case WEFT_MSG_GET_HISTORY:
         *t = (read_target){u.history.namespace_, u.history.workflow_id, u.history.consistency,
@@ -168,7 +167,8 @@ void weft_reads_run(weft_req *r) {
             t.wait_timeout_ms ? t.wait_timeout_ms : r->node->cfg.limits.poll_timeout_ms;
         /* 0 for a read that does not wait: a forwarded one must not be given a long-poll's
          * time to answer. */
-        r->wait_timeout_ms = t.waits ? WEFT_MIN(timeout, (uint64_t)r->node->cfg.long_poll_ms_max) : 0;
+        r->wait_timeout_ms =
+            t.waits ? WEFT_MIN(timeout, (uint64_t)r->node->cfg.long_poll_ms_max) : 0;
     }
     msgpack_unpacked_destroy(&up);
     if (rc != 0) {
@@ -242,18 +242,26 @@ static int fan_token_decode(weft_req *r, weft_bytes tok, fan_list *fl, weft_err 
     return 0;
 }
 
-/* Packs the page token [shard, inner] (or [shard, inner, true]: that shard only) as a bin. */
-static int fan_token_encode(uint32_t shard, const uint8_t *inner, size_t inner_len, bool only,
-                            msgpack_packer *pk) {
-    msgpack_sbuffer tok;
-    msgpack_sbuffer_init(&tok);
+/* Writes the page token's bytes, [shard, inner] (or [shard, inner, true]: that shard only),
+ * into `tok` (initialised by the caller). */
+static int fan_token_build(uint32_t shard, const uint8_t *inner, size_t inner_len, bool only,
+                           msgpack_sbuffer *tok) {
     msgpack_packer tp;
-    msgpack_packer_init(&tp, &tok, msgpack_sbuffer_write);
+    msgpack_packer_init(&tp, tok, msgpack_sbuffer_write);
     int rc = msgpack_pack_array(&tp, only ? 3 : 2);
     rc |= msgpack_pack_uint32(&tp, shard);
     rc |= msgpack_pack_bin(&tp, inner_len);
     if (inner_len > 0) rc |= msgpack_pack_bin_body(&tp, inner, inner_len);
     if (only) rc |= msgpack_pack_true(&tp);
+    return rc;
+}
+
+/* Packs the page token [shard, inner] as a bin. */
+static int fan_token_encode(uint32_t shard, const uint8_t *inner, size_t inner_len,
+                            msgpack_packer *pk) {
+    msgpack_sbuffer tok;
+    msgpack_sbuffer_init(&tok);
+    int rc = fan_token_build(shard, inner, inner_len, false, &tok);
     rc |= msgpack_pack_bin(pk, tok.size);
     rc |= msgpack_pack_bin_body(pk, tok.data, tok.size);
     msgpack_sbuffer_destroy(&tok);
@@ -274,7 +282,7 @@ static void fan_list_finish(weft_req *r, bool more, uint32_t shard) {
     if (fl->items.size > 0) rc |= msgpack_sbuffer_write(&sb, fl->items.data, fl->items.size);
     if (more) {
         rc |= weft_pack_cstr(&pk, "next_page_token");
-        rc |= fan_token_encode(shard, fl->inner, fl->inner_len, false, &pk);
+        rc |= fan_token_encode(shard, fl->inner, fl->inner_len, &pk);
     }
     fan_list_free(r);
     if (rc != 0) {
@@ -468,31 +476,17 @@ static int fan_remote_body(weft_req *r, uint8_t **out, size_t *out_len, weft_err
     weft_list_req q;
     msgpack_sbuffer tok;
     msgpack_sbuffer_init(&tok);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &tok, msgpack_sbuffer_write);
     int rc = weft_schema_decode_buf(&weft_list_req_schema, r->body, r->body_len, &q, &up,
                                     &r->node->cfg.limits, err);
-    if (rc == 0) {
-        /* The token is packed as a bin object; its payload follows the bin header. */
-        if (fan_token_encode(r->fan_shard, fl != NULL ? fl->inner : NULL,
-                             fl != NULL ? fl->inner_len : 0, true, &pk) != 0) {
-            rc = -WEFT_E_RESOURCE_EXHAUSTED;
-        }
+    if (rc == 0 && fan_token_build(r->fan_shard, fl != NULL ? fl->inner : NULL,
+                                   fl != NULL ? fl->inner_len : 0, true, &tok) != 0) {
+        rc = -WEFT_E_RESOURCE_EXHAUSTED;
     }
     if (rc == 0) {
-        msgpack_unpacked tu;
-        msgpack_unpacked_init(&tu);
-        size_t off = 0;
-        if (msgpack_unpack_next(&tu, tok.data, tok.size, &off) != MSGPACK_UNPACK_SUCCESS ||
-            tu.data.type != MSGPACK_OBJECT_BIN) {
-            rc = -WEFT_E_INTERNAL;
-        } else {
-            if (fl != NULL) q.page_size = fl->remaining;
-            q.next_page_token = (weft_bytes){.ptr = (const uint8_t *)tu.data.via.bin.ptr,
-                                             .len = tu.data.via.bin.size};
-            rc = weft_schema_encode_buf(&weft_list_req_schema, &q, out, out_len);
-        }
-        msgpack_unpacked_destroy(&tu);
+        if (fl != NULL) q.page_size = fl->remaining;
+        q.next_page_token =
+            (weft_bytes){.ptr = (const uint8_t *)tok.data, .len = (uint32_t)tok.size};
+        rc = weft_schema_encode_buf(&weft_list_req_schema, &q, out, out_len);
     }
     msgpack_sbuffer_destroy(&tok);
     msgpack_unpacked_destroy(&up);

@@ -87,11 +87,11 @@ static void topology_shard(const weft_node *n, uint32_t i, bool status, weft_sha
 
 /* A peer's own ClusterStatus, asked for by a merged status (weft_topology_cluster_status). */
 typedef struct topology_peer {
-    uint64_t node_id;      /* the peer */
-    bool answered;         /* its answer came and decoded */
-    uint8_t *body;         /* the answer (owned); resp borrows from it and from up */
-    msgpack_unpacked up;   /* decode zone of resp */
-    weft_hello_resp resp;  /* its view */
+    uint64_t node_id;     /* the peer */
+    bool answered;        /* its answer came and decoded */
+    uint8_t *body;        /* the answer (owned); resp borrows from it and from up */
+    msgpack_unpacked up;  /* decode zone of resp */
+    weft_hello_resp resp; /* its view */
 } topology_peer;
 
 /* Takes each shard's row from the peer that leads it (only a leader knows its replicas' lag,
@@ -253,10 +253,10 @@ static void gather_peer_cb(void *data, const weft_fwd_reply *reply) {
     if (reply->err.code == 0 && !g->answered && (p->body = malloc(reply->body_len)) != NULL) {
         memcpy(p->body, reply->body, reply->body_len);
         weft_err err = {0};
-        p->answered = weft_schema_decode_buf(&weft_hello_resp_schema, p->body, reply->body_len,
-                                             &p->resp, &p->up, &g->r->node->cfg.limits,
-                                             &err) == 0 &&
-                      p->resp.node_id == p->node_id;
+        p->answered =
+            weft_schema_decode_buf(&weft_hello_resp_schema, p->body, reply->body_len, &p->resp,
+                                   &p->up, &g->r->node->cfg.limits, &err) == 0 &&
+            p->resp.node_id == p->node_id;
     }
     if (g->pending == 0) gather_answer(g);
     gather_free_maybe(g);
@@ -268,9 +268,7 @@ static void gather_peer_cb(void *data, const weft_fwd_reply *reply) {
 void weft_topology_cluster_status(weft_req *r) {
     weft_node *n = r->node;
     const weft_cluster *cl = &n->cfg.cluster;
-    if (cl->nodes_count == 1 || !weft_forward_allowed(r, cl->nodes[0].id == n->datadir.node_id
-                                                          ? cl->nodes[1].id
-                                                          : cl->nodes[0].id)) {
+    if (cl->nodes_count == 1 || !weft_forward_from_client(r)) {
         topology_answer(r, true, NULL, 0);
         return;
     }
