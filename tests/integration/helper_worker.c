@@ -389,6 +389,22 @@ int wk_pool_start_on(wk_pool *p, weft_client *c, const char *queue, unsigned thr
     return 0;
 }
 
+uint64_t wk_pools_activities(const wk_pool *pools, unsigned count) {
+    uint64_t n = 0;
+    for (unsigned k = 0; k < count; k++)
+        n += atomic_load(&pools[k].act_completed);
+    return n;
+}
+
+void wk_pools_print(const wk_pool *pools, unsigned count) {
+    for (unsigned k = 0; k < count; k++) {
+        fprintf(stderr, "worker on node %u: workflow tasks %llu, activities %llu, errors %llu\n",
+                k + 1, (unsigned long long)atomic_load(&pools[k].wft_completed),
+                (unsigned long long)atomic_load(&pools[k].act_completed),
+                (unsigned long long)atomic_load(&pools[k].errors));
+    }
+}
+
 void wk_pool_stop(wk_pool *p) {
     atomic_store(&p->stop, true);
     for (unsigned i = 0; i < p->threads_count; i++)

@@ -134,6 +134,10 @@ int wk_pool_start_on(wk_pool *p, weft_client *c, const char *queue, unsigned thr
                      uint64_t node_id);
 /* Stops and joins the threads (each finishes its current poll first). */
 void wk_pool_stop(wk_pool *p);
+/* Activities completed across `count` pools. */
+uint64_t wk_pools_activities(const wk_pool *pools, unsigned count);
+/* Prints each pool's counters, pool k as "worker on node k+1" (one pool per node). */
+void wk_pools_print(const wk_pool *pools, unsigned count);
 
 /* ---- Driving runs of the standard script to the end (crash and failover tests) ---- */
 

@@ -205,13 +205,6 @@ static void *fo_starter_main(void *arg) {
     return NULL;
 }
 
-static uint64_t fo_activities_done(fo *t) {
-    uint64_t n = 0;
-    for (unsigned k = 0; k < FO_NODES; k++)
-        n += atomic_load(&t->pools[k].act_completed);
-    return n;
-}
-
 /* The shard holding the most of the test's workflows. */
 static uint32_t fo_busiest_shard(fo *t) {
     unsigned count[FO_SHARDS] = {0};
@@ -234,11 +227,11 @@ static uint32_t fo_busiest_shard(fo *t) {
 static void fo_kill_leader(fo *t, uint32_t shard) {
     uint64_t deadline = weft_mono_ms() + FO_KILL_WAIT_MS;
     while (atomic_load(&t->starts_acked) < FO_KILL_AFTER_STARTS ||
-           fo_activities_done(t) < FO_KILL_AFTER_ACTIVITIES) {
+           wk_pools_activities(t->pools, FO_NODES) < FO_KILL_AFTER_ACTIVITIES) {
         if (weft_mono_ms() >= deadline)
             fail_msg("only %u starts and %llu activities after %u ms",
-                     atomic_load(&t->starts_acked), (unsigned long long)fo_activities_done(t),
-                     FO_KILL_WAIT_MS);
+                     atomic_load(&t->starts_acked),
+                     (unsigned long long)wk_pools_activities(t->pools, FO_NODES), FO_KILL_WAIT_MS);
         weftd_sleep_ms(5);
     }
     for (uint32_t s = 0; s < FO_SHARDS; s++)
@@ -255,7 +248,8 @@ static void fo_kill_leader(fo *t, uint32_t shard) {
             "start, with %u starts acknowledged and %llu activities completed\n",
             (unsigned long long)t->killed, shard, led,
             (unsigned long long)(t->kill_wall_ms - t->first_start_wall_ms),
-            atomic_load(&t->starts_acked), (unsigned long long)fo_activities_done(t));
+            atomic_load(&t->starts_acked),
+            (unsigned long long)wk_pools_activities(t->pools, FO_NODES));
 }
 
 /* Records, in t->ready_wall_ms, when each shard the killed node led was first seen with a new
@@ -514,12 +508,7 @@ static void fo_run_through_kill(fo *t) {
             FO_WORKFLOWS, (unsigned long long)all_done_ms,
             (long long)t->last_start_wall_ms - (long long)t->kill_wall_ms,
             atomic_load(&t->start_resends));
-    for (unsigned k = 0; k < FO_NODES; k++) {
-        fprintf(stderr, "worker on node %u: workflow tasks %llu, activities %llu, errors %llu\n",
-                k + 1, (unsigned long long)atomic_load(&t->pools[k].wft_completed),
-                (unsigned long long)atomic_load(&t->pools[k].act_completed),
-                (unsigned long long)atomic_load(&t->pools[k].errors));
-    }
+    wk_pools_print(t->pools, FO_NODES);
 }
 
 /* Restarts the killed node and checks that every run reads the same, through the leaders and

@@ -257,13 +257,6 @@ static void *rr_load_main(void *arg) {
     return NULL;
 }
 
-static uint64_t rr_activities_done(rr *t) {
-    uint64_t n = 0;
-    for (unsigned k = 0; k < RR_NODES; k++)
-        n += atomic_load(&t->pools[k].act_completed);
-    return n;
-}
-
 /* Stops node id gracefully, starts it again and waits until the cluster is ready. */
 static void rr_roll_one(rr *t, unsigned id) {
     unsigned led = 0;
@@ -313,9 +306,8 @@ static void rr_check_run(rr *t, unsigned i, uint64_t deadline, uint64_t *late_ma
 static void test_cluster_rolling(void **state) {
     rr *t = *state;
     for (unsigned k = 0; k < RR_NODES; k++) {
-        assert_int_equal(wk_pool_start_on(&t->pools[k], t->workers[k], RR_QUEUE, RR_THREADS_PER_NODE,
-                                          k + 1),
-                         0);
+        assert_int_equal(
+            wk_pool_start_on(&t->pools[k], t->workers[k], RR_QUEUE, RR_THREADS_PER_NODE, k + 1), 0);
     }
     for (unsigned k = 0; k < RR_LOADERS; k++) {
         assert_int_equal(pthread_create(&t->loaders[k].thread, NULL, rr_load_main, &t->loaders[k]),
@@ -323,11 +315,12 @@ static void test_cluster_rolling(void **state) {
         t->loaders[k].running = true;
     }
     weftd_sleep_ms(RR_WARMUP_MS);
-    if (atomic_load(&t->acked) == 0 || rr_activities_done(t) == 0)
+    if (atomic_load(&t->acked) == 0 || wk_pools_activities(t->pools, RR_NODES) == 0)
         fail_msg("no load before the roll: %u runs acknowledged, %llu activities",
-                 atomic_load(&t->acked), (unsigned long long)rr_activities_done(t));
+                 atomic_load(&t->acked),
+                 (unsigned long long)wk_pools_activities(t->pools, RR_NODES));
     fprintf(stderr, "before the roll: %u runs acknowledged, %llu activities completed\n",
-            atomic_load(&t->acked), (unsigned long long)rr_activities_done(t));
+            atomic_load(&t->acked), (unsigned long long)wk_pools_activities(t->pools, RR_NODES));
 
     uint64_t roll0 = weft_mono_ms();
     atomic_store(&t->rolling, true);
@@ -368,12 +361,7 @@ static void test_cluster_rolling(void **state) {
         wk_pool_stop(&t->pools[k]);
     fprintf(stderr, "all %u acknowledged runs completed; timers fired at most %llu ms late\n",
             checked, (unsigned long long)late_max);
-    for (unsigned k = 0; k < RR_NODES; k++) {
-        fprintf(stderr, "worker on node %u: workflow tasks %llu, activities %llu, errors %llu\n",
-                k + 1, (unsigned long long)atomic_load(&t->pools[k].wft_completed),
-                (unsigned long long)atomic_load(&t->pools[k].act_completed),
-                (unsigned long long)atomic_load(&t->pools[k].errors));
-    }
+    wk_pools_print(t->pools, RR_NODES);
 
     /* The acceptance: no call of the load failed once the client's retries were spent. */
     assert_int_equal(failed, 0);

@@ -203,15 +203,6 @@ static void td_pick_down(td *t) {
             led[t->down[0]], t->down[1], led[t->down[1]]);
 }
 
-static void td_print_pools(td *t) {
-    for (unsigned k = 0; k < TD_NODES; k++) {
-        fprintf(stderr, "worker on node %u: workflow tasks %llu, activities %llu, errors %llu\n",
-                k + 1, (unsigned long long)atomic_load(&t->pools[k].wft_completed),
-                (unsigned long long)atomic_load(&t->pools[k].act_completed),
-                (unsigned long long)atomic_load(&t->pools[k].errors));
-    }
-}
-
 static void test_cluster_two_down(void **state) {
     td *t = *state;
     uint64_t test_t0 = weft_mono_ms();
@@ -224,9 +215,8 @@ static void test_cluster_two_down(void **state) {
 
     /* Phase 1: all five nodes up. */
     for (unsigned k = 0; k < TD_NODES; k++) {
-        assert_int_equal(wk_pool_start_on(&t->pools[k], t->workers[k], TD_QUEUE, TD_THREADS_PER_NODE,
-                                          k + 1),
-                         0);
+        assert_int_equal(
+            wk_pool_start_on(&t->pools[k], t->workers[k], TD_QUEUE, TD_THREADS_PER_NODE, k + 1), 0);
     }
     uint64_t ms1 = td_run_phase(t, t->all, 0, TD_PHASE);
     fprintf(stderr, "phase 1: %u workflows started and completed on 5 nodes in %llu ms\n", TD_PHASE,
@@ -288,7 +278,7 @@ static void test_cluster_two_down(void **state) {
     assert_true(on_moved > 0);
     for (unsigned k = 0; k < TD_NODES; k++)
         if (t->pools[k].threads_count > 0) wk_pool_stop(&t->pools[k]);
-    td_print_pools(t);
+    wk_pools_print(t->pools, TD_NODES);
     td_capture(t, t->survivors, TD_PHASE, TD_WORKFLOWS, t->before);
 
     /* Restart the two nodes; they catch up; every run reads the same through the leaders. */

@@ -110,6 +110,27 @@ static void close_listener(uv_loop_t *loop, weft_raft_listener *l) {
     weft_raft_listener_free(l);
 }
 
+/* Closes two transports (their streams already closed) and their listeners, checks that
+ * neither close reported itself synchronously (raft_uv checks its own state right after
+ * calling close) and that nothing is left on the loop, then frees everything. */
+static void close_pair(uv_loop_t *loop, side *a, side *b, weft_raft_listener *la,
+                       weft_raft_listener *lb) {
+    a->t.close(&a->t, close_cb);
+    b->t.close(&b->t, close_cb);
+    assert_false(a->closed);
+    assert_false(b->closed);
+    assert_true(run_until(loop, is_closed, a));
+    assert_true(run_until(loop, is_closed, b));
+    weft_raft_transport_free(&a->t);
+    weft_raft_transport_free(&b->t);
+    close_listener(loop, la);
+    close_listener(loop, lb);
+    assert_int_equal(uv_run(loop, UV_RUN_NOWAIT), 0);
+    assert_int_equal(uv_loop_close(loop), 0);
+    free(a);
+    free(b);
+}
+
 /* Raft's first bytes may share a TCP segment with the preamble: none may be lost. */
 static void test_preamble_exact(void **state) {
     (void)state;
@@ -147,20 +168,7 @@ static void test_preamble_exact(void **state) {
 
     uv_close((uv_handle_t *)a->stream, free_close_cb);
     uv_close((uv_handle_t *)b->stream, free_close_cb);
-    a->t.close(&a->t, close_cb);
-    b->t.close(&b->t, close_cb);
-    /* Never synchronously: raft_uv checks its own state right after calling close. */
-    assert_false(a->closed);
-    assert_true(run_until(&loop, is_closed, a));
-    assert_true(run_until(&loop, is_closed, b));
-    weft_raft_transport_free(&a->t);
-    weft_raft_transport_free(&b->t);
-    close_listener(&loop, la);
-    close_listener(&loop, lb);
-    assert_int_equal(uv_run(&loop, UV_RUN_NOWAIT), 0);
-    assert_int_equal(uv_loop_close(&loop), 0);
-    free(a);
-    free(b);
+    close_pair(&loop, a, b, la, lb);
 }
 
 /* Dials listener `lb` (cluster `cluster_b`) from a transport of cluster "c1" for group
@@ -193,18 +201,7 @@ static void check_refused(const char *cluster_b, uint32_t group_a) {
     assert_int_equal(a->got_len, 0);
 
     uv_close((uv_handle_t *)a->stream, free_close_cb);
-    a->t.close(&a->t, close_cb);
-    b->t.close(&b->t, close_cb);
-    assert_true(run_until(&loop, is_closed, a));
-    assert_true(run_until(&loop, is_closed, b));
-    weft_raft_transport_free(&a->t);
-    weft_raft_transport_free(&b->t);
-    close_listener(&loop, la);
-    close_listener(&loop, lb);
-    assert_int_equal(uv_run(&loop, UV_RUN_NOWAIT), 0);
-    assert_int_equal(uv_loop_close(&loop), 0);
-    free(a);
-    free(b);
+    close_pair(&loop, a, b, la, lb);
 }
 
 /* A node of another cluster (the preamble's cluster id differs) is refused: two clusters on
