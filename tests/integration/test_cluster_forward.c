@@ -14,8 +14,9 @@
  *     re-elected, and list and count still cover the cluster.
  * Four nodes, four shards, R = 2: every node lacks some shards and still answers for them.
  * A hung leader (SIGSTOP): a request forwarded to it is answered UNAVAILABLE once
- * forward-timeout-ms has passed, and ClusterStatus answers without it, showing it down; once it
- * runs again (SIGCONT), forwarding to it works again. */
+ * forward-timeout-ms has passed, and ClusterStatus answers without it, showing it down; a start
+ * whose answer was lost that way, re-sent with the same request id once it runs again
+ * (SIGCONT), gives exactly one run (G4). */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -49,8 +50,13 @@
 /* Slack on top of it: the deadline sweep's period and a loaded machine. */
 #define FW_FORWARD_SLACK_MS 700u
 
-static const char *const fw_flags[] = {"--election-timeout-ms", "2000", "--heartbeat-timeout-ms",
-                                       "100", "--forward-timeout-ms", "500", NULL};
+static const char *const fw_flags[] = {"--election-timeout-ms",
+                                       "2000",
+                                       "--heartbeat-timeout-ms",
+                                       "100",
+                                       "--forward-timeout-ms",
+                                       "500",
+                                       NULL};
 
 typedef struct fw {
     hc_cluster c;
@@ -191,7 +197,8 @@ static void fw_check_list(fw *t, unsigned via, unsigned expected, uint32_t consi
     weft_response_free(&h);
     assert_int_equal(cr.count, expected);
     fprintf(stderr, "node %u lists %u runs in %u pages and counts %llu (%s)\n", via, total, pages,
-            (unsigned long long)cr.count, consistency == WEFT_CONSISTENCY_STALE ? "stale" : "linearizable");
+            (unsigned long long)cr.count,
+            consistency == WEFT_CONSISTENCY_STALE ? "stale" : "linearizable");
 }
 
 /* ClusterStatus through node `via` alone covers the cluster: every node's state (`down` is the
@@ -291,10 +298,11 @@ static void test_forward_three_nodes(void **state) {
         weft_poll_wft_resp task;
         weft_response h = {0};
         weft_err err;
-        int rc = weft_client_poll_workflow_task_on(t->seed[leader - 1], leader, &pq, &task, &h,
-                                                   &err);
-        if (rc != 0) fail_msg("poll on node %llu: %s %s", (unsigned long long)leader,
-                              weft_error_name(rc), err.message);
+        int rc =
+            weft_client_poll_workflow_task_on(t->seed[leader - 1], leader, &pq, &task, &h, &err);
+        if (rc != 0)
+            fail_msg("poll on node %llu: %s %s", (unsigned long long)leader, weft_error_name(rc),
+                     err.message);
         bool mine = task.task_token.len > 0 && weft_str_eq_c(task.workflow_id, t->ids[0]);
         if (mine) {
             weft_command done = wk_cmd_complete("ok");
@@ -302,10 +310,11 @@ static void test_forward_three_nodes(void **state) {
                 .task_token = task.task_token, .commands = &done, .commands_count = 1};
             weft_empty_resp er;
             weft_response h2 = {0};
-            rc = hc_call_seed(t->seed[completer_via - 1], WEFT_MSG_COMPLETE_WORKFLOW_TASK, &cq,
-                              &er, &h2, &err);
-            if (rc != 0) fail_msg("complete through node %u: %s %s", completer_via,
-                                  weft_error_name(rc), err.message);
+            rc = hc_call_seed(t->seed[completer_via - 1], WEFT_MSG_COMPLETE_WORKFLOW_TASK, &cq, &er,
+                              &h2, &err);
+            if (rc != 0)
+                fail_msg("complete through node %u: %s %s", completer_via, weft_error_name(rc),
+                         err.message);
             weft_response_free(&h2);
             completed = true;
         }
@@ -315,7 +324,8 @@ static void test_forward_three_nodes(void **state) {
     pthread_join(th, NULL);
     if (w.rc != 0) fail_msg("result through node %u: %s", waiter_via, w.err.message);
     assert_int_equal(w.status, WEFT_STATUS_COMPLETED);
-    fprintf(stderr, "run 0 on node %llu: result long-poll through node %u, completion through node %u\n",
+    fprintf(stderr,
+            "run 0 on node %llu: result long-poll through node %u, completion through node %u\n",
             (unsigned long long)leader, waiter_via, completer_via);
 
     /* Kill the leader of run 1's shard; through the survivors its runs come back. */
@@ -410,6 +420,26 @@ static void test_forward_hung_leader(void **state) {
             (unsigned long long)leader, (unsigned long long)took);
     assert_true(took <= FW_FORWARD_TIMEOUT_MS + FW_FORWARD_SLACK_MS);
 
+    /* G4 across a lost answer: a start forwarded to the hung leader is answered UNAVAILABLE
+     * (outcome unknown) while its frame waits in the leader's socket, to be read once the
+     * leader runs again. Re-sent with the same request id it must give one run, whichever
+     * attempt applied. */
+    char lost_id[32];
+    for (unsigned i = 0;; i++) {
+        assert_true(i < 10000);
+        snprintf(lost_id, sizeof lost_id, "fw-lost-%u", i);
+        if (fw_shard_of(t, lost_id) == shard) break;
+    }
+    weft_start_req ls = {.workflow_id = weft_str_c(lost_id),
+                         .workflow_type = WEFT_STR_LIT("lost-answer"),
+                         .task_queue = WEFT_STR_LIT(FW_QUEUE),
+                         .request_id = WEFT_STR_LIT("fw-lost-request")};
+    weft_start_resp lr;
+    rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_START_WORKFLOW, &ls, &lr, &h, &err);
+    weft_response_free(&h);
+    if (rc != -WEFT_E_UNAVAILABLE)
+        fail_msg("start to the hung leader: %s %s", weft_error_name(rc), err.message);
+
     assert_int_equal(kill(pid, SIGCONT), 0);
     assert_int_equal(hc_wait_ready(&t->c, HC_READY_TIMEOUT_MS), 0);
     uint64_t deadline = weft_mono_ms() + FW_REELECT_TIMEOUT_MS;
@@ -420,6 +450,32 @@ static void test_forward_hung_leader(void **state) {
         if (weft_mono_ms() > deadline) fail_msg("describe after SIGCONT: %s", err.message);
         weftd_sleep_ms(FW_RETRY_PAUSE_MS);
     }
+    char lost_run[64] = "";
+    bool started = false;
+    for (;;) {
+        rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_START_WORKFLOW, &ls, &lr, &h, &err);
+        if (rc == 0) {
+            weft_str_copy(lost_run, sizeof lost_run, lr.run_id);
+            started = lr.started;
+        }
+        weft_response_free(&h);
+        if (rc == 0) break;
+        if (weft_mono_ms() > deadline) fail_msg("start re-sent: %s", err.message);
+        weftd_sleep_ms(FW_RETRY_PAUSE_MS);
+    }
+    fprintf(stderr, "the re-sent start %s\n",
+            started ? "created the run" : "found the run of the lost attempt");
+    weft_describe_req lq = {.workflow_id = weft_str_c(lost_id)};
+    assert_int_equal(hc_call_seed(t->seed[via - 1], WEFT_MSG_DESCRIBE_WORKFLOW, &lq, &d, &h, &err),
+                     0);
+    assert_true(weft_str_eq_c(d.info.run_id, lost_run));
+    weft_response_free(&h);
+    weft_list_req cq = {.workflow_type = WEFT_STR_LIT("lost-answer")};
+    weft_count_resp cr = {0};
+    assert_int_equal(hc_call_seed(t->seed[via - 1], WEFT_MSG_COUNT_WORKFLOWS, &cq, &cr, &h, &err),
+                     0);
+    weft_response_free(&h);
+    assert_int_equal(cr.count, 1);
     fw_check_status(t, via, 0);
     assert_int_equal(hc_stop_all(&t->c), 0);
     t->passed = true;
