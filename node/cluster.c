@@ -119,7 +119,8 @@ static uint32_t cluster_handoff_step(weft_node *n) {
         weft_replica *rep = &n->replicas[i];
         if (!cluster_leads(rep)) continue;
         leading++;
-        /* A transfer that expired (one election timeout) is tried again, maybe elsewhere. */
+        /* A transfer that expired (libraft: half an election timeout) is tried again, maybe
+         * elsewhere. */
         if (!weft_group_transferring(rep->group)) {
             cluster_transfer(rep, cluster_handoff_target(n, rep), "this node is stopping");
         }

@@ -16,7 +16,7 @@
 #define WEFTD_PEER_UP_ELECTION_TIMEOUTS 2u
 /* How often a leader checks whether a shard it leads should move to its preferred node
  * (DESIGN section 5). Seconds, not turns: a transfer costs an election and holds the shard's
- * writes for up to one election timeout, so moves must stay rare. */
+ * writes for up to half an election timeout (libraft base), so moves must stay rare. */
 #define WEFTD_REBALANCE_INTERVAL_MS 5000u
 /* A graceful stop waits at most this many election timeouts for the leaderships it hands off
  * (libraft 0.15 gives a transfer its base election timeout, half of ours (raft/host.h); the
