@@ -110,6 +110,26 @@ static void close_listener(uv_loop_t *loop, weft_raft_listener *l) {
     weft_raft_listener_free(l);
 }
 
+/* Two listening transports on loopback: `a` (cluster "c1", group `group_a`, raft id 1) and
+ * `b` (cluster `cluster_b`, group 5, raft id 2). */
+static void open_pair(uv_loop_t *loop, const char *cluster_b, uint32_t group_a,
+                      weft_raft_listener **la, weft_raft_listener **lb, side **a, side **b) {
+    weft_err err;
+    assert_int_equal(weft_raft_listener_init(la, loop, "127.0.0.1:0", "c1", &err), 0);
+    assert_int_equal(weft_raft_listener_init(lb, loop, "127.0.0.1:0", cluster_b, &err), 0);
+    *a = calloc(1, sizeof **a);
+    *b = calloc(1, sizeof **b);
+    assert_non_null(*a);
+    assert_non_null(*b);
+    (*a)->connect_status = (*b)->connect_status = 1;
+    assert_int_equal(weft_raft_transport_init(&(*a)->t, *la, group_a, &err), 0);
+    assert_int_equal(weft_raft_transport_init(&(*b)->t, *lb, 5, &err), 0);
+    assert_int_equal((*a)->t.init(&(*a)->t, 1, weft_raft_listener_address(*la)), 0);
+    assert_int_equal((*b)->t.init(&(*b)->t, 2, weft_raft_listener_address(*lb)), 0);
+    assert_int_equal((*a)->t.listen(&(*a)->t, accept_cb), 0);
+    assert_int_equal((*b)->t.listen(&(*b)->t, accept_cb), 0);
+}
+
 /* Closes two transports (their streams already closed) and their listeners, checks that
  * neither close reported itself synchronously (raft_uv checks its own state right after
  * calling close) and that nothing is left on the loop, then frees everything. */
@@ -136,18 +156,9 @@ static void test_preamble_exact(void **state) {
     (void)state;
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
-    weft_err err;
     weft_raft_listener *la = NULL, *lb = NULL;
-    assert_int_equal(weft_raft_listener_init(&la, &loop, "127.0.0.1:0", "c1", &err), 0);
-    assert_int_equal(weft_raft_listener_init(&lb, &loop, "127.0.0.1:0", "c1", &err), 0);
-    side *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
-    a->connect_status = b->connect_status = 1;
-    assert_int_equal(weft_raft_transport_init(&a->t, la, 5, &err), 0);
-    assert_int_equal(weft_raft_transport_init(&b->t, lb, 5, &err), 0);
-    assert_int_equal(a->t.init(&a->t, 1, weft_raft_listener_address(la)), 0);
-    assert_int_equal(b->t.init(&b->t, 2, weft_raft_listener_address(lb)), 0);
-    assert_int_equal(a->t.listen(&a->t, accept_cb), 0);
-    assert_int_equal(b->t.listen(&b->t, accept_cb), 0);
+    side *a = NULL, *b = NULL;
+    open_pair(&loop, "c1", 5, &la, &lb, &a, &b);
 
     struct raft_uv_connect req = {.data = a};
     assert_int_equal(a->t.connect(&a->t, &req, 2, weft_raft_listener_address(lb), connect_cb), 0);
@@ -177,18 +188,9 @@ static void test_preamble_exact(void **state) {
 static void check_refused(const char *cluster_b, uint32_t group_a) {
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
-    weft_err err;
     weft_raft_listener *la = NULL, *lb = NULL;
-    assert_int_equal(weft_raft_listener_init(&la, &loop, "127.0.0.1:0", "c1", &err), 0);
-    assert_int_equal(weft_raft_listener_init(&lb, &loop, "127.0.0.1:0", cluster_b, &err), 0);
-    side *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
-    a->connect_status = b->connect_status = 1;
-    assert_int_equal(weft_raft_transport_init(&a->t, la, group_a, &err), 0);
-    assert_int_equal(weft_raft_transport_init(&b->t, lb, 5, &err), 0);
-    assert_int_equal(a->t.init(&a->t, 1, weft_raft_listener_address(la)), 0);
-    assert_int_equal(b->t.init(&b->t, 2, weft_raft_listener_address(lb)), 0);
-    assert_int_equal(a->t.listen(&a->t, accept_cb), 0);
-    assert_int_equal(b->t.listen(&b->t, accept_cb), 0);
+    side *a = NULL, *b = NULL;
+    open_pair(&loop, cluster_b, group_a, &la, &lb, &a, &b);
 
     struct raft_uv_connect req = {.data = a};
     assert_int_equal(a->t.connect(&a->t, &req, 2, weft_raft_listener_address(lb), connect_cb), 0);
