@@ -63,6 +63,10 @@ class CleanStoreTest(CheckerTest):
         self.assertEqual(g6["lateness_ms"]["during_fault"]["count"], 1)
         self.assertEqual(g6["lateness_ms"]["no_fault"]["count"], 3)
         self.assertEqual(g6["lateness_ms"]["no_fault"]["p50"], 20)
+        self.assertEqual(results["summary"], {
+            "operations": 19, "unknown": 0, "faults": {"kill": 1},
+            "timer_lateness_ms": {"p50": 20, "p99": 3494, "max": 3494},
+            "longest_recovery_ms": 550})
 
 
 class AcknowledgedTest(CheckerTest):

@@ -65,6 +65,8 @@ class ReportTest(unittest.TestCase):
         verdicts = root.find(f".//{XHTML}table[@id='verdicts']")
         self.assertEqual(len(verdicts.findall(f"{XHTML}tr")), 1 + len(results["checkers"]))
         self.assertIn("valid", text)
+        summary = root.find(f".//{XHTML}p[@id='summary']").text
+        self.assertIn("faults: 1 kill, 1 partition", summary)
 
     def test_report_shows_violations_and_escapes_them(self):
         self.b.logs["n1"] += "weft: assertion failed: a < b && c > d (x.c:1, f)\n"

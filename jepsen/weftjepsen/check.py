@@ -46,9 +46,25 @@ def _op_counts(store):
     return counts
 
 
+def _summary(results, store):
+    """The numbers a run's closing note reports (issue 9): operations, unknown outcomes, faults
+    injected, timer lateness and the longest recovery after a heal."""
+    ops = results["ops"]
+    faults = {}
+    for w in results["faults"]:
+        faults[w["fault"]] = faults.get(w["fault"], 0) + 1
+    g6 = results["checkers"]["G6-timers"].get("lateness_ms", {}).get("all", {})
+    recovery = results["checkers"]["liveness"].get("recovery_ms", {})
+    return {"operations": sum(ops.values()),
+            "unknown": sum(n for k, n in ops.items() if k.endswith("-info")),
+            "faults": faults,
+            "timer_lateness_ms": {k: g6.get(k) for k in ("p50", "p99", "max")},
+            "longest_recovery_ms": recovery.get("max")}
+
+
 def check_store(store_dir):
     """Checks the run stored in `store_dir`, writes store_dir/results.json, and returns the
-    results: {"valid", "run", "checkers": {name: result}, "ops", "faults"}. Raises StoreError
+    results: {"valid", "run", "checkers": {name: result}, "ops", "faults", "summary"}. Raises StoreError
     when run.json is missing or malformed (nothing can be checked without it)."""
     store = Store(store_dir)
     results = {"valid": True, "run": store.run.get("run"), "checkers": {}}
@@ -63,6 +79,7 @@ def check_store(store_dir):
     except StoreError as e:  # already reported by the checkers that read these files
         results["ops"], results["faults"] = {}, []
         results["store_error"] = str(e)
+    results["summary"] = _summary(results, store)
     path = os.path.join(store_dir, RESULTS_FILE)
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:

@@ -24,8 +24,11 @@ CHART_MARGIN_LEFT = 70
 CHART_MARGIN_RIGHT = 20
 CHART_MARGIN_TOP = 20
 CHART_MARGIN_BOTTOM = 36
-# Height of one row of fault labels above a chart; overlapping windows take further rows.
+# Fault labels above a chart: the height of a row, how many rows at most (labels that would
+# collide take the next row), and the width of a character at the 11 px font.
 LABEL_ROW_HEIGHT = 14
+LABEL_ROWS_MAX = 4
+LABEL_CHAR_WIDTH = 6.2
 # Characters of an error message shown in the report (results.json has them whole).
 ERROR_TEXT_CHARS_MAX = 600
 
@@ -84,34 +87,49 @@ def _nice_step(span, ticks):
     return 10 * mag
 
 
-def _lanes(windows):
-    """A label row for each window, so that labels of overlapping windows do not collide."""
-    ends, lanes = [], []
-    for w in windows:
-        for i, end in enumerate(ends):
-            if w["start_ms"] >= end:
-                ends[i] = w["end_ms"]
-                lanes.append(i)
+def _label_width(text):
+    """Roughly how wide a label is drawn at the charts' 11 px font."""
+    return LABEL_CHAR_WIDTH * len(text) + 4
+
+
+def _labels(tl, windows):
+    """([(text, row)] per window, rows used). Each window's label goes on the first row where
+    it does not run into the label before it; when none has room, the short label "#n" (the
+    window's number in the faults table) is tried the same way, and failing that no text is
+    drawn (the shading keeps its tooltip)."""
+    row_ends, placed = [], []
+    for n, w in enumerate(windows, 1):
+        x0 = tl.x(w["start_ms"])
+        for text in (w["label"], f"#{n}"):
+            row = next((i for i, end in enumerate(row_ends) if x0 >= end), None)
+            if row is None and len(row_ends) < LABEL_ROWS_MAX:
+                row_ends.append(0.0)
+                row = len(row_ends) - 1
+            if row is not None:
+                row_ends[row] = x0 + _label_width(text)
+                placed.append((text, row))
                 break
         else:
-            ends.append(w["end_ms"])
-            lanes.append(len(ends) - 1)
-    return lanes, max(1, len(ends))
+            placed.append((None, None))
+    return placed, max(1, len(row_ends))
 
 
 def _fault_layer(tl, windows, top, bottom):
     out = []
-    lanes, rows = _lanes(windows)
-    for w, lane in zip(windows, lanes):
+    labels, _ = _labels(tl, windows)
+    for n, (w, (text, row)) in enumerate(zip(windows, labels), 1):
         x0, x1 = tl.x(w["start_ms"]), tl.x(w["end_ms"])
         colour = FAULT_COLOURS.get(w["fault"], FAULT_COLOUR_DEFAULT)
         out.append(f'<rect class="fault" x="{x0:.1f}" y="{top}" width="{max(1.0, x1 - x0):.1f}" '
                    f'height="{bottom - top}" fill="{colour}" fill-opacity="0.35">'
-                   f'<title>{esc(w["label"])}: {esc((w["start_ms"] - tl.t0_ms) / 1000)} s to '
-                   f'{esc((w["end_ms"] - tl.t0_ms) / 1000)} s</title></rect>')
-        y = CHART_MARGIN_TOP + (lane + 1) * LABEL_ROW_HEIGHT - 3
-        out.append(f'<text class="fault-label" x="{x0 + 2:.1f}" y="{y}">{esc(w["label"])}</text>')
-    return out, rows
+                   f'<title>#{n} {esc(w["label"])}: {esc((w["start_ms"] - tl.t0_ms) / 1000)} s '
+                   f'to {esc((w["end_ms"] - tl.t0_ms) / 1000)} s</title></rect>')
+        if text is not None:
+            y = CHART_MARGIN_TOP + (row + 1) * LABEL_ROW_HEIGHT - 3
+            out.append(f'<line x1="{x0:.1f}" y1="{y + 3}" x2="{x0:.1f}" y2="{top}" '
+                       f'stroke="{colour}"/>')
+            out.append(f'<text class="fault-label" x="{x0 + 2:.1f}" y="{y}">{esc(text)}</text>')
+    return out
 
 
 def _axes(tl, top, bottom, y_ticks, y_label):
@@ -157,7 +175,7 @@ def _segments(pts):
 
 def _chart(title, tl, windows, series, y_label, log_y):
     """One SVG chart. series: [(name, colour, [(t_ms, y or None)])]."""
-    _, rows = _lanes(windows)
+    _, rows = _labels(tl, windows)
     top = CHART_MARGIN_TOP + rows * LABEL_ROW_HEIGHT
     height = CHART_HEIGHT + rows * LABEL_ROW_HEIGHT
     bottom = height - CHART_MARGIN_BOTTOM
@@ -174,8 +192,7 @@ def _chart(title, tl, windows, series, y_label, log_y):
         ticks = [(ypos(k * step), f"{k * step:g}") for k in range(int(hi / step) + 1)]
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{CHART_WIDTH}" height="{height}" '
            f'viewBox="0 0 {CHART_WIDTH} {height}" role="img"><title>{esc(title)}</title>']
-    faults, _ = _fault_layer(tl, windows, top, bottom)
-    out += faults
+    out += _fault_layer(tl, windows, top, bottom)
     out += _axes(tl, top, bottom, ticks, y_label)
     legend_x = CHART_WIDTH - CHART_MARGIN_RIGHT - 90 * len(series)
     for i, (name, colour, pts) in enumerate(series):
@@ -265,10 +282,10 @@ def _errors_section(results):
 
 
 def _faults_table(tl, windows):
-    rows = ['<table id="faults"><tr><th>fault</th><th>from (s)</th><th>to (s)</th>'
+    rows = ['<table id="faults"><tr><th>#</th><th>fault</th><th>from (s)</th><th>to (s)</th>'
             '<th>length (s)</th></tr>']
-    for w in windows:
-        rows.append(f'<tr><td>{esc(w["label"])}</td><td>{(w["start_ms"] - tl.t0_ms) / 1000:g}'
+    for n, w in enumerate(windows, 1):
+        rows.append(f'<tr><td>{n}</td><td>{esc(w["label"])}</td><td>{(w["start_ms"] - tl.t0_ms) / 1000:g}'
                     f'</td><td>{(w["end_ms"] - tl.t0_ms) / 1000:g}</td>'
                     f'<td>{(w["end_ms"] - w["start_ms"]) / 1000:g}</td></tr>')
     rows.append("</table>")
@@ -283,6 +300,16 @@ def _timeline(store, windows):
              [w["end_ms"] for w in windows] +
              [op.complete_ms for op in store.ops if op.complete_ms is not None])
     return Timeline(t0, t1)
+
+
+def _summary_line(summary):
+    faults = ", ".join(f"{n} {k}" for k, n in sorted(summary.get("faults", {}).items()))
+    late = summary.get("timer_lateness_ms", {})
+    return (f'<p id="summary">{esc(summary.get("operations"))} operations, '
+            f'{esc(summary.get("unknown"))} with an unknown outcome; faults: '
+            f'{esc(faults or "none")}; timer lateness p50 {esc(late.get("p50"))} ms, p99 '
+            f'{esc(late.get("p99"))} ms, max {esc(late.get("max"))} ms; longest recovery after '
+            f'a heal {esc(summary.get("longest_recovery_ms"))} ms.</p>')
 
 
 def _body(store, results):
@@ -301,6 +328,7 @@ def _body(store, results):
              f'{esc(run.get("timer_late_bound_ms"))} ms, recovery '
              f'{esc(run.get("recovery_bound_ms"))} ms, clock offset '
              f'{esc(run.get("max_clock_offset_ms"))} ms.</p>',
+             _summary_line(results.get("summary", {})),
              "<h2>Verdicts</h2>", _verdict_table(results),
              "<h2>Throughput</h2>",
              _chart("completions per second by outcome", tl, windows, throughput, "ops/s", False),
