@@ -208,6 +208,25 @@ class SignalsTest(CheckerTest):
         r = self.assertCaught(results, "G7-signals", "out-of-order")
         self.assertEqual((r["errors"][0]["process"], r["errors"][0]["seq"]), ("c3", 2))
 
+    def test_unknown_signal_accepted_after_the_next_is_allowed(self):
+        # c3's seq 2 timed out (info) and was accepted after seq 3: no order was promised.
+        run, sigs = self._signals()
+        c3 = [s for s in sigs if json.loads(s["input"])["process"] == "c3"]
+        a, b = run.events.index(c3[1]), run.events.index(c3[2])
+        for key in ("input", "request_id"):
+            run.events[a][key], run.events[b][key] = run.events[b][key], run.events[a][key]
+        ops = self.b.ops["c3"]
+        done = next(i for i in range(1, len(ops)) if ops[i]["type"] == "ok"
+                    and ops[i - 1]["f"] == "signal" and ops[i - 1]["value"]["seq"] == 2)
+        ops[done].update(type="info", value=None, error="DEADLINE_EXCEEDED timed out")
+        result = next(l for l in ops if l["f"] == "result" and l["type"] == "ok")
+        result["value"]["result"]["signals"] = [
+            [json.loads(s["input"])["process"], json.loads(s["input"])["seq"]]
+            for s in run.find("WorkflowExecutionSignaled")]
+        results = self.check()
+        self.assertTrue(results["checkers"]["G7-signals"]["valid"],
+                        results["checkers"]["G7-signals"]["errors"])
+
     def test_result_differs_from_history(self):
         result = next(line for line in self.b.ops["c3"] if line["f"] == "result"
                       and line["type"] == "ok")

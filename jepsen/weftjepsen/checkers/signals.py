@@ -5,7 +5,9 @@ A jepsen signal is identified by its input {process, seq}. Over all runs of its 
 - each signal answered ok is delivered exactly once, and no signal (whatever its outcome) is
   delivered twice;
 - within a run, each process's seqs appear in increasing order: a process sends one signal at a
-  time, so weft accepted them in seq order;
+  time, so weft accepted them in seq order. The exception is a signal whose answer was unknown
+  (info): it may have been accepted after the next one was sent, so it is held to no order
+  against the signals sent after it;
 - a completed jepsen-signals run whose result the client read (a `result` op) lists the signals
   in the order of its history.
 """
@@ -37,19 +39,53 @@ def _check_delivery(v, store, final):
                             process=process, seq=seq)
 
 
-def _check_order(v, final):
+def _signal_times(store):
+    """{(namespace, workflow id, process, seq): [first invoke time, first ok time or None]}."""
+    times = {}
+    for op in store.ops:
+        if op.f != "signal":
+            continue
+        key = (namespace_of(op.value), op.value.get("workflow_id"), op.process,
+               op.value.get("seq"))
+        t = times.setdefault(key, [op.invoke_ms, None])
+        t[0] = min(t[0], op.invoke_ms)
+        if op.type == "ok" and (t[1] is None or op.complete_ms < t[1]):
+            t[1] = op.complete_ms
+    return times
+
+
+def _must_precede(times, ns, wid, process, earlier_seq, later_seq):
+    """Whether weft must have accepted signal earlier_seq before later_seq: it acknowledged
+    earlier_seq before later_seq was sent. A signal whose outcome was unknown may still have
+    been in flight when the next one was sent, so it carries no order."""
+    a = times.get((ns, wid, process, earlier_seq))
+    b = times.get((ns, wid, process, later_seq))
+    if a is None or b is None:
+        return True  # no record of either: the seqs' order is the only evidence
+    return a[1] is not None and a[1] <= b[0]
+
+
+def _check_order(v, store, final):
+    times = _signal_times(store)
     for key, s in final.runs.items():
-        last = {}
+        seen = {}  # process -> seqs delivered so far in this run
         for sig in s.signals:
             if sig.process is None or not isinstance(sig.seq, int):
                 continue
-            prev = last.get(sig.process)
-            if prev is not None and sig.seq < prev:
+            before = seen.setdefault(sig.process, [])
+            late = [k for k in before if k > sig.seq and
+                    _must_precede(times, key[0], key[1], sig.process, sig.seq, k)] \
+                if before and before[-1] > sig.seq else []
+            if late:
                 v.violation("out-of-order", f"run {key[2]} ({key[1]}): signal "
                             f"{sig.process}#{sig.seq} (event {sig.event_id}) comes after "
-                            f"{sig.process}#{prev}, which that process sent later ({s.where})",
-                            workflow_id=key[1], run_id=key[2], process=sig.process, seq=sig.seq)
-            last[sig.process] = sig.seq if prev is None else max(prev, sig.seq)
+                            f"{sig.process}#{min(late)}, which was sent after {sig.seq} was "
+                            f"acknowledged ({s.where})", workflow_id=key[1], run_id=key[2],
+                            process=sig.process, seq=sig.seq)
+            if not before or sig.seq > before[-1]:
+                before.append(sig.seq)  # kept increasing, so before[-1] is the largest
+            else:
+                before.insert(next(i for i, k in enumerate(before) if k > sig.seq), sig.seq)
 
 
 def _check_results(v, store, final):
@@ -74,6 +110,6 @@ def check(store):
     v = Verdict(NAME)
     final = store.final
     _check_delivery(v, store, final)
-    _check_order(v, final)
+    _check_order(v, store, final)
     _check_results(v, store, final)
     return v.result()
