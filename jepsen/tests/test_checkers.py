@@ -255,6 +255,24 @@ class OpenRunsTest(CheckerTest):
         run.complete(first.events[-1]["event_time_ms"] + 100, {"steps": 0})
         self.assertCaught(self.check(), "G3-one-open-run", "overlapping-runs")
 
+    def test_chain_of_terminations_in_one_millisecond_is_allowed(self):
+        # Seen in a real run: three terminate-existing starts of one id applied in the same
+        # millisecond; the first two runs open and close at that instant.
+        t = T0_MS + 50_000
+        for i, end in enumerate((t, t, t + 10)):
+            run = self.b.new_run("chain")
+            run.shard = 2
+            run.add("WorkflowExecutionStarted", t, workflow_type="jepsen-ledger",
+                    input=json.dumps({"steps": 0}), request_id=f"req-chain-{i}")
+            if end == t:
+                run.add("WorkflowExecutionTerminated", t, request_id=f"req-chain-{i + 1}")
+                run.status = "terminated"
+            else:
+                run.complete(end, {"steps": 0})
+        results = self.check()
+        self.assertTrue(results["checkers"]["G3-one-open-run"]["valid"],
+                        results["checkers"]["G3-one-open-run"]["errors"])
+
     def test_run_after_close_is_allowed(self):
         first = self.b.run_by_wid("ledger-1")
         run = self.b.new_run("ledger-1")
@@ -337,6 +355,11 @@ class LivenessTest(CheckerTest):
         during = next(rec for rec in self.b.liveness if rec.get("during"))
         during["worst_ms"] = 15_000
         self.assertCaught(self.check(), "liveness", "untouched-shard-stalled")
+
+    def test_untouched_shard_failed_a_probe_during_a_fault(self):
+        during = next(rec for rec in self.b.liveness if rec.get("during"))
+        during.update(probes=40, failed=3)
+        self.assertCaught(self.check(), "liveness", "untouched-shard-failed")
 
     def test_fault_never_probed(self):
         self.b.liveness = []

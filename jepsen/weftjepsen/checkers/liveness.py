@@ -7,7 +7,8 @@ From liveness.jsonl (jepsen/FORMAT.md):
   served_ms null means it never served again, a violation;
 - each fault stopped in history/nemesis.jsonl has records, for every shard of run.json;
 - during a fault, each untouched shard's worst probe latency (worst_ms) is at most
-  recovery_bound_ms; null means no probe succeeded, a violation.
+  recovery_bound_ms and none of its probes failed (`failed`, when the driver counts them);
+  worst_ms null means no probe succeeded, a violation.
 """
 
 from weftjepsen.checkers.verdict import Verdict, percentiles
@@ -32,7 +33,12 @@ def _check_heal(v, where, rec, bound_ms, recoveries):
 
 def _check_during(v, where, rec, bound_ms):
     worst, shard = rec.get("worst_ms"), rec.get("shard")
-    if worst is None or worst > bound_ms:
+    failed = rec.get("failed") or 0
+    if failed:
+        v.violation("untouched-shard-failed", f"{where}: shard {shard}, untouched by "
+                    f"{rec.get('fault')}, failed {failed} of {rec.get('probes', '?')} probes "
+                    "during it", shard=shard, fault=rec.get("fault"), failed=failed)
+    elif worst is None or worst > bound_ms:
         v.violation("untouched-shard-stalled", f"{where}: shard {shard}, untouched by "
                     f"{rec.get('fault')}, " + ("never served during it" if worst is None else
                                               f"took {worst} ms to serve a probe during it, "
