@@ -361,6 +361,16 @@ class LivenessTest(CheckerTest):
         during.update(probes=40, failed=3)
         self.assertCaught(self.check(), "liveness", "untouched-shard-failed")
 
+    def test_touched_shard_with_a_majority_stalled_during_a_fault(self):
+        self.b.liveness.append({"fault": "kill #1", "during": True, "shard": 0, "touched": True,
+                                "worst_ms": 14_000, "probes": 30, "failed": 12})
+        self.assertCaught(self.check(), "liveness", "majority-shard-stalled")
+
+    def test_touched_shard_may_fail_probes_while_it_elects(self):
+        self.b.liveness.append({"fault": "kill #1", "during": True, "shard": 0, "touched": True,
+                                "worst_ms": 2_500, "probes": 30, "failed": 4})
+        self.assertTrue(self.check()["valid"])
+
     def test_fault_never_probed(self):
         self.b.liveness = []
         self.assertCaught(self.check(), "liveness", "fault-not-probed")

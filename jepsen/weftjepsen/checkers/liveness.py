@@ -1,14 +1,14 @@
 """liveness.py: every shard serves again within recovery_bound_ms after every fault heals, and the
-shards a fault does not touch keep serving while it lasts (DESIGN section 3, G9's "keeps
-serving while a majority of its replicas are up").
+shards that keep a majority of their replicas keep serving while it lasts (DESIGN section 3,
+G9's "keeps serving while a majority of its replicas are up").
 
 From liveness.jsonl (jepsen/FORMAT.md):
 - after each fault's stop, each shard's record has served_ms - healed_ms <= recovery_bound_ms;
   served_ms null means it never served again, a violation;
 - each fault stopped in history/nemesis.jsonl has records, for every shard of run.json;
-- during a fault, each untouched shard's worst probe latency (worst_ms) is at most
-  recovery_bound_ms and none of its probes failed (`failed`, when the driver counts them);
-  worst_ms null means no probe succeeded, a violation.
+- during a fault, every shard probed (each kept a majority of its replicas) served each probe
+  within recovery_bound_ms (worst_ms, null meaning never, a violation); a shard the fault did
+  not touch failed no probe either (`failed`, when the driver counts them).
 """
 
 from weftjepsen.checkers.verdict import Verdict, percentiles
@@ -33,16 +33,18 @@ def _check_heal(v, where, rec, bound_ms, recoveries):
 
 def _check_during(v, where, rec, bound_ms):
     worst, shard = rec.get("worst_ms"), rec.get("shard")
-    failed = rec.get("failed") or 0
-    if failed:
-        v.violation("untouched-shard-failed", f"{where}: shard {shard}, untouched by "
-                    f"{rec.get('fault')}, failed {failed} of {rec.get('probes', '?')} probes "
-                    "during it", shard=shard, fault=rec.get("fault"), failed=failed)
+    failed, touched = rec.get("failed") or 0, bool(rec.get("touched"))
+    what = (f"{where}: shard {shard}, " + ("which kept a majority through" if touched else
+                                           "untouched by") + f" {rec.get('fault')},")
+    if failed and not touched:
+        v.violation("untouched-shard-failed", f"{what} failed {failed} of "
+                    f"{rec.get('probes', '?')} probes during it", shard=shard,
+                    fault=rec.get("fault"), failed=failed)
     elif worst is None or worst > bound_ms:
-        v.violation("untouched-shard-stalled", f"{where}: shard {shard}, untouched by "
-                    f"{rec.get('fault')}, " + ("never served during it" if worst is None else
-                                              f"took {worst} ms to serve a probe during it, "
-                                              f"over the {bound_ms} ms bound"),
+        kind = "majority-shard-stalled" if touched else "untouched-shard-stalled"
+        v.violation(kind, f"{what} " + ("never served during it" if worst is None else
+                                        f"took {worst} ms to serve a probe during it, over the "
+                                        f"{bound_ms} ms bound"),
                     shard=shard, fault=rec.get("fault"), worst_ms=worst)
 
 
