@@ -67,9 +67,9 @@ def field(obj, key, types, where, optional=False):
             return None
         raise StoreError(f"{where}: field '{key}' is missing; see jepsen/FORMAT.md")
     value = obj[key]
-    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
-        raise StoreError(f"{where}: field '{key}' must be {_type_names(types)}, got a boolean")
-    if not isinstance(value, types):
+    wanted = types if isinstance(types, tuple) else (types,)
+    # JSON true is a Python bool, and bool is an int: refuse it where a number is wanted.
+    if not isinstance(value, wanted) or (isinstance(value, bool) and bool not in wanted):
         raise StoreError(f"{where}: field '{key}' must be {_type_names(types)}, "
                          f"got {type(value).__name__}")
     return value
@@ -323,7 +323,7 @@ class Store:
             yield f"wakes.jsonl:{lineno}", obj
 
     def liveness(self):
-        """Yields (where, line) for liveness.jsonl; None if the file is absent."""
+        """[(where, line)] for liveness.jsonl; None if the file is absent."""
         path = self.path("liveness.jsonl")
         if not os.path.exists(path):
             return None
