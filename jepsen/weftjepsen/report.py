@@ -201,7 +201,8 @@ def _chart(title, tl, windows, series, y_label, log_y):
             if len(segment) == 1:
                 out.append(f'<circle cx="{tl.x(segment[0][0]):.1f}" '
                            f'cy="{ypos(segment[0][1]):.1f}" r="2" fill="{colour}"/>')
-            out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" '
+            dash = ' stroke-dasharray="4 3"' if name.startswith("max") else ""
+            out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5"{dash} '
                        f'points="{path}"><title>{esc(name)}</title></polyline>')
         lx = legend_x + 90 * i
         out.append(f'<rect x="{lx}" y="4" width="10" height="10" fill="{colour}"/>'
