@@ -392,6 +392,21 @@ class NodeLogsTest(CheckerTest):
         self.assertCaught(self.check(), "node-logs", "missing-log")
 
 
+class ScaleTest(CheckerTest):
+    def test_many_violations_are_all_counted_and_twenty_kept(self):
+        for i in range(300):
+            self.b.ledger_workflow(f"bulk-{i}", T0_MS + 100_000 + 50 * i, steps=2,
+                                   process=f"b{i % 8}")
+        dups = [dict(line, worker="w2") for line in self.b.ledger[-25:]]
+        self.b.ledger.extend(dups)
+        results = self.check()
+        r = self.assertCaught(results, "G5-exactly-once", "attempt-dispatched-twice")
+        self.assertEqual(r["violations"], 25)
+        self.assertEqual(r["counts"]["attempt-dispatched-twice"], 25)
+        self.assertEqual(len(r["errors"]), 20)
+        self.assertEqual(results["checkers"]["G1-G9-acknowledged"]["counts"]["start-ok"], 307)
+
+
 class StoreErrorsTest(CheckerTest):
     def test_malformed_history_line_is_named(self):
         self.b.write(self.dir)
