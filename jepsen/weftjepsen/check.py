@@ -64,8 +64,8 @@ def _summary(results, store):
 
 def check_store(store_dir):
     """Checks the run stored in `store_dir`, writes store_dir/results.json, and returns the
-    results: {"valid", "run", "checkers": {name: result}, "ops", "faults", "summary"}. Raises StoreError
-    when run.json is missing or malformed (nothing can be checked without it)."""
+    results: {"valid", "run", "checkers": {name: result}, "ops", "faults", "summary"}. Raises
+    StoreError when run.json is missing or malformed (nothing can be checked without it)."""
     store = Store(store_dir)
     results = {"valid": True, "run": store.run.get("run"), "checkers": {}}
     for module in CHECKERS:

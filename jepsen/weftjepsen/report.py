@@ -286,8 +286,9 @@ def _faults_table(tl, windows):
     rows = ['<table id="faults"><tr><th>#</th><th>fault</th><th>from (s)</th><th>to (s)</th>'
             '<th>length (s)</th></tr>']
     for n, w in enumerate(windows, 1):
-        rows.append(f'<tr><td>{n}</td><td>{esc(w["label"])}</td><td>{(w["start_ms"] - tl.t0_ms) / 1000:g}'
-                    f'</td><td>{(w["end_ms"] - tl.t0_ms) / 1000:g}</td>'
+        rows.append(f'<tr><td>{n}</td><td>{esc(w["label"])}</td>'
+                    f'<td>{(w["start_ms"] - tl.t0_ms) / 1000:g}</td>'
+                    f'<td>{(w["end_ms"] - tl.t0_ms) / 1000:g}</td>'
                     f'<td>{(w["end_ms"] - w["start_ms"]) / 1000:g}</td></tr>')
     rows.append("</table>")
     return "\n".join(rows)
@@ -318,9 +319,9 @@ def _body(store, results):
     tl = _timeline(store, windows)
     throughput, latency = _series(store, tl)
     run = store.run
-    verdict = "valid" if results.get("valid") else "INVALID"
+    verdict, cls = ("valid", "valid") if results.get("valid") else ("INVALID", "invalid")
     parts = [f'<h1>weft jepsen run {esc(run.get("run"))}: '
-             f'<span class="{"valid" if results.get("valid") else "invalid"}">{verdict}</span></h1>',
+             f'<span class="{cls}">{verdict}</span></h1>',
              f'<p>workload <b>{esc(run.get("workload"))}</b>, nemesis '
              f'<b>{esc(run.get("nemesis"))}</b>, seed {esc(run.get("seed"))}, '
              f'{esc(len(store.node_names))} nodes, {esc(run.get("shards"))} shards, '
