@@ -90,12 +90,30 @@ static void cluster_transfer(weft_replica *rep, uint64_t to, const char *why) {
 static void cluster_rebalance_cb(uv_timer_t *t) {
     weft_node *n = t->data;
     if (!weft_node_serving(n)) return;
+    if (n->disk_low) {
+        /* An election may have handed this node a shard since the last look. */
+        weft_cluster_shed_leadership(n, "its data dir's disk is low");
+        return;
+    }
+    uint64_t now_ms = weft_mono_ms();
     for (uint32_t i = 0; i < n->replicas_count; i++) {
         weft_replica *rep = &n->replicas[i];
         if (!weft_replica_ready(rep) || rep->preferred_leader == n->datadir.node_id) continue;
         if (weft_group_transferring(rep->group)) continue;
+        if (rep->rebalance_at_ms != 0 && now_ms - rep->rebalance_at_ms < WEFTD_REBALANCE_RETRY_MS)
+            continue;
         if (!cluster_caught_up(n, rep, rep->preferred_leader)) continue;
+        rep->rebalance_at_ms = now_ms;
         cluster_transfer(rep, rep->preferred_leader, "its preferred leader is up and caught up");
+    }
+}
+
+void weft_cluster_shed_leadership(weft_node *n, const char *why) {
+    WEFT_ASSERT(n != NULL && why != NULL);
+    for (uint32_t i = 0; i < n->replicas_count; i++) {
+        weft_replica *rep = &n->replicas[i];
+        if (!cluster_leads(rep) || weft_group_transferring(rep->group)) continue;
+        cluster_transfer(rep, cluster_handoff_target(n, rep), why);
     }
 }
 

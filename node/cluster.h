@@ -18,6 +18,11 @@
  * (DESIGN section 5). Seconds, not turns: a transfer costs an election and holds the shard's
  * writes for up to half an election timeout (libraft base), so moves must stay rare. */
 #define WEFTD_REBALANCE_INTERVAL_MS 5000u
+/* After a move towards the preferred node, the next one waits at least this long. A move that
+ * did not take (the node refuses leadership: its disk is low, or it is stopping) held the
+ * shard's writes for half an election timeout; retrying it every interval would do that
+ * again and again. */
+#define WEFTD_REBALANCE_RETRY_MS 60000u
 /* A graceful stop waits at most this many election timeouts for the leaderships it hands off
  * (libraft 0.15 gives a transfer its base election timeout, half of ours (raft/host.h); the
  * other half covers a retry to another voter). After that it stops anyway: the followers
@@ -25,6 +30,11 @@
 #define WEFTD_HANDOFF_ELECTION_TIMEOUTS 1u
 /* How often the hand-off looks whether leadership has moved. */
 #define WEFTD_HANDOFF_POLL_MS 20u
+
+/* Asks every shard this node leads to move to a caught-up peer (raft's choice when none is),
+ * logging `why`. Used while the node refuses leadership (disk.c); a transfer already under way
+ * is left alone. */
+void weft_cluster_shed_leadership(weft_node *n, const char *why);
 
 /* True for this node, and for a peer heard from within WEFTD_PEER_UP_ELECTION_TIMEOUTS. */
 bool weft_cluster_peer_up(const weft_node *n, uint64_t node_id);

@@ -129,6 +129,9 @@ static const cfg_row cfg_rows[] = {
         "requests forwarded to one peer and not yet answered"),
     ROW("forward-connect-timeout-ms", CFG_U32, forward_connect_timeout_ms, 1, 600000,
         "how long dialling a peer for forwarding may take, and the pause after a failure"),
+    ROW("disk-free-bytes-min", CFG_U64, disk_free_bytes_min, 0, U64_ALL,
+        "free bytes the data dir's file system must keep; under it the node refuses new work "
+        "(RESOURCE_EXHAUSTED) and hands its leaderships to peers until space is back (0: off)"),
 };
 
 void weft_config_default(weft_config *c) {
@@ -156,6 +159,7 @@ void weft_config_default(weft_config *c) {
     c->forward_timeout_ms = WEFTD_FORWARD_TIMEOUT_MS_DEFAULT;
     c->forward_inflight_max = WEFTD_FORWARD_INFLIGHT_MAX_DEFAULT;
     c->forward_connect_timeout_ms = WEFTD_FORWARD_CONNECT_TIMEOUT_MS_DEFAULT;
+    c->disk_free_bytes_min = WEFTD_DISK_FREE_BYTES_MIN_DEFAULT;
 }
 
 /* Where a value came from, for error messages: "--shards" or "config weft.ini: key shards". */

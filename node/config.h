@@ -36,6 +36,12 @@
  * again for this long either (its requests get NOT_LEADER with the address meanwhile). */
 #define WEFTD_FORWARD_CONNECT_TIMEOUT_MS_DEFAULT 2000u
 /* Default client port, and the raft port is the client port plus one unless set. */
+/* Free bytes the data dir's file system must keep (--disk-free-bytes-min). Under it the node
+ * refuses new work and gives up its leaderships (node/disk.c), well before raft or LMDB hit
+ * ENOSPC: libraft 0.15 may fail to restart on a log that filled the disk (dqlite#283), and
+ * each replica pre-allocates raft segments (--segment-bytes) and writes snapshots of its
+ * whole state. 0 turns the check off. */
+#define WEFTD_DISK_FREE_BYTES_MIN_DEFAULT (256ull * 1024u * 1024u)
 #define WEFTD_LISTEN_DEFAULT "127.0.0.1:7400"
 #define WEFTD_DATA_DIR_DEFAULT "./weft-data"
 #define WEFTD_SHARDS_DEFAULT 8u
@@ -81,6 +87,7 @@ typedef struct weft_config {
     uint32_t forward_timeout_ms;
     uint32_t forward_inflight_max;
     uint32_t forward_connect_timeout_ms;
+    uint64_t disk_free_bytes_min; /* --disk-free-bytes-min; 0: no floor */
 } weft_config;
 
 /* Fills every default. */

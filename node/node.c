@@ -11,6 +11,7 @@
 #include "../proto/log.h"
 #include "../storage/store.h"
 #include "cluster.h"
+#include "disk.h"
 #include "forward.h"
 #include "ops.h"
 #include "poll.h"
@@ -104,6 +105,7 @@ static void node_host_closed(weft_node *n) {
     uv_close((uv_handle_t *)&n->pump_timer, node_handle_closed_cb);
     uv_close((uv_handle_t *)&n->drain_timer, node_handle_closed_cb);
     uv_close((uv_handle_t *)&n->rebalance_timer, node_handle_closed_cb);
+    uv_close((uv_handle_t *)&n->disk_timer, node_handle_closed_cb);
     weft_signals_close(n);
     weft_node_set_state(n, WEFT_NODE_STOPPED);
 }
@@ -120,6 +122,7 @@ void weft_node_close(weft_node *n) {
     weft_node_set_state(n, WEFT_NODE_CLOSING);
     uv_timer_stop(&n->drain_timer);
     weft_cluster_rebalance_stop(n);
+    weft_disk_stop(n);
     if (n->server != NULL) weft_server_stop_listening(n->server);
     weft_forward_close(n);
     for (uint32_t i = 0; i < n->replicas_count; i++)
@@ -155,6 +158,15 @@ void weft_node_handoff_wait(weft_node *n, uint64_t delay_ms) {
     uv_timer_start(&n->drain_timer, node_drain_timer_cb, delay_ms, 0);
 }
 
+void weft_node_leadership_refresh(weft_node *n) {
+    WEFT_ASSERT(n != NULL);
+    if (n->host == NULL || n->cfg.cluster.replication_factor < 2) return;
+    const char *why = n->state != WEFT_NODE_RUNNING ? "this node is stopping"
+                      : n->disk_low                 ? "its data dir's disk is low"
+                                                    : NULL;
+    weft_raft_host_refuse_leadership(n->host, why);
+}
+
 void weft_node_drain_check(weft_node *n) {
     if (n->state != WEFT_NODE_DRAINING || n->proposals_inflight > 0 || n->barriers_inflight > 0)
         return;
@@ -169,8 +181,9 @@ void weft_node_shutdown(weft_node *n) {
              (unsigned long long)n->proposals_inflight);
     weft_server_stop_listening(n->server);
     weft_cluster_rebalance_stop(n);
+    weft_disk_stop(n);
     /* A node on its way out must not be handed leaderships by its peers meanwhile. */
-    if (n->cfg.cluster.replication_factor > 1) weft_raft_host_refuse_leadership(n->host, true);
+    weft_node_leadership_refresh(n);
     for (uint32_t i = 0; i < n->replicas_count; i++)
         weft_timergate_stop(&n->replicas[i].gate);
     weft_poll_answer_all(n);
@@ -200,6 +213,7 @@ static void node_raft_opts(const weft_node *n, weft_raft_opts *o) {
     o->snapshot_trailing = n->cfg.snapshot_trailing;
     o->segment_bytes = (size_t)n->cfg.segment_bytes;
     o->pre_vote = n->cfg.pre_vote;
+    o->disk_free_bytes_min = n->cfg.disk_free_bytes_min;
 }
 
 /* Opens the data dir with this start's identity (DESIGN section 5, "Cluster identity"): with
@@ -271,6 +285,9 @@ int weft_node_start(weft_node *n, uv_loop_t *loop) {
     WEFT_ASSERT(rc == 0);
     rc = uv_timer_init(loop, &n->rebalance_timer);
     WEFT_ASSERT(rc == 0);
+    rc = uv_timer_init(loop, &n->disk_timer);
+    WEFT_ASSERT(rc == 0);
+    n->disk_timer.data = n;
     n->pump_timer.data = n;
     n->drain_timer.data = n;
     n->rebalance_timer.data = n;
@@ -303,6 +320,7 @@ int weft_node_start(weft_node *n, uv_loop_t *loop) {
     weft_node_set_state(n, WEFT_NODE_RUNNING);
     n->served = true;
     weft_cluster_rebalance_start(n);
+    weft_disk_start(n);
     weft_log(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "weftd listening on %s, data %s, %u shards",
              n->cfg.listen, n->datadir.path, n->replicas_count);
     node_log_cluster(n);

@@ -3,6 +3,7 @@
 #ifndef WEFT_NODE_NODE_H
 #define WEFT_NODE_NODE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -49,6 +50,7 @@ struct weft_replica {
     bool hosted;         /* placement puts a replica of this shard on this node (placement.h);
                           * false: no shard, no group, requests answered with a leader hint */
     uint64_t preferred_leader; /* node id that should lead this shard (DESIGN section 5) */
+    uint64_t rebalance_at_ms;  /* monotonic ms of the last move towards preferred_leader */
     weft_shard *shard;   /* the state machine; NULL before open and after close */
     weft_group *group;   /* its raft group; NULL before start */
     weft_group_fsm fsm;  /* callbacks raft drives (apply, snapshot, restore, roles) */
@@ -114,6 +116,10 @@ struct weft_node {
     uint64_t handoff_deadline_ms; /* monotonic ms when the hand-off gives up (cluster.c) */
     uint64_t handoff_started_ms;  /* monotonic ms when the hand-off began */
     uv_timer_t rebalance_timer; /* moves leaderships to their preferred nodes (cluster.c) */
+    uv_timer_t disk_timer;      /* reads the data dir's free space (disk.c) */
+    bool disk_low;              /* under --disk-free-bytes-min; changed only by disk.c */
+    uint64_t disk_free_bytes;   /* free bytes at the last check */
+    char disk_health[PATH_MAX + 256]; /* what ClusterStatus shows while disk_low */
     uv_signal_t sigterm;        /* SIGTERM: graceful stop */
     uv_signal_t sigint;         /* SIGINT: graceful stop */
     int exit_code;              /* what main returns */
@@ -134,6 +140,10 @@ void weft_node_free(weft_node *n);
 
 /* Schedules the pump (deferred wake-ups) for the next loop turn. */
 void weft_node_pump_schedule(weft_node *n);
+
+/* Tells raft whether this node takes leadership now: not while it stops, nor while its disk
+ * is low (disk.c). Call after either changes. */
+void weft_node_leadership_refresh(weft_node *n);
 
 /* Called by proposals and barriers as they finish, so that draining can end. */
 void weft_node_drain_check(weft_node *n);

@@ -14,6 +14,7 @@
 #include "../proto/partition.h"
 #include "cluster.h"
 #include "conn.h"
+#include "disk.h"
 #include "forward.h"
 #include "ops.h"
 #include "placement.h"
@@ -108,6 +109,15 @@ static void topology_merge(weft_shard_info *shards, uint32_t count, const topolo
     }
 }
 
+/* What a peer says of itself in its own answer ("" when it did not answer, or is fine). */
+static weft_str topology_peer_health(const topology_peer *p) {
+    if (!p->answered) return (weft_str){0};
+    for (uint32_t j = 0; j < p->resp.nodes_count; j++) {
+        if (p->resp.nodes[j].node_id == p->node_id) return p->resp.nodes[j].health;
+    }
+    return (weft_str){0};
+}
+
 /* Encodes the topology (`status` adds commit and applied indexes and replicas) into a malloc'd
  * map. Hello stays small: it leaves replicas out, as it leaves out the indexes. With `peers`
  * (a merged status), shards take their leader's row and a peer is up when it answered. */
@@ -136,8 +146,12 @@ static int topology_encode(const weft_node *n, bool status, const topology_peer 
             .address = weft_str_c(cl->nodes[i].client_address),
             .up = weft_cluster_peer_up(n, cl->nodes[i].id),
         };
+        if (nodes[i].node_id == n->datadir.node_id)
+            nodes[i].health = weft_str_c(weft_disk_health(n));
         for (uint32_t k = 0; peers != NULL && k < peers_count; k++) {
-            if (peers[k].node_id == nodes[i].node_id) nodes[i].up = peers[k].answered;
+            if (peers[k].node_id != nodes[i].node_id) continue;
+            nodes[i].up = peers[k].answered;
+            nodes[i].health = topology_peer_health(&peers[k]);
         }
     }
     weft_hello_resp resp = {

@@ -10,6 +10,7 @@
 
 #include "../proto/base.h"
 #include "../proto/log.h"
+#include "disk.h"
 #include "forward.h"
 #include "ids.h"
 #include "ops.h"
@@ -33,6 +34,11 @@ static void writes_propose(weft_req *r, weft_str run_id) {
         /* Another node leads the shard: it answers, through this node (forward.h). */
         if (err.code == WEFT_E_NOT_LEADER && weft_forward_req(r, hint, 0)) return;
         weft_req_err(r, &err, hint);
+        return;
+    }
+    /* This node would write it: not new work while its disk is low (disk.c). */
+    if (weft_disk_refuses(r->node, r->op->msg_type, &err)) {
+        weft_req_err(r, &err, 0);
         return;
     }
     uint8_t *cmd = NULL;

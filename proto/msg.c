@@ -171,6 +171,7 @@ static const weft_field node_info_rows[] = {
     U64(weft_node_info, node_id),
     ID(weft_node_info, address),
     BOOL(weft_node_info, up),
+    TEXT(weft_node_info, health),
 };
 const weft_schema weft_node_info_schema = WEFT_SCHEMA(weft_node_info, node_info_rows);
 

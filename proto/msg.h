@@ -268,6 +268,8 @@ typedef struct weft_node_info {
     uint64_t node_id;
     weft_str address; /* client address host:port */
     bool up;
+    weft_str health; /* "" when fine; else what is wrong, in the node's own words (e.g. "disk
+                      * low: ..."), as its own answer to a merged ClusterStatus gave it */
 } weft_node_info;
 
 typedef struct weft_hello_resp {

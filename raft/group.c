@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "../proto/log.h"
 #include "host_impl.h"
@@ -146,6 +147,18 @@ void group_io_free(group_io *gio) {
     free(gio);
 }
 
+/* The guard saw raft_uv fail a disk write (guard.h): restart the replica from the next poll,
+ * never from inside raft's callback, and say what failed and where. */
+static void group_io_failed_cb(void *data, int status, const char *why) {
+    weft_group *g = data;
+    WEFT_ASSERT(g != NULL && status != 0 && why != NULL);
+    if (!g->restart_wanted) {
+        snprintf(g->restart_why, sizeof g->restart_why, "%s, in %s", why, g->dir);
+        g->restart_wanted = true;
+    }
+    host_wake(g->h);
+}
+
 static int group_raft_init(weft_group *g, weft_err *err) {
     weft_raft_host *h = g->h;
     WEFT_ASSERT(g->gio == NULL);
@@ -171,6 +184,8 @@ static int group_raft_init(weft_group *g, weft_err *err) {
     weft_io_guard_init(&gio->guard, &gio->io);
     gio->guard.recv_filter = host_recv_filter;
     gio->guard.recv_filter_data = h;
+    gio->guard.io_failed = group_io_failed_cb;
+    gio->guard.io_failed_data = g;
     memset(&g->raft, 0, sizeof g->raft);
     rv = raft_init(&g->raft, &gio->guard.io, &g->adapter.raft_fsm, h->opts.node_id, h->address);
     if (rv != 0) {
@@ -196,6 +211,7 @@ static int group_open(weft_group *g, weft_err *err) {
     g->barrier_pending = false;
     g->barrier_applied = false;
     g->restart_wanted = false;
+    g->restart_why[0] = '\0';
     g->transfer_pending = false;
     int rc = group_raft_init(g, err);
     if (rc != 0) return rc;
@@ -277,12 +293,49 @@ static void group_stop(weft_group *g, const char *why) {
     if (g->role != WEFT_ROLE_STOPPED) group_role_set(g, WEFT_ROLE_STOPPED);
     group_life_set(g, GROUP_STOPPING);
     g->restart_wanted = false;
+    g->restart_why[0] = '\0';
+    g->space_wait_logged = false;
     group_raft_close(g);
+}
+
+/* Free bytes for an unprivileged writer on the file system of `dir`, or UINT64_MAX when it
+ * cannot be told (a restart is then not held back). */
+static uint64_t group_dir_free_bytes(const char *dir) {
+    struct statvfs st;
+    if (statvfs(dir, &st) != 0) return UINT64_MAX;
+    return (uint64_t)st.f_bavail * (uint64_t)st.f_frsize;
+}
+
+/* A restart on a full disk fails again at once, or worse starts a raft that cannot store an
+ * entry: wait for disk-free-bytes-min first, and say so once. */
+static bool group_restart_has_space(weft_group *g) {
+    uint64_t min_bytes = g->h->opts.disk_free_bytes_min;
+    if (min_bytes == 0) return true;
+    uint64_t free_bytes = group_dir_free_bytes(g->dir);
+    if (free_bytes >= min_bytes) {
+        if (g->space_wait_logged) {
+            WEFT_LOGF(WEFT_LOG_WARN, g->id, "%s has %llu bytes free again: restarting the replica",
+                      g->dir, (unsigned long long)free_bytes);
+        }
+        return true;
+    }
+    if (!g->space_wait_logged) {
+        WEFT_LOGF(WEFT_LOG_ERROR, g->id,
+                  "replica waits to restart: %s has %llu bytes free, under disk-free-bytes-min "
+                  "(%llu); free space on that file system and it restarts by itself",
+                  g->dir, (unsigned long long)free_bytes, (unsigned long long)min_bytes);
+        g->space_wait_logged = true;
+    }
+    return false;
 }
 
 static void group_restart_cb(uv_timer_t *t) {
     weft_group *g = t->data;
     WEFT_ASSERT(g->life == GROUP_STOPPED && !g->h->closing);
+    if (!group_restart_has_space(g)) {
+        group_restart_arm(g);
+        return;
+    }
     weft_err err;
     weft_err_clear(&err);
     int rc = g->fsm->reopen != NULL ? g->fsm->reopen(g->fsm->ctx, &err) : 0;
@@ -350,7 +403,7 @@ static void group_poll_leader(weft_group *g, uint64_t term) {
 void group_poll(weft_group *g) {
     if (g->life != GROUP_RUNNING) return;
     if (g->restart_wanted) {
-        group_stop(g, "storage failure");
+        group_stop(g, g->restart_why[0] != '\0' ? g->restart_why : "storage failure in apply");
         return;
     }
     int state = raft_state(&g->raft);

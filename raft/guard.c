@@ -2,6 +2,8 @@
  * recv (AppendEntries in) and send (AppendEntries results out) look at what passes. */
 #include "guard.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../proto/base.h"
@@ -16,6 +18,27 @@ static weft_io_guard *guard_of(struct raft_io *io) {
 static int guard_rv(weft_io_guard *g, int rv) {
     if (rv != 0) memcpy(g->io.errmsg, g->inner->errmsg, sizeof g->io.errmsg);
     return rv;
+}
+
+/* ---- Disk failures ---- */
+
+/* Records a failure of the inner io's disk work and tells the host once (guard.h). */
+static void guard_io_failed(weft_io_guard *g, int status, const char *op) {
+    WEFT_ASSERT(g != NULL && op != NULL);
+    if (status == 0 || status == RAFT_CANCELED) return; /* closing is not a failure */
+    g->io_failures_count++;
+    if (g->io_failure != 0) return;
+    g->io_failure = status;
+    char why[sizeof g->inner->errmsg + 96];
+    snprintf(why, sizeof why, "raft %s failed: %s (%s)", op, raft_strerror(status),
+             g->inner->errmsg[0] != '\0' ? g->inner->errmsg : "no detail from raft_uv");
+    if (g->io_failed != NULL) g->io_failed(g->io_failed_data, status, why);
+}
+
+/* What a synchronous call returned: a disk failure is reported, then passed on as it was. */
+static int guard_sync_rv(weft_io_guard *g, int rv, const char *op) {
+    if (rv != 0) guard_io_failed(g, rv, op);
+    return guard_rv(g, rv);
 }
 
 /* ---- What the follower has checked ---- */
@@ -165,30 +188,87 @@ static int guard_recover(struct raft_io *io, const struct raft_configuration *co
 
 static int guard_set_term(struct raft_io *io, raft_term term) {
     weft_io_guard *g = guard_of(io);
-    return guard_rv(g, g->inner->set_term(g->inner, term));
+    return guard_sync_rv(g, g->inner->set_term(g->inner, term), "term write");
 }
 
 static int guard_set_vote(struct raft_io *io, raft_id server_id) {
     weft_io_guard *g = guard_of(io);
-    return guard_rv(g, g->inner->set_vote(g->inner, server_id));
+    return guard_sync_rv(g, g->inner->set_vote(g->inner, server_id), "vote write");
+}
+
+/* raft's append and snapshot-put requests run inside ones of ours, so that their completion
+ * status passes the guard (guard_io_failed) before raft sees it. The inner io gets our request
+ * (the first member) and never raft's, whose `data` raft keeps for itself. */
+typedef struct guard_append_req {
+    struct raft_io_append req;       /* handed to the inner io; must stay the first member */
+    weft_io_guard *g;                /* the guard; outlives the request (group_io) */
+    struct raft_io_append *raft_req; /* raft's */
+    raft_io_append_cb cb;            /* raft's */
+} guard_append_req;
+
+static void guard_append_cb(struct raft_io_append *req, int status) {
+    guard_append_req *ga = (guard_append_req *)req;
+    WEFT_ASSERT(ga != NULL && ga->raft_req != NULL && ga->cb != NULL);
+    weft_io_guard *g = ga->g;
+    struct raft_io_append *raft_req = ga->raft_req;
+    raft_io_append_cb cb = ga->cb;
+    free(ga);
+    guard_io_failed(g, status, "log append");
+    cb(raft_req, status);
 }
 
 static int guard_append(struct raft_io *io, struct raft_io_append *req,
                         const struct raft_entry entries[], unsigned n, raft_io_append_cb cb) {
     weft_io_guard *g = guard_of(io);
-    return guard_rv(g, g->inner->append(g->inner, req, entries, n, cb));
+    WEFT_ASSERT(req != NULL && cb != NULL);
+    guard_append_req *ga = calloc(1, sizeof *ga);
+    if (ga == NULL) return RAFT_NOMEM;
+    ga->g = g;
+    ga->raft_req = req;
+    ga->cb = cb;
+    req->cb = cb; /* as an io does */
+    int rv = g->inner->append(g->inner, &ga->req, entries, n, guard_append_cb);
+    if (rv != 0) free(ga); /* a refused request never calls back */
+    return guard_sync_rv(g, rv, "log append");
 }
 
 static int guard_truncate(struct raft_io *io, raft_index index) {
     weft_io_guard *g = guard_of(io);
-    return guard_rv(g, g->inner->truncate(g->inner, index));
+    return guard_sync_rv(g, g->inner->truncate(g->inner, index), "log truncation");
+}
+
+typedef struct guard_put {
+    struct raft_io_snapshot_put req;       /* handed to the inner io; must stay the first member */
+    weft_io_guard *g;                      /* the guard; outlives the request (group_io) */
+    struct raft_io_snapshot_put *raft_req; /* raft's */
+    raft_io_snapshot_put_cb cb;            /* raft's */
+} guard_put;
+
+static void guard_put_cb(struct raft_io_snapshot_put *req, int status) {
+    guard_put *gp = (guard_put *)req;
+    WEFT_ASSERT(gp != NULL && gp->raft_req != NULL && gp->cb != NULL);
+    weft_io_guard *g = gp->g;
+    struct raft_io_snapshot_put *raft_req = gp->raft_req;
+    raft_io_snapshot_put_cb cb = gp->cb;
+    free(gp);
+    guard_io_failed(g, status, "snapshot write");
+    cb(raft_req, status);
 }
 
 static int guard_snapshot_put(struct raft_io *io, unsigned trailing,
                               struct raft_io_snapshot_put *req,
                               const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb) {
     weft_io_guard *g = guard_of(io);
-    return guard_rv(g, g->inner->snapshot_put(g->inner, trailing, req, snapshot, cb));
+    WEFT_ASSERT(req != NULL && cb != NULL);
+    guard_put *gp = calloc(1, sizeof *gp);
+    if (gp == NULL) return RAFT_NOMEM;
+    gp->g = g;
+    gp->raft_req = req;
+    gp->cb = cb;
+    req->cb = cb; /* as an io does */
+    int rv = g->inner->snapshot_put(g->inner, trailing, &gp->req, snapshot, guard_put_cb);
+    if (rv != 0) free(gp);
+    return guard_sync_rv(g, rv, "snapshot write");
 }
 
 static int guard_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get *req,

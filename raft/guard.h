@@ -52,6 +52,17 @@ typedef struct weft_io_guard {
     bool (*recv_filter)(void *data, const struct raft_message *msg);
     void *recv_filter_data; /* for recv_filter */
     uint64_t timeout_nows_dropped; /* TimeoutNow messages recv_filter refused */
+    /* Optional (NULL: only recorded). Called on the loop thread for the first disk failure
+     * the inner io reports: an append, truncate, term or vote write, or snapshot put failing
+     * with anything but RAFT_CANCELED. libraft 0.15 does not stop after one: raft_uv marks
+     * itself errored but never reads the mark, and a follower whose segment preparation
+     * failed on a full disk stays a follower that stores nothing again, even once space is
+     * back (docs/notes.md). So the host restarts the replica from disk. `why` names the
+     * operation and raft_uv's message; it is borrowed for the call. */
+    void (*io_failed)(void *data, int status, const char *why);
+    void *io_failed_data;       /* for io_failed */
+    int io_failure;             /* status of the first disk failure, 0 while none */
+    uint64_t io_failures_count; /* disk failures reported by the inner io */
 } weft_io_guard;
 
 /* Wraps `inner` (which must outlive the guard). After this, raft_init(r, &g->io, ...) or, for

@@ -131,8 +131,8 @@ bool host_recv_filter(void *data, const struct raft_message *msg) {
     if (i < h->heard_count) h->heard[i] = (host_heard){.id = msg->server_id, .at_ms = now};
     if (msg->type == RAFT_IO_TIMEOUT_NOW && h->refuse_leadership) {
         WEFT_LOGF(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD,
-                  "refused a leadership transfer from node %llu: this node is stopping",
-                  (unsigned long long)msg->server_id);
+                  "refused a leadership transfer from node %llu: %s",
+                  (unsigned long long)msg->server_id, h->refuse_why);
         return false;
     }
     return true;
@@ -146,13 +146,15 @@ uint64_t weft_raft_host_heard_ms(const weft_raft_host *h, uint64_t id) {
     return 0;
 }
 
-void weft_raft_host_refuse_leadership(weft_raft_host *h, bool refuse) {
+void weft_raft_host_refuse_leadership(weft_raft_host *h, const char *why) {
     WEFT_ASSERT(h != NULL);
-    if (h->refuse_leadership != refuse) {
-        WEFT_LOGF(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "leadership transfers to this node %s",
-                  refuse ? "refused" : "accepted");
+    bool refuse = why != NULL;
+    if (h->refuse_leadership != refuse || (refuse && strcmp(h->refuse_why, why) != 0)) {
+        WEFT_LOGF(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "leadership transfers to this node %s%s%s",
+                  refuse ? "refused: " : "accepted", refuse ? why : "", "");
     }
     h->refuse_leadership = refuse;
+    snprintf(h->refuse_why, sizeof h->refuse_why, "%s", refuse ? why : "");
 }
 
 static void host_maybe_closed(weft_raft_host *h) {

@@ -60,6 +60,10 @@ typedef struct weft_raft_opts {
     size_t segment_bytes;               /* raft_uv segment size */
     bool pre_vote;                      /* thesis 9.6; default on */
     unsigned restart_delay_ms;          /* storage failure -> replica restart delay */
+    uint64_t disk_free_bytes_min;       /* a stopped replica restarts only once its raft
+                                         * directory's file system has this much free (0: at
+                                         * once): a restart on a full disk fails again, or
+                                         * starts a raft that cannot store anything */
 } weft_raft_opts;
 
 /* Fills the defaults above; node_id 1, raft_address "127.0.0.1:7400", cluster_id "weft". */
@@ -188,10 +192,12 @@ uint64_t weft_group_match_index(const weft_group *g, uint64_t id);
  * answer, so two nodes that share a group with a leader on one of them hear from each other
  * every heartbeat. */
 uint64_t weft_raft_host_heard_ms(const weft_raft_host *h, uint64_t id);
-/* While `refuse` is set, every group of this host ignores TimeoutNow, the message a leader
- * sends to hand its leadership over: a node handing its leaderships off before it stops
- * must not be given others meanwhile. */
-void weft_raft_host_refuse_leadership(weft_raft_host *h, bool refuse);
+/* While `why` is not NULL, every group of this host ignores TimeoutNow, the message a leader
+ * sends to hand its leadership over, and logs `why` (copied, truncated to 127 bytes) for each
+ * one: a node handing its leaderships off before it stops, or whose disk is low, must not be
+ * given others meanwhile. NULL accepts transfers again. An election it wins is not refused:
+ * the node hands such a leadership on itself (node/cluster.c). */
+void weft_raft_host_refuse_leadership(weft_raft_host *h, const char *why);
 
 /* Entry framing: [version, leader_time_ms, [cmd bytes...]] plus zero padding to 8 bytes,
  * which raft_uv needs (batch.h) (DESIGN section 5). Exposed for the simulation tests, which

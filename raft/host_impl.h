@@ -14,6 +14,8 @@
 #define WEFT_RAFT_DIR_BYTES_MAX 1024u
 /* Shortest segment raft_uv should pre-allocate: a few blocks, so an entry fits. */
 #define WEFT_RAFT_SEGMENT_BYTES_MIN (64u * 1024u)
+/* Bytes of the text that says why a replica stops: raft_uv's message and the directory. */
+#define WEFT_RAFT_WHY_BYTES_MAX (WEFT_RAFT_DIR_BYTES_MAX + 512u)
 
 /* A command waiting for this loop turn's batch. */
 typedef struct proposal {
@@ -112,6 +114,8 @@ struct weft_group {
     uint32_t entries_inflight;              /* our entries appended, cb not yet run */
     uint64_t last_leader_time_ms;           /* stamps never go backwards */
     bool restart_wanted;                    /* a storage failure asked for a restart */
+    char restart_why[WEFT_RAFT_WHY_BYTES_MAX]; /* what failed, for the stop's log line */
+    bool space_wait_logged;                    /* the restart's wait for free space was logged */
     bool transfer_pending;                  /* `transfer` awaits its callback */
     struct raft_transfer transfer;          /* leadership transfer request */
     uv_timer_t restart_timer;               /* delays restarts */
@@ -147,6 +151,7 @@ struct weft_raft_host {
     host_heard heard[WEFT_RAFT_HEARD_MAX];  /* last message from each peer */
     unsigned heard_count;                   /* entries used in heard */
     bool refuse_leadership;                 /* drop TimeoutNow (weft_raft_host_refuse_...) */
+    char refuse_why[128];                   /* why, for the log line of each one dropped */
     bool closing;                           /* close was called */
     bool listener_closing;                  /* listener close was called */
     unsigned handles_open;                  /* check, idle; listener counts as one */

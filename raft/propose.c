@@ -5,6 +5,7 @@
  * why). Linearizable reads ride on the next entry appended after they arrived, or on a barrier
  * when no command is waiting. Every callback runs exactly once. Also here: the new leader's
  * barrier (raft#220 mitigation) and leadership transfer. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -346,7 +347,19 @@ static void leader_barrier_cb(struct raft_barrier *req, int status) {
     WEFT_ASSERT(g->barrier_pending && req == &g->leader_barrier);
     g->barrier_pending = false;
     if (status != 0) {
-        WEFT_LOGF(WEFT_LOG_INFO, g->id, "leader barrier failed: %s", raft_strerror(status));
+        WEFT_LOGF(WEFT_LOG_INFO, g->id, "leader barrier failed: %s (%d)", raft_strerror(status),
+                  status);
+        if (g->raft_open && raft_state(&g->raft) == RAFT_LEADER &&
+            g->raft.current_term == g->leader_term && !g->restart_wanted) {
+            /* Still leading in the same term, so the entry itself failed (a disk write, with
+             * raft_uv's own error codes): proposing it again each turn only spins (a full
+             * disk did, tens of thousands of times a second). raft#320: restart instead. */
+            snprintf(g->restart_why, sizeof g->restart_why,
+                     "the new leader's barrier failed (%s, %d) while it still leads, in %s",
+                     raft_strerror(status), status, g->dir);
+            g->restart_wanted = true;
+            host_wake(g->h);
+        }
         return;
     }
     /* Applied means every entry of earlier terms is applied too. */

@@ -40,8 +40,11 @@ static void cluster_print_table(const weft_cluster_status_resp *r) {
     printf("%-6s  %-*s  %s\n", "NODE", aw, "ADDRESS", "STATE");
     for (uint32_t i = 0; i < r->nodes_count; i++) {
         const weft_node_info *n = &r->nodes[i];
-        printf("%-6llu  %-*.*s  %s\n", (unsigned long long)n->node_id, aw, CLI_STR(n->address),
+        printf("%-6llu  %-*.*s  %s", (unsigned long long)n->node_id, aw, CLI_STR(n->address),
                n->up ? "up" : "down");
+        /* A node that is up but unwell says what is wrong, in its own words. */
+        if (n->up && n->health.len > 0) printf(" (%.*s)", CLI_STR(n->health));
+        printf("\n");
     }
     /* READY stays the sixth column and REPLICA:LAG comes last, so scripts that read the
      * columns by position (deploy/local-cluster.sh) keep working. */
