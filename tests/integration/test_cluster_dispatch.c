@@ -31,8 +31,9 @@
 #define DS_QUEUE "q-dispatch"
 #define DS_WF "dispatch-1"
 /* Attempt 1's start-to-close: when its Started commits with nobody holding it, the next attempt
- * comes this long after, plus the default retry backoff (1 s). */
-#define DS_START_TO_CLOSE_MS 3000u
+ * comes this long after, plus the default retry backoff (1 s). Long enough that the attempt
+ * handed out is completed before it times out on a busy machine. */
+#define DS_START_TO_CLOSE_MS 6000u
 /* The poll sent to the leader while its followers are stopped. The leader steps down within an
  * election timeout, so the poll ends well before the client's call timeout (10 s). */
 #define DS_STOPPED_POLL_MS 5000u
