@@ -1,8 +1,9 @@
-/* poll.c: task long-polls (DESIGN sections 7 and 8). An activity is answered at once and its
- * ACT_STARTED proposed in the same loop turn (pipelined, so a new leader knows the attempt
- * runs). A workflow task is answered with the apply reply of its WFT_STARTED command, which
- * carries the history. A task popped for a poller that vanished goes back: unpopped if nothing
- * was proposed yet, TASK_REQUEUE once its Started has committed. */
+/* poll.c: task long-polls (DESIGN sections 7 and 8). A popped task becomes a Started command
+ * (WFT_STARTED or ACT_STARTED), and the poller is answered with that command's apply reply,
+ * which carries the task: a task leaves the node only after its Started entry has committed and
+ * applied, so an attempt is dispatched at most once, whatever happens to the leader. A task
+ * popped for a poller that vanished goes back: unpopped if nothing was proposed yet,
+ * TASK_REQUEUE once its Started has committed. */
 #include "poll.h"
 
 #include <msgpack.h>
@@ -89,14 +90,24 @@ static void poll_unpark(weft_req *r) {
 
 /* ---- handing a task over ---- */
 
-/* A Started entry for a popped task failed. NOT_FOUND: the task was stale when applied, and is
- * gone. Anything else (leadership moving, outcome unknown): the entry may not have applied, and
- * then nothing but this FIFO would ever hand the task out again while this replica leads, so it
- * goes back to the head of its queue. If the entry applied after all, the next pop finds its
- * ready row gone and drops it (dispatch checks the row). */
+/* A Started entry for a popped task failed, and the poller is not handed the task.
+ * - NOT_FOUND: the entry applied and found the task stale (started by another pop, canceled,
+ *   closed): it is gone.
+ * - Leadership lost (this replica no longer ready): the entry may be lost, or may still commit
+ *   under the next leader. Lost: the ready row still stands, and the next leader's FIFOs, rebuilt
+ *   from the ready table, hand the attempt out. Committed: the attempt is started with no worker
+ *   holding it, and its start-to-close timeout (every activity has one; a workflow task has its
+ *   task timeout) makes the next attempt. Putting it back in a queue here could hand out an
+ *   attempt whose Started commits later, which is the double dispatch this file exists to
+ *   prevent; the timeout is the price of at most once.
+ * - Anything else while this replica still leads (the entry may not have applied, and then
+ *   nothing but this FIFO would hand the task out again): back to the head of its queue. If the
+ *   entry applied after all, the next pop finds its ready row gone and drops it (dispatch checks
+ *   the row), and a second Started of the same attempt is refused as stale at apply. */
 static void poll_started_failed(weft_replica *rep, const weft_ready_task *t,
                                 const weft_reply *reply) {
     WEFT_ASSERT(reply->err.code != 0);
+    WEFT_ASSERT(t->seq > 0);
     WEFT_LOGF(WEFT_LOG_DEBUG, rep->shard_id, "%s task on %s not started: %s",
               t->kind == WEFT_TASK_KIND_ACTIVITY ? "activity" : "workflow", t->task_queue,
               reply->err.message);
@@ -104,32 +115,18 @@ static void poll_started_failed(weft_replica *rep, const weft_ready_task *t,
     weft_shard_dispatch_unpop(rep->shard, t);
 }
 
-/* Requeue and ACT_STARTED proposals: the callback owns this. */
+/* Requeue proposals: the callback owns this. */
 typedef struct poll_proposal {
-    weft_replica *rep;    /* the shard's replica */
-    weft_ready_task task; /* the popped task (ACT_STARTED), or kind 0 (requeue) */
+    weft_replica *rep; /* the shard's replica */
 } poll_proposal;
 
-static void poll_act_started_cb(void *data, weft_reply *reply) {
+static void poll_requeue_cb(void *data, weft_reply *reply) {
     poll_proposal *p = data;
     if (reply->err.code != 0) {
-        if (p->task.kind != 0) {
-            poll_started_failed(p->rep, &p->task, reply);
-        } else {
-            WEFT_LOGF(WEFT_LOG_DEBUG, p->rep->shard_id, "requeue not applied: %s",
-                      reply->err.message);
-        }
+        WEFT_LOGF(WEFT_LOG_DEBUG, p->rep->shard_id, "requeue not applied: %s", reply->err.message);
     }
     free(p);
     weft_reply_reset(reply);
-}
-
-static poll_proposal *poll_proposal_new(weft_replica *rep, const weft_ready_task *t) {
-    poll_proposal *p = calloc(1, sizeof *p);
-    WEFT_ASSERT(p != NULL);
-    p->rep = rep;
-    if (t != NULL) p->task = *t;
-    return p;
 }
 
 /* A popped task this shard cannot hand over now goes back to the head of its queue, and the
@@ -142,43 +139,38 @@ static poll_outcome poll_skip(weft_replica *rep, const weft_ready_task *t, const
     return POLL_SKIP;
 }
 
-static poll_outcome poll_give_activity(weft_req *r, weft_replica *rep, const weft_ready_task *t) {
-    uint8_t *resp = NULL, *cmd = NULL;
-    size_t resp_len = 0, cmd_len = 0;
-    weft_err err = {0};
-    int rc = weft_shard_activity_dispatch(rep->shard, t, weft_str_c(r->identity), weft_wall_ms(),
-                                          &resp, &resp_len, &cmd, &cmd_len, &err);
-    if (rc == -WEFT_E_NOT_FOUND) return POLL_STALE;
-    poll_proposal *p = rc == 0 ? poll_proposal_new(rep, t) : NULL;
-    if (rc == 0) rc = weft_replica_propose(rep, cmd, cmd_len, poll_act_started_cb, p, &err);
-    if (rc != 0) {
-        free(p);
-        free(resp);
-        return poll_skip(rep, t, &err);
+static void poll_started_cb(void *data, weft_reply *reply);
+
+/* Builds the Started command of a popped task: ACT_STARTED, or WFT_STARTED with a fresh poll id
+ * (its replay answers like the first). */
+static int poll_started_cmd(weft_req *r, weft_replica *rep, const weft_ready_task *t,
+                            uint8_t **cmd, size_t *cmd_len, weft_err *err) {
+    if (t->kind == WEFT_TASK_KIND_ACTIVITY) {
+        return weft_shard_activity_dispatch(rep->shard, t, weft_str_c(r->identity), cmd, cmd_len,
+                                            err);
     }
-    poll_unpark(r);
-    weft_req_ok(r, resp, resp_len);
-    return POLL_HANDED;
+    char poll_id[WEFTD_ID_HEX_BYTES + 1];
+    if (weft_id_random_hex(poll_id, sizeof poll_id) != 0) {
+        return weft_err_set(err, WEFT_E_UNAVAILABLE, "", "cannot generate a poll id");
+    }
+    return weft_shard_workflow_dispatch(rep->shard, t, weft_str_c(r->identity),
+                                        weft_str_c(r->polled_queue), weft_str_c(poll_id), cmd,
+                                        cmd_len, err);
 }
 
-static void poll_wft_started_cb(void *data, weft_reply *reply);
-
-static poll_outcome poll_give_workflow(weft_req *r, weft_replica *rep, const weft_ready_task *t) {
-    char poll_id[WEFTD_ID_HEX_BYTES + 1];
+/* Proposes the popped task's Started entry. The poll waits for its apply (poll_started_cb) and
+ * is answered with the task only then; it is no longer parked meanwhile, so no other task is
+ * handed to it. */
+static poll_outcome poll_give(weft_req *r, weft_replica *rep, const weft_ready_task *t) {
+    WEFT_ASSERT(t->kind == r->task_kind && !r->finished);
     uint8_t *cmd = NULL;
     size_t cmd_len = 0;
     weft_err err = {0};
-    int rc = weft_id_random_hex(poll_id, sizeof poll_id);
-    if (rc != 0) weft_err_set(&err, WEFT_E_UNAVAILABLE, "", "cannot generate a poll id");
-    if (rc == 0) {
-        rc = weft_shard_workflow_dispatch(rep->shard, t, weft_str_c(r->identity),
-                                          weft_str_c(r->polled_queue), weft_str_c(poll_id), &cmd,
-                                          &cmd_len, &err);
-        if (rc == -WEFT_E_NOT_FOUND) return POLL_STALE;
-    }
+    int rc = poll_started_cmd(r, rep, t, &cmd, &cmd_len, &err);
+    if (rc == -WEFT_E_NOT_FOUND) return POLL_STALE;
     r->popped = *t;
-    if (rc == 0) rc = weft_replica_propose(rep, cmd, cmd_len, poll_wft_started_cb, r, &err);
-    if (rc != 0) return poll_skip(rep, t, &err);
+    if (rc == 0) rc = weft_replica_propose(rep, cmd, cmd_len, poll_started_cb, r, &err);
+    if (rc != 0) return poll_skip(rep, t, &err); /* never appended: it goes back */
     poll_unpark(r);
     r->shard = rep->shard_id;
     r->async_pending++;
@@ -186,7 +178,7 @@ static poll_outcome poll_give_workflow(weft_req *r, weft_replica *rep, const wef
 }
 
 /* Tries every shard this node leads, starting at the round-robin cursor. Returns true when the
- * request was handed a task (answered or waiting for its WFT_STARTED). */
+ * request was handed a task (its Started entry is in flight). */
 static bool poll_try(weft_req *r) {
     weft_node *n = r->node;
     uint32_t start = n->pollers.rr_next_shard++ % n->replicas_count;
@@ -197,9 +189,7 @@ static bool poll_try(weft_req *r) {
         weft_replica_notice_failure(rep);
         while (weft_replica_ready(rep) &&
                weft_shard_dispatch_pop(rep->shard, queue, r->task_kind, &t)) {
-            poll_outcome o = r->task_kind == WEFT_TASK_KIND_ACTIVITY
-                                 ? poll_give_activity(r, rep, &t)
-                                 : poll_give_workflow(r, rep, &t);
+            poll_outcome o = poll_give(r, rep, &t);
             if (o == POLL_HANDED) return true;
             if (o == POLL_SKIP) break;
         }
@@ -207,7 +197,9 @@ static bool poll_try(weft_req *r) {
     return false;
 }
 
-/* The poller of a committed WFT_STARTED vanished: put the task back on its queue. */
+/* The poller of a committed Started vanished before its answer: nobody holds the attempt, so it
+ * goes back on its queue (TASK_REQUEUE) instead of waiting for its timeout. `body` is the apply
+ * reply (the poll response) this node's shard produced. */
 static void poll_requeue(weft_replica *rep, const uint8_t *body, size_t len) {
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
@@ -228,21 +220,25 @@ static void poll_requeue(weft_replica *rep, const uint8_t *body, size_t len) {
     size_t cmd_len = 0;
     weft_err err = {0};
     weft_shard_cmd c = {.type = WEFT_SC_TASK_REQUEUE, .task_token = token};
-    poll_proposal *p = poll_proposal_new(rep, NULL);
+    poll_proposal *p = calloc(1, sizeof *p);
+    WEFT_ASSERT(p != NULL);
+    p->rep = rep;
     if (token.len > 0 && weft_schema_encode_buf(&weft_shard_cmd_schema, &c, &cmd, &cmd_len) == 0 &&
-        weft_replica_propose(rep, cmd, cmd_len, poll_act_started_cb, p, &err) == 0) {
-        WEFT_LOGF(WEFT_LOG_DEBUG, rep->shard_id, "poller vanished; workflow task requeued");
+        weft_replica_propose(rep, cmd, cmd_len, poll_requeue_cb, p, &err) == 0) {
+        WEFT_LOGF(WEFT_LOG_DEBUG, rep->shard_id, "poller vanished; task requeued");
         p = NULL;
     }
     free(p);
     msgpack_unpacked_destroy(&up);
 }
 
-static void poll_wft_started_cb(void *data, weft_reply *reply) {
+/* The popped task's Started entry applied (the reply is the poll response) or failed. */
+static void poll_started_cb(void *data, weft_reply *reply) {
     weft_req *r = data;
     WEFT_ASSERT(r->async_pending > 0);
     r->async_pending--;
     weft_replica *rep = &r->node->replicas[r->shard];
+    WEFT_ASSERT(r->popped.kind == r->task_kind);
     if (reply->err.code == 0) {
         if (r->conn == NULL && reply->body != NULL) poll_requeue(rep, reply->body, reply->body_len);
         weft_req_reply(r, reply);

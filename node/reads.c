@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../proto/base.h"
+#include "../proto/frame.h"
 #include "../proto/log.h"
 #include "../proto/partition.h"
 #include "cluster.h"
@@ -204,23 +205,52 @@ static void fan_fail(weft_req *r, const weft_err *err, uint64_t hint) {
     weft_req_err(r, err, hint);
 }
 
+/* A page token is [shard, inner(, only)]: an array of scalars, one level of nesting. */
+#define FAN_TOKEN_DEPTH_MAX 1u
+
+/* Unpacks a page token that came from outside this process (a client's, or the one inside a
+ * peer's answer). The raw pre-check runs first, so that no count or length the token declares
+ * can make msgpack-c reserve memory its bytes cannot back (STYLE rule 12): a 155-byte token of
+ * nested array32 headers would otherwise reserve gigabytes. `up` is initialised by the caller.
+ * Returns 0, or -WEFT_E_INVALID_ARGUMENT with the reason in `why`. */
+static int fan_token_unpack(const uint8_t *tok, size_t len, msgpack_unpacked *up, weft_err *why) {
+    WEFT_ASSERT(up != NULL && why != NULL);
+    int rc = weft_msgpack_check(tok, len, FAN_TOKEN_DEPTH_MAX, "next_page_token", why);
+    if (rc != 0) return rc;
+    size_t off = 0;
+    if (msgpack_unpack_next(up, (const char *)tok, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+        off != len) {
+        return weft_err_set(why, WEFT_E_INVALID_ARGUMENT, "next_page_token",
+                            "next_page_token is not one msgpack value");
+    }
+    WEFT_ASSERT(up->data.type != MSGPACK_OBJECT_ARRAY || up->data.via.array.size <= len);
+    return 0;
+}
+
+/* True when `o` has the shape of a page token of a cluster with `shards` shards. */
+static bool fan_token_shaped(const msgpack_object *o, uint32_t shards) {
+    return o->type == MSGPACK_OBJECT_ARRAY &&
+           (o->via.array.size == 2 || o->via.array.size == 3) &&
+           o->via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+           o->via.array.ptr[0].via.u64 < shards &&
+           (o->via.array.ptr[1].type == MSGPACK_OBJECT_BIN ||
+            o->via.array.ptr[1].type == MSGPACK_OBJECT_NIL) &&
+           (o->via.array.size == 2 || o->via.array.ptr[2].type == MSGPACK_OBJECT_BOOLEAN);
+}
+
 /* Decodes the client's page token: msgpack [shard, inner token bytes]. */
 static int fan_token_decode(weft_req *r, weft_bytes tok, fan_list *fl, weft_err *err) {
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
-    size_t off = 0;
-    int ok =
-        msgpack_unpack_next(&up, (const char *)tok.ptr, tok.len, &off) == MSGPACK_UNPACK_SUCCESS &&
-        off == tok.len;
-    const msgpack_object *o = &up.data;
-    ok = ok && o->type == MSGPACK_OBJECT_ARRAY &&
-         (o->via.array.size == 2 || o->via.array.size == 3) &&
-         o->via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-         o->via.array.ptr[0].via.u64 < r->node->replicas_count &&
-         (o->via.array.ptr[1].type == MSGPACK_OBJECT_BIN ||
-          o->via.array.ptr[1].type == MSGPACK_OBJECT_NIL) &&
-         (o->via.array.size == 2 || o->via.array.ptr[2].type == MSGPACK_OBJECT_BOOLEAN);
-    if (ok) {
+    weft_err why = {0};
+    int rc = fan_token_unpack(tok.ptr, tok.len, &up, &why);
+    if (rc == 0 && !fan_token_shaped(&up.data, r->node->replicas_count)) {
+        rc = weft_err_set(&why, WEFT_E_INVALID_ARGUMENT, "next_page_token",
+                          "it is not [shard, inner token] for one of this cluster's %u shards",
+                          r->node->replicas_count);
+    }
+    if (rc == 0) {
+        const msgpack_object *o = &up.data;
         r->fan_shard = (uint32_t)o->via.array.ptr[0].via.u64;
         r->fan_end = o->via.array.size == 3 && o->via.array.ptr[2].via.boolean
                          ? r->fan_shard + 1
@@ -234,10 +264,11 @@ static int fan_token_decode(weft_req *r, weft_bytes tok, fan_list *fl, weft_err 
         }
     }
     msgpack_unpacked_destroy(&up);
-    if (!ok) {
-        return weft_err_set(
-            err, WEFT_E_INVALID_ARGUMENT, "next_page_token",
-            "next_page_token is not a token this cluster issued; list again without it");
+    if (rc != 0) {
+        return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "next_page_token",
+                            "next_page_token is not a token this cluster issued (%s); list "
+                            "again without it",
+                            why.message);
     }
     return 0;
 }
@@ -314,14 +345,15 @@ static int fan_list_shard_body(weft_req *r, uint8_t **out, size_t *out_len, weft
     return rc;
 }
 
-/* Copies the inner token out of a page token [shard, inner(, only)] a peer answered with. */
-static void fan_take_outer_token(fan_list *fl, const char *tok, size_t len) {
+/* Copies the inner token out of a page token [shard, inner(, only)] a peer answered with.
+ * Returns false when the peer's token is malformed. */
+static bool fan_take_outer_token(fan_list *fl, const char *tok, size_t len) {
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
-    size_t off = 0;
-    if (msgpack_unpack_next(&up, tok, len, &off) == MSGPACK_UNPACK_SUCCESS &&
-        up.data.type == MSGPACK_OBJECT_ARRAY && up.data.via.array.size >= 2 &&
-        up.data.via.array.ptr[1].type == MSGPACK_OBJECT_BIN &&
+    weft_err why = {0};
+    bool ok = fan_token_unpack((const uint8_t *)tok, len, &up, &why) == 0 &&
+              up.data.type == MSGPACK_OBJECT_ARRAY && up.data.via.array.size >= 2;
+    if (ok && up.data.via.array.ptr[1].type == MSGPACK_OBJECT_BIN &&
         up.data.via.array.ptr[1].via.bin.size > 0) {
         const msgpack_object_bin *in = &up.data.via.array.ptr[1].via.bin;
         fl->inner = malloc(in->size);
@@ -330,6 +362,11 @@ static void fan_take_outer_token(fan_list *fl, const char *tok, size_t len) {
         fl->inner_len = in->size;
     }
     msgpack_unpacked_destroy(&up);
+    if (!ok) {
+        WEFT_LOGF(WEFT_LOG_WARN, WEFT_LOG_NO_SHARD, "a peer answered a list with a malformed "
+                  "page token: %s", why.message[0] ? why.message : "not [shard, inner]");
+    }
+    return ok;
 }
 
 /* Appends one shard's page to the list being built and takes its inner token: the shard's own
@@ -363,7 +400,12 @@ static int fan_list_merge(fan_list *fl, const uint8_t *body, size_t len, bool ou
             }
         } else if (weft_str_eq_c(key, "next_page_token") && v->type == MSGPACK_OBJECT_BIN &&
                    v->via.bin.size > 0 && outer) {
-            fan_take_outer_token(fl, v->via.bin.ptr, v->via.bin.size);
+            if (!fan_take_outer_token(fl, v->via.bin.ptr, v->via.bin.size)) {
+                msgpack_unpacked_destroy(&up);
+                return weft_err_set(err, WEFT_E_INTERNAL, "",
+                                    "a node answered a list page with a malformed page token; "
+                                    "see the server log");
+            }
         } else if (weft_str_eq_c(key, "next_page_token") && v->type == MSGPACK_OBJECT_BIN &&
                    v->via.bin.size > 0) {
             fl->inner = malloc(v->via.bin.size);

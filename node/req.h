@@ -52,7 +52,7 @@ struct weft_req {
     char *polled_queue;   /* polls: the task queue as the worker named it (owned) */
     char *identity;       /* NUL-terminated copy of the poller identity (owned) */
     uint32_t poll_bucket; /* index in pollers.buckets */
-    weft_ready_task popped; /* polls: the workflow task whose WFT_STARTED is in flight */
+    weft_ready_task popped; /* polls: the task whose Started entry is in flight */
     /* forwarding (forward.c) */
     uint8_t forward_attempts; /* peers this request was sent to so far */
     uint64_t forward_node;    /* the last of them */

@@ -308,7 +308,7 @@ typedef struct weft_start_req {
 
 typedef struct weft_start_resp {
     weft_str run_id;
-    bool started; /* false when use-existing or a deduplicated retry returned an existing run */
+    bool started; /* this request created the run (a retry answers as its first attempt did) */
 } weft_start_resp;
 
 typedef struct weft_signal_req {

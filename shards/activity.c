@@ -1,5 +1,5 @@
-/* activity.c: activities (DESIGN section 7, "Activities"): scheduling, the pipelined started
- * update, completion, failure with retries, heartbeats, cancellation and the four timeouts.
+/* activity.c: activities (DESIGN section 7, "Activities"): scheduling, the started update
+ * (whose apply reply is the poll response), completion, failure with retries, heartbeats, cancellation and the four timeouts.
  * Attempts write no events; the final outcome writes ActivityTaskStarted (with the attempt)
  * followed by Completed, Failed, TimedOut or Canceled. */
 #include <math.h>
@@ -177,8 +177,9 @@ static int act_stale(sh_ctx *c, const weft_task_token *t, const char *why) {
 }
 
 /* Loads the run and activity of a token whose attempt must be current; `scheduled_ok` also
- * accepts the attempt while its pipelined Started has not applied (it may have been lost
- * with a leader). */
+ * accepts the attempt while its Started has not applied. weftd hands a task out only after its
+ * Started applied, but a node of an earlier version pipelined the two, and its Started may have
+ * been lost with its leader: the worker did run the current attempt, so its result counts. */
 static int act_load_current(sh_ctx *c, const weft_task_token *t, bool scheduled_ok, sh_run *r,
                             sh_act *a) {
     int rc = sh_run_load(c, t->run_key, r);
@@ -208,6 +209,30 @@ static int act_load_req(sh_ctx *c, const weft_shard_cmd *cmd, weft_activity_req 
 
 /* ---- Commands ---- */
 
+/* The PollActivityTask response for an attempt whose Started has just applied: the apply reply
+ * of ACT_STARTED, which the leader hands to the poller, so that what the worker is told is
+ * what committed (section 8: a task leaves the node only after its Started entry has
+ * committed). */
+static int act_poll_reply(sh_ctx *c, const sh_run *r, const sh_act *a, weft_bytes token) {
+    WEFT_ASSERT(a->state == SH_ACT_STARTED && token.len > 0);
+    weft_poll_activity_resp p = {.task_token = token,
+                                 .workflow_id = r->workflow_id,
+                                 .run_id = r->run_id,
+                                 .workflow_type = r->workflow_type,
+                                 .activity_id = a->activity_id,
+                                 .activity_type = a->activity_type,
+                                 .input = a->input,
+                                 .attempt = a->attempt,
+                                 .scheduled_event_id = a->scheduled_event_id,
+                                 .scheduled_time_ms = a->scheduled_time_ms,
+                                 .started_time_ms = a->started_time_ms,
+                                 .schedule_to_close_timeout_ms = a->schedule_to_close_timeout_ms,
+                                 .start_to_close_timeout_ms = a->start_to_close_timeout_ms,
+                                 .heartbeat_timeout_ms = a->heartbeat_timeout_ms,
+                                 .heartbeat_details = a->heartbeat_details};
+    return sh_reply_body(c, &weft_poll_activity_resp_schema, &p);
+}
+
 int sh_act_on_started(sh_ctx *c, const weft_shard_cmd *cmd) {
     weft_task_token t;
     int rc = sh_token_parse(c, cmd->task_token, WEFT_TASK_KIND_ACTIVITY, &t);
@@ -233,7 +258,7 @@ int sh_act_on_started(sh_ctx *c, const weft_shard_cmd *cmd) {
     }
     if (rc == 0) rc = sh_act_store(c, r.run_key, &a);
     if (rc != 0) return rc;
-    return sh_reply_empty(c);
+    return act_poll_reply(c, &r, &a, cmd->task_token);
 }
 
 /* A result for an attempt whose Started never applied still counts: the attempt is current,

@@ -75,9 +75,10 @@ int sh_dedup_reply(sh_ctx *c, const sh_dedup *d, bool start_resp) {
                               "%.*s", (int)d->message.len, d->message.ptr);
     }
     if (!start_resp) return sh_reply_empty(c);
-    /* The retry did not start anything itself (msg.h: started is false for a deduplicated
-     * retry); the run id is the first outcome's. */
-    weft_start_resp resp = {.run_id = d->run_id, .started = false};
+    /* G4: a retry returns the first outcome, run id and started alike. A client whose first
+     * attempt created the run but lost the answer must hear that its start created it. */
+    WEFT_ASSERT(d->run_id.len > 0 || !d->started);
+    weft_start_resp resp = {.run_id = d->run_id, .started = d->started};
     return sh_reply_body(c, &weft_start_resp_schema, &resp);
 }
 

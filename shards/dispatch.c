@@ -309,15 +309,6 @@ static int dispatch_end(sh_ctx *c, int rc, weft_err *err) {
     return rc;
 }
 
-static int encode_out(const weft_schema *schema, const void *v, uint8_t **out, size_t *len,
-                      sh_ctx *c) {
-    if (weft_schema_encode_buf(schema, v, out, len) != 0) {
-        return weft_err_set(&c->err, WEFT_E_RESOURCE_EXHAUSTED, NULL,
-                            "out of memory encoding %s", schema->name);
-    }
-    return 0;
-}
-
 static int encode_cmd(sh_ctx *c, const weft_shard_cmd *sc, uint8_t **out, size_t *len) {
     if (sh_cmd_encode(c->s, sc, out, len) != 0) {
         return weft_err_set(&c->err, WEFT_E_RESOURCE_EXHAUSTED, NULL,
@@ -326,55 +317,34 @@ static int encode_cmd(sh_ctx *c, const weft_shard_cmd *sc, uint8_t **out, size_t
     return 0;
 }
 
-static int activity_build(sh_ctx *c, const weft_ready_task *t, weft_str identity, uint64_t now_ms,
-                          uint8_t **resp, size_t *resp_len, uint8_t **cmd, size_t *cmd_len) {
-    sh_run r;
+/* Checks that the popped attempt is still the activity's current one, waiting to start. */
+static int activity_check(sh_ctx *c, const weft_ready_task *t) {
     sh_act a;
-    int rc = sh_run_load(c, t->run_key, &r);
-    if (rc == 0) rc = sh_act_load(c, t->run_key, t->scheduled_event_id, &a);
+    int rc = sh_act_load(c, t->run_key, t->scheduled_event_id, &a);
     if (rc == -WEFT_E_NOT_FOUND || (rc == 0 && (a.state != SH_ACT_SCHEDULED ||
                                                 a.attempt != t->attempt))) {
         return sh_reject(c, WEFT_E_NOT_FOUND, "task", "the activity task is no longer current");
-    }
-    if (rc != 0) return rc;
-    weft_bytes token = sh_token_make(c, t->run_key, t->scheduled_event_id, t->attempt,
-                                     WEFT_TASK_KIND_ACTIVITY);
-    weft_poll_activity_resp p = {.task_token = token,
-                                 .workflow_id = r.workflow_id,
-                                 .run_id = r.run_id,
-                                 .workflow_type = r.workflow_type,
-                                 .activity_id = a.activity_id,
-                                 .activity_type = a.activity_type,
-                                 .input = a.input,
-                                 .attempt = a.attempt,
-                                 .scheduled_event_id = a.scheduled_event_id,
-                                 .scheduled_time_ms = a.scheduled_time_ms,
-                                 .started_time_ms = WEFT_MAX(now_ms, c->now_ms),
-                                 .schedule_to_close_timeout_ms = a.schedule_to_close_timeout_ms,
-                                 .start_to_close_timeout_ms = a.start_to_close_timeout_ms,
-                                 .heartbeat_timeout_ms = a.heartbeat_timeout_ms,
-                                 .heartbeat_details = a.heartbeat_details};
-    weft_shard_cmd sc = {.type = WEFT_SC_ACT_STARTED, .task_token = token, .identity = identity};
-    rc = encode_out(&weft_poll_activity_resp_schema, &p, resp, resp_len, c);
-    if (rc == 0) rc = encode_cmd(c, &sc, cmd, cmd_len);
-    if (rc != 0) {
-        free(*resp);
-        *resp = NULL;
     }
     return rc;
 }
 
 int weft_shard_activity_dispatch(weft_shard *s, const weft_ready_task *t, weft_str identity,
-                                 uint64_t now_ms, uint8_t **resp, size_t *resp_len, uint8_t **cmd,
-                                 size_t *cmd_len, weft_err *err) {
+                                 uint8_t **cmd, size_t *cmd_len, weft_err *err) {
     WEFT_ASSERT(t != NULL && t->kind == WEFT_TASK_KIND_ACTIVITY);
-    *resp = NULL;
+    WEFT_ASSERT(cmd != NULL && cmd_len != NULL);
     *cmd = NULL;
     sh_ctx c;
     int rc = dispatch_begin(s, &c, err);
     if (rc != 0) return rc;
     rc = dispatch_check_row(&c, t);
-    if (rc == 0) rc = activity_build(&c, t, identity, now_ms, resp, resp_len, cmd, cmd_len);
+    if (rc == 0) rc = activity_check(&c, t);
+    if (rc == 0) {
+        weft_shard_cmd sc = {.type = WEFT_SC_ACT_STARTED,
+                             .task_token = sh_token_make(&c, t->run_key, t->scheduled_event_id,
+                                                         t->attempt, WEFT_TASK_KIND_ACTIVITY),
+                             .identity = identity};
+        rc = encode_cmd(&c, &sc, cmd, cmd_len);
+    }
     return dispatch_end(&c, rc, err);
 }
 

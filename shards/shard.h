@@ -33,7 +33,7 @@ typedef struct weft_shard weft_shard;
     X(WFT_STARTED, 6)       /* token, identity, task_queue polled: a poller took the task */  \
     X(WFT_COMPLETE, 7)      /* body: weft_complete_wft_req */                                 \
     X(WFT_FAIL, 8)          /* body: weft_fail_wft_req */                                     \
-    X(ACT_STARTED, 9)       /* token, identity: pipelined with the dispatch (section 7) */    \
+    X(ACT_STARTED, 9)       /* token, identity: its apply reply is the poll response (s. 8) */ \
     X(ACT_COMPLETE, 10)     /* body: weft_activity_req */                                     \
     X(ACT_FAIL, 11)         /* body: weft_activity_req */                                     \
     X(ACT_HEARTBEAT, 12)    /* body: weft_activity_req */                                     \
@@ -166,15 +166,14 @@ bool weft_shard_dispatch_pop(weft_shard *s, weft_str task_queue, uint8_t kind,
 /* Puts a popped task back at the head, when its poller vanished before it was handed over. */
 void weft_shard_dispatch_unpop(weft_shard *s, const weft_ready_task *t);
 
-/* Activity dispatch (section 7): builds the PollActivityTask response body for a popped task,
- * and the ACT_STARTED command the leader proposes in the same loop turn (pipelined).
- * `now_ms` is the leader's clock at dispatch (shards/ reads no clock): the worker is told the
- * attempt started then (never before the shard clock); apply records the entry's time.
- * Both buffers are malloc'd and owned by the caller on success. Fails with NOT_FOUND if the
- * task is no longer current (then drop it). */
+/* Activity dispatch (section 8): builds the ACT_STARTED command for a popped task. Its apply
+ * reply body is the PollActivityTask response, which node returns to the poller only then: a
+ * task leaves the node only after its Started entry has committed, so an attempt is dispatched
+ * at most once, whatever happens to the leader. `identity` is borrowed for the call; *cmd is
+ * malloc'd and owned by the caller on success. Fails with NOT_FOUND if the task is no longer
+ * current (then drop it), NOT_LEADER or UNAVAILABLE when this replica cannot dispatch. */
 int weft_shard_activity_dispatch(weft_shard *s, const weft_ready_task *t, weft_str identity,
-                                 uint64_t now_ms, uint8_t **resp, size_t *resp_len, uint8_t **cmd,
-                                 size_t *cmd_len, weft_err *err);
+                                 uint8_t **cmd, size_t *cmd_len, weft_err *err);
 
 /* Workflow task dispatch: builds the WFT_STARTED command. Its apply reply body is the
  * PollWorkflowTask response (events included), which node returns to the poller. */

@@ -193,6 +193,12 @@ static int start_new(sh_ctx *c, const weft_start_req *req, weft_str run_id, bool
     return rc;
 }
 
+/* True when the open run `e` was started by this request's id: `req` is a retry of the start
+ * that created it (continue-as-new gives a run no request id). */
+static bool start_same_request(const weft_start_req *req, const sh_exec *e) {
+    return req->request_id.len > 0 && weft_str_eq(req->request_id, e->start_request_id);
+}
+
 /* SignalWithStart on a running run signals it; the conflict policy does not apply. */
 static int start_signal_open(sh_ctx *c, const weft_start_req *req, const sh_exec *e,
                              start_outcome *out) {
@@ -205,15 +211,23 @@ static int start_signal_open(sh_ctx *c, const weft_start_req *req, const sh_exec
                                req->request_id);
         if (rc == 0) rc = sh_run_store(c, &r);
     }
-    *out = (start_outcome){.run_id = e->run_id, .started = false};
+    /* A retry that outlived its dedup entry: when this very request started the run (and
+     * signaled it), that was its first outcome (G4). */
+    bool started = dup && start_same_request(req, e);
+    *out = (start_outcome){.run_id = e->run_id, .started = started};
     return rc;
 }
 
 /* A run is open: the conflict policy decides. */
 static int start_on_open(sh_ctx *c, const weft_start_req *req, weft_str run_id, const sh_exec *e,
                          start_outcome *out) {
-    bool same_request = req->request_id.len > 0 && weft_str_eq(req->request_id, e->start_request_id);
-    if (same_request || req->id_conflict_policy == WEFT_CONFLICT_USE_EXISTING) {
+    /* A retry that outlived its dedup entry (dedup_ttl_ms) finds the run its first attempt
+     * started, and answers as that attempt did (G4). */
+    if (start_same_request(req, e)) {
+        *out = (start_outcome){.run_id = e->run_id, .started = true};
+        return 0;
+    }
+    if (req->id_conflict_policy == WEFT_CONFLICT_USE_EXISTING) {
         *out = (start_outcome){.run_id = e->run_id, .started = false};
         return 0;
     }

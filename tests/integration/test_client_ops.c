@@ -4,7 +4,8 @@
  * cancel request), CancelWorkflow, ListWorkflows agreeing with CountWorkflows, and
  * TerminateWorkflow. Then the cluster calls on a single node: weft_client_nodes, polls pinned
  * to the node it lists, completions routed by their task token, and a garbage token reaching
- * the server, which refuses it. */
+ * the server, which refuses it. And starts re-sent with their request ids, which get the first
+ * answer (G4). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -228,10 +229,76 @@ static void test_nodes_and_pinned_polls(void **state) {
     t->passed = true;
 }
 
+/* Starts "ops-retry" with `request_id` under `policy`; copies the run id into run_id (64
+ * bytes) and returns the answer's started. */
+static bool ops_start(ops *t, const char *request_id, uint32_t policy, char *run_id) {
+    weft_start_req s = {.workflow_id = WEFT_STR_LIT("ops-retry"),
+                        .workflow_type = WEFT_STR_LIT("ops-retry-type"),
+                        .task_queue = WEFT_STR_LIT(OPS_QUEUE),
+                        .request_id = weft_str_c(request_id),
+                        .id_conflict_policy = policy};
+    weft_start_resp r;
+    weft_response h = {0};
+    weft_err err;
+    int rc = weft_client_start(t->c, &s, &r, &h, &err);
+    if (rc != 0) fail_msg("start %s: %s", request_id, err.message);
+    weft_str_copy(run_id, 64, r.run_id);
+    bool started = r.started;
+    weft_response_free(&h);
+    return started;
+}
+
+/* G4 through a real weftd: a start re-sent with its request id (as a client does when the
+ * answer was lost) gets exactly the first answer, run id and started alike, under each
+ * conflict policy, and no run or event is added. */
+static void test_start_retries(void **state) {
+    ops *t = *state;
+    char first[64], again[64];
+    assert_true(ops_start(t, "st-1", WEFT_CONFLICT_FAIL, first));
+    assert_true(ops_start(t, "st-1", WEFT_CONFLICT_FAIL, again));
+    assert_string_equal(again, first);
+    /* use-existing answered with the open run and did not start it: so does its retry. */
+    assert_false(ops_start(t, "st-use", WEFT_CONFLICT_USE_EXISTING, again));
+    assert_string_equal(again, first);
+    assert_false(ops_start(t, "st-use", WEFT_CONFLICT_USE_EXISTING, again));
+    assert_string_equal(again, first);
+    /* terminate-existing started a new run: its retry names that run, started. */
+    char second[64];
+    assert_true(ops_start(t, "st-term", WEFT_CONFLICT_TERMINATE_EXISTING, second));
+    assert_string_not_equal(second, first);
+    assert_true(ops_start(t, "st-term", WEFT_CONFLICT_TERMINATE_EXISTING, again));
+    assert_string_equal(again, second);
+    /* The first attempt's retry still answers as it did, though its run has been terminated. */
+    assert_true(ops_start(t, "st-1", WEFT_CONFLICT_FAIL, again));
+    assert_string_equal(again, first);
+    weft_list_req lq = {.workflow_type = WEFT_STR_LIT("ops-retry-type")};
+    uint64_t count = 0;
+    weft_err err;
+    assert_int_equal(weft_client_count(t->c, &lq, &count, &err), 0);
+    assert_int_equal(count, 2);
+    weft_describe_req dq = {.workflow_id = WEFT_STR_LIT("ops-retry")};
+    weft_describe_resp d;
+    weft_response h = {0};
+    assert_int_equal(weft_client_describe(t->c, &dq, &d, &h, &err), 0);
+    assert_true(weft_str_eq_c(d.info.run_id, second));
+    assert_int_equal(d.info.status, WEFT_STATUS_RUNNING);
+    weft_response_free(&h);
+
+    /* SignalWithStart: the retry of the one that started the run says so and signals once. */
+    assert_true(ops_signal_with_start(t, "sws-retry-1"));
+    assert_true(ops_signal_with_start(t, "sws-retry-1"));
+    assert_false(ops_signal_with_start(t, "sws-retry-2"));
+    assert_false(ops_signal_with_start(t, "sws-retry-2"));
+    assert_int_equal(ops_count_events(t, WEFT_EV_WORKFLOW_EXECUTION_SIGNALED), 2);
+    assert_int_equal(weftd_stop(&t->w), 0);
+    t->passed = true;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_client_ops, ops_setup, ops_teardown),
         cmocka_unit_test_setup_teardown(test_nodes_and_pinned_polls, ops_setup, ops_teardown),
+        cmocka_unit_test_setup_teardown(test_start_retries, ops_setup, ops_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

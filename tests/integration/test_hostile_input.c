@@ -26,6 +26,14 @@
 #define HOSTILE_REPLY_TIMEOUT_MS 5000u
 /* Nesting of the deep-nesting attack: far past WEFT_DECODE_DEPTH_MAX. */
 #define HOSTILE_NESTING_DEPTH 200u
+/* The page-token bomb: this many nested array32 headers (5 bytes each, 155 bytes in all; under
+ * msgpack-c's own stack of 32), each declaring HOSTILE_TOKEN_ITEMS items. Unchecked, msgpack-c
+ * reserves 24 bytes per declared item at every level: 31 x 384 MiB of address space. */
+#define HOSTILE_TOKEN_LEVELS 31u
+#define HOSTILE_TOKEN_ITEMS 0x01000000u
+/* How much weftd's peak address space may grow while it refuses the hostile page tokens: far
+ * below the ~12 GiB an unchecked token reserves, far above what answering a list needs. */
+#define HOSTILE_TOKEN_VM_GROWTH_BYTES_MAX (1024ull * 1024 * 1024)
 
 typedef struct hostile {
     weftd w;     /* the server */
@@ -391,6 +399,91 @@ static void case_bad_shapes(hostile *t) {
     close(fd);
 }
 
+/* The peak virtual memory of process `pid` (VmPeak in /proc/<pid>/status), in bytes. */
+static uint64_t proc_vm_peak_bytes(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[256];
+    unsigned long long kib = 0;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL)
+        found = sscanf(line, "VmPeak: %llu kB", &kib) == 1;
+    fclose(f);
+    assert_true(found);
+    return (uint64_t)kib * 1024u;
+}
+
+/* Sends a LIST whose next_page_token is `tok` and expects INVALID_ARGUMENT naming the token,
+ * with the hint to list again without it. */
+static void send_list_token(int fd, uint64_t id, const uint8_t *tok, size_t len, const char *what) {
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    weft_list_req q = {.next_page_token = {.ptr = tok, .len = (uint32_t)len}};
+    assert_int_equal(weft_frame_encode(&sb, WEFT_MSG_LIST_WORKFLOWS, id, &weft_list_req_schema, &q),
+                     0);
+    raw_send(fd, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    reply r = raw_read_reply(fd);
+    raw_print(what, &r);
+    assert_int_equal(r.kind, 1);
+    assert_int_equal(r.type, WEFT_MSG_ERROR);
+    assert_int_equal(r.id, id);
+    assert_int_equal(r.code, WEFT_E_INVALID_ARGUMENT);
+    assert_string_equal(r.field, "next_page_token");
+    assert_non_null(strstr(r.message, "list again without it"));
+}
+
+/* Client page tokens are hostile input like any other: every malformed one is refused before
+ * msgpack-c unpacks it, so none makes the server reserve memory its bytes cannot back. */
+static void case_hostile_page_tokens(hostile *t) {
+    int fd = raw_connect(t);
+    raw_hello(fd);
+    uint64_t peak_before = proc_vm_peak_bytes(t->w.proc.pid);
+    uint8_t bomb[HOSTILE_TOKEN_LEVELS * 5];
+    for (unsigned i = 0; i < HOSTILE_TOKEN_LEVELS; i++) {
+        uint8_t *p = bomb + 5 * i;
+        p[0] = 0xdd; /* array32 */
+        p[1] = (uint8_t)(HOSTILE_TOKEN_ITEMS >> 24);
+        p[2] = (uint8_t)(HOSTILE_TOKEN_ITEMS >> 16);
+        p[3] = (uint8_t)(HOSTILE_TOKEN_ITEMS >> 8);
+        p[4] = (uint8_t)HOSTILE_TOKEN_ITEMS;
+    }
+    send_list_token(fd, 71, bomb, sizeof bomb, "page token: nested array32 headers");
+    const uint8_t huge[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0x00};
+    send_list_token(fd, 72, huge, sizeof huge, "page token: array of 2^32-1 items");
+    const uint8_t truncated[] = {0x92, 0x00};
+    send_list_token(fd, 73, truncated, sizeof truncated, "page token: truncated");
+    const uint8_t reserved[] = {0x92, 0x00, 0xc1};
+    send_list_token(fd, 74, reserved, sizeof reserved, "page token: reserved byte");
+    const uint8_t trailing[] = {0x92, 0x00, 0xc4, 0x00, 0x00};
+    send_list_token(fd, 75, trailing, sizeof trailing, "page token: trailing byte");
+    const uint8_t nested[] = {0x92, 0x00, 0x91, 0x91, 0x91, 0xc0};
+    send_list_token(fd, 76, nested, sizeof nested, "page token: nested arrays");
+    const uint8_t no_shard[] = {0x92, 0x63, 0xc4, 0x00}; /* [99, bin0]: no shard 99 */
+    send_list_token(fd, 77, no_shard, sizeof no_shard, "page token: unknown shard");
+    const uint8_t map[] = {0x80};
+    send_list_token(fd, 78, map, sizeof map, "page token: a map");
+    uint64_t peak_after = proc_vm_peak_bytes(t->w.proc.pid);
+    fprintf(stderr, "weftd VmPeak %llu -> %llu MiB over the hostile page tokens\n",
+            (unsigned long long)(peak_before >> 20), (unsigned long long)(peak_after >> 20));
+    assert_true(peak_after - peak_before < HOSTILE_TOKEN_VM_GROWTH_BYTES_MAX);
+    /* A well-formed first page still works on the same connection. */
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    weft_list_req q = {.page_size = 1};
+    assert_int_equal(weft_frame_encode(&sb, WEFT_MSG_LIST_WORKFLOWS, 79, &weft_list_req_schema, &q),
+                     0);
+    raw_send(fd, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    reply r = raw_read_reply(fd);
+    raw_print("list without a token", &r);
+    assert_int_equal(r.kind, 1);
+    assert_int_equal(r.type, WEFT_MSG_LIST_WORKFLOWS | WEFT_MSG_RESPONSE_BIT);
+    close(fd);
+}
+
 /* After all of it, the server still serves a normal client. */
 static void case_still_serves(hostile *t) {
     weft_client *c = NULL;
@@ -424,6 +517,7 @@ static void test_hostile_input(void **state) {
     case_unknown_type(t);
     case_deep_nesting(t);
     case_bad_shapes(t);
+    case_hostile_page_tokens(t);
     case_still_serves(t);
     assert_int_equal(weftd_stop(&t->w), 0);
     t->passed = true;

@@ -57,9 +57,10 @@ typedef struct replica {
 typedef enum pcmd_kind {
     PC_START,          /* START of workflow `wf` */
     PC_WFT_STARTED,    /* reply body: the PollWorkflowTask response */
+    PC_ACT_STARTED,    /* reply body: the PollActivityTask response */
     PC_WFT_COMPLETE,   /* `completes` says whether it carried CompleteWorkflow */
     PC_FIRE,           /* FIRE_TIMERS: the gate may fire again once it is answered */
-    PC_OTHER,          /* ACT_STARTED, ACT_COMPLETE, NOOP */
+    PC_OTHER,          /* ACT_COMPLETE, NOOP */
 } pcmd_kind;
 
 typedef struct pcmd {
@@ -259,6 +260,20 @@ static void on_wft_started(world *w, const weft_reply *r) {
     msgpack_unpacked_destroy(&up);
 }
 
+/* Activity task handed over once its Started applied (DESIGN section 8). */
+static void on_act_started(world *w, const weft_reply *r) {
+    if (r->err.code != 0) return; /* stale or lost: nobody holds the attempt */
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    weft_poll_activity_resp ar;
+    weft_err err;
+    int rc = weft_schema_decode_buf(&weft_poll_activity_resp_schema, r->body, r->body_len, &ar,
+                                    &up, &w->limits, &err);
+    SIM_CHECK(&w->s, rc == 0 && ar.task_token.len > 0);
+    held_add(w, WEFT_TASK_KIND_ACTIVITY, ar.task_token, wf_from_id(ar.workflow_id));
+    msgpack_unpacked_destroy(&up);
+}
+
 /* The order workflow: charge (an activity) and wait (a timer), then complete. */
 static void complete_wft(world *w, const held *h) {
     weft_command cmds[2];
@@ -319,25 +334,15 @@ static void dispatch(world *w) {
         queue_push(w, cmd, len, PC_WFT_STARTED, 0, false);
     }
     while (weft_shard_dispatch_pop(sh, sim_dq(), WEFT_TASK_KIND_ACTIVITY, &t)) {
-        uint8_t *resp = NULL, *cmd = NULL;
-        size_t resp_len = 0, len = 0;
+        uint8_t *cmd = NULL;
+        size_t len = 0;
         weft_err_clear(&err);
-        int rc = weft_shard_activity_dispatch(sh, &t, WEFT_STR_LIT("sim-worker"),
-                                              weft_shard_clock_ms(sh), &resp, &resp_len, &cmd,
-                                              &len, &err);
+        int rc = weft_shard_activity_dispatch(sh, &t, WEFT_STR_LIT("sim-worker"), &cmd, &len,
+                                              &err);
         if (rc == -WEFT_E_NOT_FOUND) continue;
         SIM_CHECK(&w->s, rc == 0);
-        msgpack_unpacked up;
-        msgpack_unpacked_init(&up);
-        weft_poll_activity_resp ar;
-        rc = weft_schema_decode_buf(&weft_poll_activity_resp_schema, resp, resp_len, &ar, &up,
-                                    &w->limits, &err);
-        SIM_CHECK(&w->s, rc == 0);
-        held_add(w, WEFT_TASK_KIND_ACTIVITY, ar.task_token, wf_from_id(ar.workflow_id));
-        msgpack_unpacked_destroy(&up);
-        free(resp);
-        /* Started is pipelined with the hand-over (DESIGN section 7). */
-        queue_push(w, cmd, len, PC_OTHER, 0, false);
+        /* The worker gets the task from the Started's apply reply (DESIGN section 8). */
+        queue_push(w, cmd, len, PC_ACT_STARTED, 0, false);
     }
 }
 
@@ -394,6 +399,7 @@ static void entry_cb(sim *s, void *data, int status, weft_applied *ap) {
             if (p->kind == PC_WFT_COMPLETE && p->completes) w->wf_completed[p->wf] = true;
         }
         if (r != NULL && p->kind == PC_WFT_STARTED) on_wft_started(w, r);
+        if (r != NULL && p->kind == PC_ACT_STARTED) on_act_started(w, r);
         /* Fired or lost with its entry: either way the gate may look again. */
         if (p->kind == PC_FIRE) w->firing = false;
         free(p->cmd);

@@ -249,7 +249,58 @@ static void test_requeue(void **state) {
     th_free(h);
 }
 
-/* A result for an attempt whose pipelined Started was lost still counts once. */
+/* A task leaves the server with its Started's apply reply (DESIGN section 8): what the worker
+ * is told is what committed, and a second Started of the same attempt is refused, so the
+ * attempt is handed out once. */
+static void test_started_reply_is_the_task(void **state) {
+    (void)state;
+    th *h = th_up();
+    weft_command a = th_cmd_activity("a", "t");
+    a.input = (weft_bytes){.ptr = (const uint8_t *)"in-a", .len = 4};
+    run_with(h, "w", &a, 1);
+    weft_ready_task t;
+    assert_true(weft_shard_dispatch_pop(h->s, th_dq("q"), WEFT_TASK_KIND_ACTIVITY, &t));
+    uint8_t *cmd = NULL;
+    size_t cl = 0;
+    weft_err err;
+    weft_err_clear(&err);
+    assert_int_equal(weft_shard_activity_dispatch(h->s, &t, WEFT_STR_LIT("w1"), &cmd, &cl, &err),
+                     0);
+    /* Nothing has started yet: the task is still scheduled until the entry applies. */
+    weft_describe_resp d;
+    th_describe(h, "w", &d);
+    assert_true(weft_str_eq_c(d.pending_activities[0].state, "scheduled"));
+    h->now_ms += 5000; /* the entry commits well after the pop */
+    assert_int_equal(th_apply(h, cmd, cl), 0);
+    weft_poll_activity_resp r;
+    th_decode(h, &weft_poll_activity_resp_schema, h->reply.body, h->reply.body_len, &r);
+    assert_true(r.task_token.len > 0);
+    assert_true(weft_str_eq_c(r.activity_id, "a"));
+    assert_true(weft_str_eq_c(r.activity_type, "t"));
+    assert_true(weft_str_eq_c(r.workflow_id, "w"));
+    assert_int_equal(r.input.len, 4);
+    assert_memory_equal(r.input.ptr, "in-a", 4);
+    assert_int_equal(r.attempt, 1);
+    assert_int_equal(r.scheduled_event_id, 5);
+    assert_int_equal(r.started_time_ms, h->now_ms); /* the committed start */
+    th_describe(h, "w", &d);
+    assert_true(weft_str_eq_c(d.pending_activities[0].state, "started"));
+    /* The same Started again (raft replays, or a second pop raced it) is refused as stale. */
+    assert_int_equal(th_apply(h, cmd, cl), WEFT_E_NOT_FOUND);
+    free(cmd);
+    /* The popped row is gone: dispatching it again is stale, and nothing else is ready. */
+    assert_int_equal(weft_shard_activity_dispatch(h->s, &t, WEFT_STR_LIT("w1"), &cmd, &cl, &err),
+                     -WEFT_E_NOT_FOUND);
+    weft_poll_activity_resp again;
+    assert_int_equal(th_poll_act(h, "q", &again), -1);
+    assert_int_equal(th_act(h, WEFT_MSG_COMPLETE_ACTIVITY, r.task_token, "ok", NULL), 0);
+    assert_int_equal(last_event(h, "w", 1)->event_type, WEFT_EV_ACTIVITY_TASK_COMPLETED);
+    th_free(h);
+}
+
+/* A result for an attempt whose Started never applied still counts once: a node of an earlier
+ * version handed tasks out before their Started committed, and a token from it may come back
+ * after its Started was lost with its leader. */
 static void test_complete_without_started(void **state) {
     (void)state;
     th *h = th_up();
@@ -257,25 +308,24 @@ static void test_complete_without_started(void **state) {
     run_with(h, "w", &a, 1);
     weft_ready_task t;
     assert_true(weft_shard_dispatch_pop(h->s, th_dq("q"), WEFT_TASK_KIND_ACTIVITY, &t));
-    uint8_t *resp = NULL, *cmd = NULL;
-    size_t rl = 0, cl = 0;
-    weft_err err;
-    /* The worker is told the attempt started at the leader's dispatch time, which may be well
-     * past the shard clock (the time of the last applied entry). */
-    uint64_t dispatched_ms = h->now_ms + 5000;
-    assert_int_equal(weft_shard_activity_dispatch(h->s, &t, WEFT_STR_LIT("w1"), dispatched_ms,
-                                                  &resp, &rl, &cmd, &cl, &err),
-                     0);
-    weft_poll_activity_resp r;
-    th_decode(h, &weft_poll_activity_resp_schema, resp, rl, &r);
-    assert_int_equal(r.started_time_ms, dispatched_ms);
-    free(resp);
-    free(cmd); /* the Started entry never commits */
-    assert_int_equal(th_act(h, WEFT_MSG_COMPLETE_ACTIVITY, r.task_token, "ok", NULL), 0);
+    weft_task_token tt = {.shard_id = 7,
+                          .run_key = t.run_key,
+                          .scheduled_event_id = t.scheduled_event_id,
+                          .attempt = t.attempt,
+                          .kind = WEFT_TASK_KIND_ACTIVITY};
+    uint8_t *tok = NULL;
+    size_t tok_len = 0;
+    assert_int_equal(weft_task_token_encode(&tt, &tok, &tok_len), 0);
+    weft_bytes token = {.ptr = tok, .len = (uint32_t)tok_len};
+    assert_int_equal(th_act(h, WEFT_MSG_COMPLETE_ACTIVITY, token, "ok", NULL), 0);
     assert_int_equal(last_event(h, "w", 1)->event_type, WEFT_EV_ACTIVITY_TASK_COMPLETED);
-    /* The popped row is gone: a re-dispatch of it is stale. */
-    assert_int_equal(weft_shard_activity_dispatch(h->s, &t, WEFT_STR_LIT("w1"), dispatched_ms,
-                                                  &resp, &rl, &cmd, &cl, &err),
+    assert_int_equal(th_act(h, WEFT_MSG_COMPLETE_ACTIVITY, token, "ok", NULL), WEFT_E_NOT_FOUND);
+    free(tok);
+    /* The popped row is gone: a dispatch of it is stale. */
+    uint8_t *cmd = NULL;
+    size_t cl = 0;
+    weft_err err;
+    assert_int_equal(weft_shard_activity_dispatch(h->s, &t, WEFT_STR_LIT("w1"), &cmd, &cl, &err),
                      -WEFT_E_NOT_FOUND);
     th_free(h);
 }
@@ -291,6 +341,7 @@ int main(void) {
         cmocka_unit_test(test_duplicate_completion),
         cmocka_unit_test(test_cancel_activity),
         cmocka_unit_test(test_requeue),
+        cmocka_unit_test(test_started_reply_is_the_task),
         cmocka_unit_test(test_complete_without_started),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -844,20 +844,18 @@ static void fx_probe_dispatch(weft_shard *s, uint8_t kind, fx_answer *a) {
         a->rc = weft_shard_failed(s) ? -WEFT_E_INTERNAL : -WEFT_E_NOT_FOUND;
         return;
     }
-    uint8_t *cmd = NULL, *resp = NULL;
-    size_t cmd_len = 0, resp_len = 0;
+    uint8_t *cmd = NULL;
+    size_t cmd_len = 0;
     weft_err err;
     weft_err_clear(&err);
     if (kind == WEFT_TASK_KIND_WORKFLOW) {
         a->rc = weft_shard_workflow_dispatch(s, &t, WEFT_STR_LIT("w"), WEFT_STR_LIT("q"),
                                              WEFT_STR_LIT("poll-f"), &cmd, &cmd_len, &err);
     } else {
-        a->rc = weft_shard_activity_dispatch(s, &t, WEFT_STR_LIT("w"), 0, &resp, &resp_len, &cmd,
-                                             &cmd_len, &err);
+        a->rc = weft_shard_activity_dispatch(s, &t, WEFT_STR_LIT("w"), &cmd, &cmd_len, &err);
     }
     if (a->rc == 0) fx_answer_bytes(a, cmd, cmd_len);
     free(cmd);
-    free(resp);
 }
 static void fx_probe_wft(weft_shard *s, fx_answer *a) {
     fx_probe_dispatch(s, WEFT_TASK_KIND_WORKFLOW, a);

@@ -270,24 +270,26 @@ static inline int th_fail_wft(th *h, weft_bytes token, const char *cause) {
     return th_request(h, WEFT_MSG_FAIL_WORKFLOW_TASK, &req);
 }
 
-/* Pops an activity task and applies its pipelined Started. */
+/* Pops an activity task and applies its Started, whose apply reply is the poll response (the
+ * node hands a task out only then). Returns 0 and fills *out, -1 if no task was ready, or the
+ * Started command's error code. */
 static inline int th_poll_act(th *h, const char *queue, weft_poll_activity_resp *out) {
     weft_ready_task t;
     for (;;) {
         if (!weft_shard_dispatch_pop(h->s, th_dq(queue), WEFT_TASK_KIND_ACTIVITY, &t)) return -1;
-        uint8_t *resp = NULL, *cmd = NULL;
-        size_t resp_len = 0, cmd_len = 0;
+        uint8_t *cmd = NULL;
+        size_t cmd_len = 0;
         weft_err err;
         weft_err_clear(&err);
-        int rc = weft_shard_activity_dispatch(h->s, &t, WEFT_STR_LIT("act-worker"), h->now_ms,
-                                              &resp, &resp_len, &cmd, &cmd_len, &err);
+        int rc = weft_shard_activity_dispatch(h->s, &t, WEFT_STR_LIT("act-worker"), &cmd, &cmd_len,
+                                              &err);
         if (rc == -WEFT_E_NOT_FOUND) continue;
         assert_int_equal(rc, 0);
-        th_decode(h, &weft_poll_activity_resp_schema, resp, resp_len, out);
-        free(resp);
         int code = th_apply(h, cmd, cmd_len);
         free(cmd);
-        return code;
+        if (code != 0) return code;
+        th_decode(h, &weft_poll_activity_resp_schema, h->reply.body, h->reply.body_len, out);
+        return 0;
     }
 }
 

@@ -35,7 +35,7 @@ static void test_start_dedup(void **state) {
     weft_str_copy(first, sizeof first, r1.run_id);
     /* The retry (a new run id from the leader) returns the first outcome and changes nothing. */
     assert_int_equal(start(h, &req, &r2), 0);
-    assert_false(r2.started);
+    assert_true(r2.started);
     assert_true(weft_str_eq_c(r2.run_id, first));
     assert_string_equal(th_types(h, "w", ""), "WorkflowExecutionStarted,WorkflowTaskScheduled");
     /* Another request id hits the conflict policy (fail by default) and names the run. */
@@ -138,6 +138,81 @@ static void test_signal_with_start(void **state) {
     weft_describe_resp d;
     th_describe(h, "w", &d);
     assert_int_equal(d.info.history_length, 4);
+    th_free(h);
+}
+
+/* Sends `req` and expects success with `run_id` and `started`. */
+static void start_expect(th *h, weft_start_req *req, uint32_t msg_type, const char *run_id,
+                         bool started) {
+    assert_int_equal(th_request(h, msg_type, req), 0);
+    weft_start_resp r;
+    th_decode(h, &weft_start_resp_schema, h->reply.body, h->reply.body_len, &r);
+    if (!weft_str_eq_c(r.run_id, run_id) || r.started != started) {
+        fail_msg("expected run %s started %d, got run %.*s started %d", run_id, started,
+                 (int)r.run_id.len, r.run_id.ptr, r.started);
+    }
+}
+
+/* G4: a start retried with its request id answers exactly as its first attempt did, whichever
+ * path that attempt took, within the dedup TTL and past it while the run is open. */
+static void test_start_retry_first_outcome(void **state) {
+    (void)state;
+    th *h = th_up();
+    weft_start_resp r;
+    /* A plain start: the first attempt created the run. */
+    weft_start_req a = th_start_req("a");
+    a.request_id = WEFT_STR_LIT("a-1");
+    assert_int_equal(start(h, &a, &r), 0);
+    char a_run[64];
+    weft_str_copy(a_run, sizeof a_run, r.run_id);
+    start_expect(h, &a, WEFT_MSG_START_WORKFLOW, a_run, true);
+    /* Past dedup_ttl_ms the run still names the request that started it. */
+    th_advance(h, h->limits.dedup_ttl_ms + 1);
+    start_expect(h, &a, WEFT_MSG_START_WORKFLOW, a_run, true);
+    assert_string_equal(th_types(h, "a", ""), "WorkflowExecutionStarted,WorkflowTaskScheduled");
+
+    /* use-existing found the open run: its retry does not claim to have started it. */
+    weft_start_req u = th_start_req("a");
+    u.request_id = WEFT_STR_LIT("a-use");
+    u.id_conflict_policy = WEFT_CONFLICT_USE_EXISTING;
+    start_expect(h, &u, WEFT_MSG_START_WORKFLOW, a_run, false);
+    start_expect(h, &u, WEFT_MSG_START_WORKFLOW, a_run, false);
+
+    /* terminate-existing ended the open run and created one: the retry names the new run. */
+    weft_start_req x = th_start_req("a");
+    x.request_id = WEFT_STR_LIT("a-term");
+    x.id_conflict_policy = WEFT_CONFLICT_TERMINATE_EXISTING;
+    assert_int_equal(start(h, &x, &r), 0);
+    assert_true(r.started);
+    char x_run[64];
+    weft_str_copy(x_run, sizeof x_run, r.run_id);
+    assert_string_not_equal(x_run, a_run);
+    start_expect(h, &x, WEFT_MSG_START_WORKFLOW, x_run, true);
+    th_advance(h, h->limits.dedup_ttl_ms + 1);
+    start_expect(h, &x, WEFT_MSG_START_WORKFLOW, x_run, true);
+    assert_string_equal(th_types(h, "a", x_run), "WorkflowExecutionStarted,WorkflowTaskScheduled");
+
+    /* SignalWithStart that created its run: the retry neither signals again nor denies it. */
+    weft_start_req s = th_start_req("s");
+    s.signal_name = WEFT_STR_LIT("go");
+    s.request_id = WEFT_STR_LIT("s-1");
+    assert_int_equal(th_request(h, WEFT_MSG_SIGNAL_WITH_START, &s), 0);
+    th_decode(h, &weft_start_resp_schema, h->reply.body, h->reply.body_len, &r);
+    assert_true(r.started);
+    char s_run[64];
+    weft_str_copy(s_run, sizeof s_run, r.run_id);
+    start_expect(h, &s, WEFT_MSG_SIGNAL_WITH_START, s_run, true);
+    th_advance(h, h->limits.dedup_ttl_ms + 1);
+    start_expect(h, &s, WEFT_MSG_SIGNAL_WITH_START, s_run, true);
+    /* One that signaled the open run did not start it, and its retry says so. */
+    s.request_id = WEFT_STR_LIT("s-2");
+    start_expect(h, &s, WEFT_MSG_SIGNAL_WITH_START, s_run, false);
+    start_expect(h, &s, WEFT_MSG_SIGNAL_WITH_START, s_run, false);
+    th_advance(h, h->limits.dedup_ttl_ms + 1);
+    start_expect(h, &s, WEFT_MSG_SIGNAL_WITH_START, s_run, false);
+    assert_string_equal(th_types(h, "s", ""),
+                        "WorkflowExecutionStarted,WorkflowExecutionSignaled,WorkflowTaskScheduled,"
+                        "WorkflowExecutionSignaled");
     th_free(h);
 }
 
@@ -353,6 +428,7 @@ int main(void) {
         cmocka_unit_test(test_conflict_policies),
         cmocka_unit_test(test_reuse_policies),
         cmocka_unit_test(test_signal_with_start),
+        cmocka_unit_test(test_start_retry_first_outcome),
         cmocka_unit_test(test_signal_rules),
         cmocka_unit_test(test_cancel_terminate),
         cmocka_unit_test(test_timeouts),
