@@ -47,11 +47,13 @@ weft_str sh_run_id_derive(sh_ctx *c, weft_str old_run_id, uint64_t event_id) {
     if (n > 0) memcpy(buf, old_run_id.ptr, n);
     weft_be64_put(buf + n, event_id);
     XXH128_hash_t h = XXH3_128bits(buf, n + 8);
-    /* Shaped like the leader's UUIDs so that every run id looks alike. */
-    return sh_str_fmt(c, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(h.high64 >> 32),
-                      (unsigned)(h.high64 >> 16) & 0xffffu, (unsigned)h.high64 & 0xffffu,
-                      (unsigned)(h.low64 >> 48) & 0xffffu,
-                      (unsigned long long)(h.low64 & 0xffffffffffffull));
+    /* 32 lowercase hex digits, the form of the run ids the leader draws at random
+     * (node/ids.c), so that every run id looks alike. Derived, not drawn: apply reads no
+     * randomness, so every replica computes the same id from the same log entry. */
+    weft_str id = sh_str_fmt(c, "%016llx%016llx", (unsigned long long)h.high64,
+                             (unsigned long long)h.low64);
+    WEFT_ASSERT(id.len == 0 || id.len == 2 * sizeof h);
+    return id;
 }
 
 /* ---- Creating a run ---- */
