@@ -68,7 +68,8 @@ static int address_lookup(const char *host, bool ipv4_only, char *ip, size_t ip_
     struct addrinfo *res = NULL;
     int gai = getaddrinfo(host, NULL, &hints, &res);
     if (gai != 0) {
-        snprintf(why, why_cap, "names a host that does not resolve (%s: %s)", host, gai_strerror(gai));
+        snprintf(why, why_cap, "names a host that does not resolve (%s: %s)", host,
+                 gai_strerror(gai));
         return -1;
     }
     const struct addrinfo *pick = NULL;

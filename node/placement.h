@@ -61,7 +61,6 @@ typedef struct weft_cluster {
  * "lists 10 nodes; at most 9 ..."; "is empty; ...". */
 int weft_cluster_parse(weft_cluster *c, const char *text, weft_err *err);
 
-
 /* The index of node `id` in c->nodes, or UINT32_MAX when it is not a member. */
 uint32_t weft_cluster_index_of(const weft_cluster *c, uint64_t id);
 /* Node `id`, or NULL when it is not a member. Borrowed from c. */

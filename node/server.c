@@ -33,10 +33,10 @@ int weft_server_start(weft_server *srv, weft_node *n, weft_err *err) {
         rc = uv_listen((uv_stream_t *)&srv->listener, WEFTD_LISTEN_BACKLOG, server_connection_cb);
     if (rc != 0) {
         weft_server_stop_listening(srv);
-        weft_err_set(
-            err, WEFT_E_UNAVAILABLE, "listen",
-            "cannot listen on %s (--listen): %s; pick a free port with --listen or stop the process using it",
-            n->cfg.listen, uv_strerror(rc));
+        weft_err_set(err, WEFT_E_UNAVAILABLE, "listen",
+                     "cannot listen on %s (--listen): %s; pick a free port with --listen or stop "
+                     "the process using it",
+                     n->cfg.listen, uv_strerror(rc));
         return rc;
     }
     return 0;

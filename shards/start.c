@@ -144,10 +144,11 @@ static bool reuse_allows(uint32_t policy, uint32_t status) {
 static int reuse_reject(sh_ctx *c, const weft_start_req *req, const sh_exec *e) {
     const char *advice = req->id_reuse_policy == WEFT_REUSE_REJECT
                              ? "id_reuse_policy is reject: use another workflow id, or "
-                               "id_reuse_policy allow"
+                               "id_reuse_policy allow (weft: --id-reuse-policy allow)"
                              : "id_reuse_policy is allow-failed, which reuses only ids whose "
                                "last run failed, was canceled, terminated or timed out: use "
-                               "another workflow id, or id_reuse_policy allow";
+                               "another workflow id, or id_reuse_policy allow (weft: "
+                               "--id-reuse-policy allow)";
     return sh_reject(c, WEFT_E_ALREADY_EXISTS, "workflow_id",
                      "workflow '%.*s' already ran (run %.*s, %s) and %s",
                      (int)req->workflow_id.len, req->workflow_id.ptr, (int)e->run_id.len,
@@ -157,7 +158,8 @@ static int reuse_reject(sh_ctx *c, const weft_start_req *req, const sh_exec *e) 
 static int conflict_reject(sh_ctx *c, const weft_start_req *req, const sh_exec *e) {
     return sh_reject(c, WEFT_E_ALREADY_EXISTS, "workflow_id",
                      "workflow '%.*s' is already running as run %.*s: wait for it to close, or "
-                     "set id_conflict_policy to use-existing or terminate-existing",
+                     "set id_conflict_policy to use-existing or terminate-existing (weft: "
+                     "--id-conflict-policy use-existing)",
                      (int)req->workflow_id.len, req->workflow_id.ptr, (int)e->run_id.len,
                      e->run_id.ptr);
 }

@@ -207,20 +207,121 @@ int cli_arg_u32(const cli_ctx *ctx, const char *name, uint32_t min, uint32_t max
     return 0;
 }
 
-int cli_arg_json(const cli_ctx *ctx, const char *name, weft_bytes *out, weft_err *err) {
+/* Reads at most CLI_PAYLOAD_BYTES_MAX bytes of `f` into a malloc'd buffer (*out, *len).
+ * Returns 0, -1 for a read error (errno set), or 1 when there is more. */
+static int args_read_all(FILE *f, char **out, size_t *len) {
+    size_t cap = CLI_PAYLOAD_BYTES_MAX + 1; /* one more: to tell "exactly the max" from "more" */
+    char *buf = malloc(cap);
+    if (buf == NULL) return -1;
+    size_t n = 0;
+    while (n < cap) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        if (got == 0) break;
+        n += got;
+    }
+    if (ferror(f)) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *len = n;
+    return n > CLI_PAYLOAD_BYTES_MAX ? 1 : 0;
+}
+
+/* Reads the payload that `v` ("@PATH" or "-") names into ctx's keeping. `label` names the
+ * flag and the source in messages ("--input @order.json"). */
+static int args_read_payload(cli_ctx *ctx, const char *field, const char *v, const char *label,
+                             weft_bytes *out, weft_err *err) {
+    bool from_stdin = strcmp(v, "-") == 0;
+    if (from_stdin && ctx->stdin_used) {
+        return cli_usage_error(ctx, err, field,
+                               "%s: stdin was already read by another flag; give this one "
+                               "@FILE or the JSON itself",
+                               label);
+    }
+    unsigned slot = 0;
+    while (slot < CLI_PAYLOADS_MAX && ctx->payloads[slot] != NULL)
+        slot++;
+    WEFT_ASSERT(slot < CLI_PAYLOADS_MAX); /* a command has fewer payload flags */
+    FILE *f = from_stdin ? stdin : fopen(v + 1, "rb");
+    if (f == NULL) {
+        return cli_usage_error(ctx, err, field,
+                               "%s: cannot read the file (%s); give a path to a JSON file after "
+                               "@, - for stdin, or the JSON itself",
+                               label, strerror(errno));
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = args_read_all(f, &buf, &len);
+    int read_errno = errno;
+    if (!from_stdin) fclose(f);
+    ctx->stdin_used = ctx->stdin_used || from_stdin;
+    if (rc < 0) {
+        return cli_usage_error(ctx, err, field, "%s: cannot read %s (%s)", label,
+                               from_stdin ? "stdin" : "the file", strerror(read_errno));
+    }
+    ctx->payloads[slot] = buf;
+    if (rc > 0) {
+        return cli_usage_error(ctx, err, field,
+                               "%s is larger than %u bytes (2 MiB), the server's payload limit "
+                               "(payload_bytes_max): send a smaller payload, or keep large data "
+                               "elsewhere and pass a reference to it",
+                               label, CLI_PAYLOAD_BYTES_MAX);
+    }
+    *out = (weft_bytes){.ptr = (const uint8_t *)buf, .len = (uint32_t)len};
+    return 0;
+}
+
+int cli_arg_json(cli_ctx *ctx, const char *name, weft_bytes *out, weft_err *err) {
     const char *v = cli_arg(ctx, name);
     memset(out, 0, sizeof *out);
     if (v == NULL) return 0;
     char field[ARGS_FLAG_BYTES_MAX];
     snprintf(field, sizeof field, "--%s", name);
-    json_t *j = weft_json_parse(weft_bytes_c(v), field, err);
+    char label[ARGS_MESSAGE_BYTES_MAX / 2];
+    bool from_source = v[0] == '@' || strcmp(v, "-") == 0;
+    snprintf(label, sizeof label, "%s %s%s", field, v, strcmp(v, "-") == 0 ? " (stdin)" : "");
+    weft_bytes payload = weft_bytes_c(v);
+    if (from_source) {
+        int rc = args_read_payload(ctx, field, v, label, &payload, err);
+        if (rc != 0) return rc;
+    } else if (strlen(v) > CLI_PAYLOAD_BYTES_MAX) {
+        return cli_usage_error(ctx, err, field,
+                               "%s is larger than %u bytes (2 MiB), the server's payload limit "
+                               "(payload_bytes_max): send a smaller payload",
+                               field, CLI_PAYLOAD_BYTES_MAX);
+    }
+    json_t *j = weft_json_parse(payload, from_source ? label : field, err);
+    if (j == NULL && from_source) return cli_usage_error(ctx, err, field, "%s", err->message);
     if (j == NULL) {
         return cli_usage_error(ctx, err, field,
                                "%s (quote it for the shell, as in %s "
-                               "'{\"k\": 1}' or %s '\"text\"')",
-                               err->message, field, field);
+                               "'{\"k\": 1}' or %s '\"text\"'; or give a file as %s @FILE, or "
+                               "stdin as %s -)",
+                               err->message, field, field, field, field);
     }
     json_decref(j);
-    *out = weft_bytes_c(v);
+    *out = payload;
+    return 0;
+}
+
+int cli_request_id(cli_ctx *ctx, weft_str *out, weft_err *err) {
+    const char *given = cli_arg(ctx, "request-id");
+    if (given != NULL && given[0] == '\0') {
+        return cli_usage_error(ctx, err, "--request-id", "--request-id must not be empty");
+    }
+    if (given != NULL && strlen(given) >= sizeof ctx->request_id) {
+        /* Longer ids are the server's to judge (id_bytes_max); they are not kept for messages. */
+        ctx->request_id[0] = '\0';
+        *out = weft_str_c(given);
+        return 0;
+    }
+    if (given != NULL) {
+        snprintf(ctx->request_id, sizeof ctx->request_id, "%s", given);
+    } else if (weft_request_id_new(ctx->request_id, err) != 0) {
+        return -WEFT_E_INTERNAL;
+    }
+    *out = weft_str_c(ctx->request_id);
+    WEFT_ASSERT(out->len > 0);
     return 0;
 }

@@ -109,8 +109,8 @@ void hcli_result_free(hcli_result *r) {
 
 void hcli_expect_code(const hcli_result *r, int code) {
     if (r->code != code) {
-        fail_msg("exit code %d, expected %d\n--- stdout:\n%s--- stderr:\n%s", r->code, code,
-                 r->out, r->err);
+        fail_msg("exit code %d, expected %d\n--- stdout:\n%s--- stderr:\n%s", r->code, code, r->out,
+                 r->err);
     }
 }
 

@@ -15,18 +15,18 @@
 
 /* What one run printed, and how it ended. */
 typedef struct hcli_result {
-    int code;                 /* exit code, or -1 when killed or hung */
-    char *out;                /* stdout, NUL-terminated, malloc'd */
-    char *err;                /* stderr, NUL-terminated, malloc'd */
-    uint64_t elapsed_ms;      /* from the spawn to the exit */
-    uint64_t first_err_ms;    /* from the spawn to the first stderr byte seen; 0 when none */
+    int code;              /* exit code, or -1 when killed or hung */
+    char *out;             /* stdout, NUL-terminated, malloc'd */
+    char *err;             /* stderr, NUL-terminated, malloc'd */
+    uint64_t elapsed_ms;   /* from the spawn to the exit */
+    uint64_t first_err_ms; /* from the spawn to the first stderr byte seen; 0 when none */
 } hcli_result;
 
 /* Options of one run; zero means the default. */
 typedef struct hcli_opts {
-    const char *stdin_path;  /* file for stdin; NULL: /dev/null */
+    const char *stdin_path;   /* file for stdin; NULL: /dev/null */
     const char *weft_address; /* $WEFT_ADDRESS; NULL: unset */
-    const char *dir;         /* where the output files go; NULL: $TMPDIR or /tmp */
+    const char *dir;          /* where the output files go; NULL: $TMPDIR or /tmp */
 } hcli_opts;
 
 /* Runs argv (NULL-terminated; argv[0] is the program's path) and waits for it (at most

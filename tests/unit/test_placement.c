@@ -249,8 +249,8 @@ static void test_address_split(void **state) {
     assert_int_equal(weft_address_split("[::1]:7400", host, sizeof host, &port), 0);
     assert_string_equal(host, "::1");
     assert_int_equal(port, 7400);
-    const char *bad[] = {"10.1.2.3", "10.1.2.3:",  "10.1.2.3:0", "10.1.2.3:65536", ":80",
-                         "::1:80",   "[::1:80",    "[x]:80",     "a b:80",         "a_b:80",
+    const char *bad[] = {"10.1.2.3", "10.1.2.3:",    "10.1.2.3:0",  "10.1.2.3:65536", ":80",
+                         "::1:80",   "[::1:80",      "[x]:80",      "a b:80",         "a_b:80",
                          "[]:80",    "10.1.2.3:80x", "10.1.2.3:+80"};
     for (size_t i = 0; i < WEFT_ARRAY_LEN(bad); i++) {
         assert_int_equal(weft_address_split(bad[i], host, sizeof host, &port), -1);
