@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -189,6 +190,67 @@ int cli_arg_enum(const cli_ctx *ctx, const char *name, const char *const *names,
         used = WEFT_MIN(used + (size_t)(n < 0 ? 0 : n), sizeof valid - 1);
     }
     return cli_usage_error(ctx, err, name, "--%s '%s' is not one of %s", name, v, valid);
+}
+
+/* "YYYY-MM-DD[THH:MM[:SS[.mmm]]][Z]" as UTC into *ms. Returns 0 or -1. */
+static int args_parse_utc(const char *v, uint64_t *ms) {
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    int frac = 0, used = 0, frac_digits = 0;
+    if (sscanf(v, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &used) != 3) return -1;
+    const char *p = v + used;
+    if (*p == 'T' || *p == ' ') {
+        int n = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &n) != 2) return -1;
+        p += 1 + n;
+        if (*p == ':' && sscanf(p + 1, "%2d%n", &tm.tm_sec, &n) == 1) p += 1 + n;
+        if (*p == '.' && sscanf(p + 1, "%3d%n", &frac, &n) == 1) {
+            frac_digits = n;
+            p += 1 + n;
+        }
+    }
+    if (*p == 'Z') p++;
+    if (*p != '\0') return -1;
+    for (int i = frac_digits; i < 3; i++)
+        frac *= 10;
+    int year = tm.tm_year, mon = tm.tm_mon, day = tm.tm_mday, hour = tm.tm_hour;
+    int min = tm.tm_min, sec = tm.tm_sec;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    /* timegm normalises 2024-02-30 into March: a date that does not come back is not one. */
+    struct tm back;
+    if (t < 0 || gmtime_r(&t, &back) == NULL || back.tm_year + 1900 != year ||
+        back.tm_mon + 1 != mon || back.tm_mday != day || back.tm_hour != hour ||
+        back.tm_min != min || back.tm_sec != sec) {
+        return -1;
+    }
+    *ms = (uint64_t)t * 1000u + (uint64_t)frac;
+    return 0;
+}
+
+int cli_arg_time(const cli_ctx *ctx, const char *name, uint64_t *ms, weft_err *err) {
+    const char *v = cli_arg(ctx, name);
+    if (v == NULL) return 0;
+    uint64_t t = 0;
+    if (args_parse_utc(v, &t) == 0 && t > 0) {
+        *ms = t;
+        return 0;
+    }
+    weft_err scratch;
+    uint64_t ago_ms = 0;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t now_ms = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+    if (weft_duration_parse(v, name, &ago_ms, &scratch) == 0 && ago_ms < now_ms) {
+        *ms = now_ms - ago_ms;
+        return 0;
+    }
+    return cli_usage_error(ctx, err, name,
+                           "--%s '%s' is not a time: give a UTC time like "
+                           "2024-05-01T10:00:00Z, a day like 2024-05-01, or a duration like "
+                           "90m for that long ago",
+                           name, v);
 }
 
 int cli_arg_u32(const cli_ctx *ctx, const char *name, uint32_t min, uint32_t max, uint32_t *out,

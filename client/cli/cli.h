@@ -150,6 +150,10 @@ int cli_arg_duration(const cli_ctx *ctx, const char *name, uint64_t *ms, weft_er
  * into *out (left alone when absent). */
 int cli_arg_enum(const cli_ctx *ctx, const char *name, const char *const *names, bool skip_first,
                  uint32_t *out, weft_err *err);
+/* Flag `name` as a point in time into *ms since the epoch (left alone when absent): a UTC time
+ * "2024-05-01T10:00:00Z" (seconds, ".123" milliseconds and the "Z" optional), a day
+ * "2024-05-01" (its midnight, UTC), or a duration "90m" meaning that long before now. */
+int cli_arg_time(const cli_ctx *ctx, const char *name, uint64_t *ms, weft_err *err);
 /* Flag `name` as a whole number in [min, max] into *out (left alone when absent). */
 int cli_arg_u32(const cli_ctx *ctx, const char *name, uint32_t min, uint32_t max, uint32_t *out,
                 weft_err *err);

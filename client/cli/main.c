@@ -47,6 +47,13 @@ static const char cli_exit_codes_help[] =
         "id-reuse-policy", "allow|allow-failed|reject", false,                                     \
             "whether the id may start again after a closed run (default: allow)"                   \
     }
+#define CLI_FLAG_STARTED_AFTER                                                                     \
+    { "started-after", "TIME", false, "only runs started at or after TIME (see below)" }
+#define CLI_FLAG_STARTED_BEFORE                                                                    \
+    { "started-before", "TIME", false, "only runs started at or before TIME (see below)" }
+#define CLI_TIME_HELP                                                                              \
+    "TIME is a UTC time (2024-05-01T10:00:00Z, 2024-05-01T10:00:00.123Z), a day (2024-05-01,\n"    \
+    "its midnight UTC), or a duration for that long ago (90m, 2d).\n"
 #define CLI_PAYLOAD_HELP "; must be valid JSON: the JSON itself, @FILE, or - for stdin"
 
 const cli_command cli_commands[] = {
@@ -151,17 +158,22 @@ const cli_command cli_commands[] = {
      .name = "list",
      .msg_type = WEFT_MSG_LIST_WORKFLOWS,
      .run = cli_workflow_list,
-     .details = "Prints one run per row (json: one execution object per line).\n",
+     .details = "Prints one run per row (json: one execution object per line), shard by shard,\n"
+                "each shard's runs oldest first.\n" CLI_TIME_HELP,
      .flags = {{"status", CLI_STATUS_LIST, false, "only runs with this status"},
                {"type", "T", false, "only runs of this workflow type"},
+               CLI_FLAG_STARTED_AFTER,
+               CLI_FLAG_STARTED_BEFORE,
                {"limit", "N", false, "at most N rows (default: 100)"}}},
     {.group = "workflow",
      .name = "count",
      .msg_type = WEFT_MSG_COUNT_WORKFLOWS,
      .run = cli_workflow_count,
-     .details = "Prints the number (json: {\"count\": N}).\n",
+     .details = "Prints the number (json: {\"count\": N}).\n" CLI_TIME_HELP,
      .flags = {{"status", CLI_STATUS_LIST, false, "only runs with this status"},
-               {"type", "T", false, "only runs of this workflow type"}}},
+               {"type", "T", false, "only runs of this workflow type"},
+               CLI_FLAG_STARTED_AFTER,
+               CLI_FLAG_STARTED_BEFORE}},
     {.group = "cluster",
      .name = "status",
      .msg_type = WEFT_MSG_CLUSTER_STATUS,

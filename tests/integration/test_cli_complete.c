@@ -5,7 +5,8 @@
  * payloads come from the flag, a file (@FILE) or stdin (-), up to 2 MiB, with errors that name
  * the flag; --version names the commit; bash completion comes from the table; an unreachable
  * address is reported at once, with progress while the CLI (or an example worker) retries;
- * and a run id has one format, also after continue-as-new. */
+ * list and count take a start-time range; and a run id has one format, also after
+ * continue-as-new. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -439,6 +440,39 @@ static void test_unreachable_is_reported_at_once(void **state) {
     hcli_result_free(&r);
 }
 
+/* ---- workflow list and count take the start-time range their help names ---- */
+
+static void test_list_by_start_time(void **state) {
+    (void)state;
+    hcli_result r;
+    CLI(&r, "workflow", "start", "--type", "RangeT", "--task-queue", "q-range", "--id", "rg1");
+    hcli_expect_code(&r, 0);
+    hcli_result_free(&r);
+    /* Started within the last hour: listed and counted. */
+    CLI(&r, "workflow", "list", "--type", "RangeT", "--started-after", "1h");
+    hcli_expect_code(&r, 0);
+    hcli_expect_in(r.out, "rg1");
+    hcli_result_free(&r);
+    CLI(&r, "workflow", "count", "--type", "RangeT", "--started-after", "2000-01-01",
+        "--started-before", "2999-12-31T23:59:59.999Z");
+    hcli_expect_code(&r, 0);
+    assert_string_equal(r.out, "1\n");
+    hcli_result_free(&r);
+    /* Before the year 2000, or an hour or more ago: nothing. */
+    CLI(&r, "workflow", "count", "--type", "RangeT", "--started-before", "2000-01-01T00:00:00Z");
+    hcli_expect_code(&r, 0);
+    assert_string_equal(r.out, "0\n");
+    hcli_result_free(&r);
+    CLI(&r, "workflow", "list", "--type", "RangeT", "--started-before", "1h");
+    hcli_expect_code(&r, 0);
+    hcli_expect_not_in(r.out, "rg1");
+    hcli_result_free(&r);
+    CLI(&r, "workflow", "list", "--started-after", "2024-02-30");
+    hcli_expect_code(&r, 1);
+    hcli_expect_in(r.err, "--started-after '2024-02-30' is not a time");
+    hcli_result_free(&r);
+}
+
 /* ---- Run ids: one format ---- */
 
 static bool cc_is_run_id(const char *s, size_t n) {
@@ -490,6 +524,7 @@ int main(void) {
         cmocka_unit_test(test_version_names_the_commit),
         cmocka_unit_test(test_bash_completion),
         cmocka_unit_test(test_unreachable_is_reported_at_once),
+        cmocka_unit_test(test_list_by_start_time),
         cmocka_unit_test(test_run_ids_have_one_format),
     };
     return cmocka_run_group_tests(tests, cc_setup, cc_teardown);
