@@ -42,6 +42,11 @@ static const char cli_exit_codes_help[] =
             "idempotency key: the same RID again applies the request at most once (default: "      \
             "fresh)"                                                                               \
     }
+#define CLI_FLAG_TASK_TIMEOUT                                                                      \
+    {                                                                                              \
+        "task-timeout", "DUR", false,                                                              \
+            "limit on one workflow task (default: the server's workflow-task-timeout-ms, 10s)"     \
+    }
 #define CLI_FLAG_REUSE_POLICY                                                                      \
     {                                                                                              \
         "id-reuse-policy", "allow|allow-failed|reject", false,                                     \
@@ -70,6 +75,7 @@ const cli_command cli_commands[] = {
                {"run-timeout", "DUR", false, "limit on this run (e.g. 30s, 5m, 48h, 7d)"},
                {"execution-timeout", "DUR", false,
                 "limit on the run and its continue-as-new successors"},
+               CLI_FLAG_TASK_TIMEOUT,
                CLI_FLAG_REUSE_POLICY,
                {"id-conflict-policy", "fail|use-existing|terminate-existing", false,
                 "what to do while a run of the id is open (default: fail)"},
@@ -91,6 +97,7 @@ const cli_command cli_commands[] = {
                {"run-timeout", "DUR", false, "limit on a run it starts"},
                {"execution-timeout", "DUR", false,
                 "limit on a run it starts and its continue-as-new successors"},
+               CLI_FLAG_TASK_TIMEOUT,
                CLI_FLAG_REUSE_POLICY,
                CLI_FLAG_REQUEST_ID}},
     {.group = "workflow",

@@ -33,6 +33,7 @@ static int workflow_start_req(cli_ctx *ctx, weft_start_req *req, weft_err *err) 
     if (rc == 0) {
         rc = cli_arg_duration(ctx, "execution-timeout", &req->workflow_execution_timeout_ms, err);
     }
+    if (rc == 0) rc = cli_arg_duration(ctx, "task-timeout", &req->workflow_task_timeout_ms, err);
     if (rc == 0) {
         rc = cli_arg_enum(ctx, "id-reuse-policy", weft_reuse_policy_names, false,
                           &req->id_reuse_policy, err);

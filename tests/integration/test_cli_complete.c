@@ -195,8 +195,13 @@ static void test_every_client_op_is_a_command(void **state) {
 static void test_hints_name_commands_that_exist(void **state) {
     (void)state;
     hcli_result r;
-    CLI(&r, "workflow", "start", "--type", "T", "--task-queue", "q-hints", "--id", "h1");
+    CLI(&r, "workflow", "start", "--type", "T", "--task-queue", "q-hints", "--id", "h1",
+        "--task-timeout", "30s");
     hcli_expect_code(&r, 0);
+    hcli_result_free(&r);
+    CLI(&r, "--output", "json", "workflow", "describe", "--id", "h1");
+    hcli_expect_code(&r, 0);
+    hcli_expect_in(r.out, "\"workflow_task_timeout_ms\":30000");
     hcli_result_free(&r);
     /* A second start: the hint names --id-conflict-policy, and the flag does what it says. */
     CLI(&r, "workflow", "start", "--type", "T", "--task-queue", "q-hints", "--id", "h1");
