@@ -134,6 +134,8 @@ static void test_localhost_is_an_address(void **state) {
     (void)state;
     char listen[WEFTD_ADDR_BYTES], raft[WEFTD_ADDR_BYTES];
     uint16_t port = ws_free_port(), raft_port = ws_free_port();
+    while (raft_port == port)
+        raft_port = ws_free_port();
     snprintf(listen, sizeof listen, "localhost:%u", port);
     snprintf(raft, sizeof raft, "localhost:%u", raft_port);
     char shown[WEFTD_ADDR_BYTES];
