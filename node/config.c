@@ -19,7 +19,7 @@
 
 typedef enum cfg_kind {
     CFG_PATH,  /* char[PATH_MAX] */
-    CFG_ADDR,  /* char[WEFTD_ADDRESS_BYTES_MAX], "a.b.c.d:port" */
+    CFG_ADDR,  /* char[WEFTD_ADDRESS_BYTES_MAX], "host:port", stored resolved (address.h) */
     CFG_U32,   /* uint32_t within [min, max] */
     CFG_U64,   /* uint64_t within [min, max] */
     CFG_BOOL,  /* bool: true/false/1/0/yes/no/on/off */
@@ -55,9 +55,11 @@ static const cfg_row cfg_rows[] = {
     ROW("data", CFG_PATH, data_dir, 0, 0, "data directory (created on first start)"),
     ROW("boot-id-file", CFG_PATH, boot_id_file, 0, 0,
         "file holding this boot's id; unreadable: LMDB fsyncs every commit (a test seam)"),
-    ROW_DERIVED("listen", CFG_ADDR, listen, 0, 0, "client address, IPv4 a.b.c.d:port",
+    ROW_DERIVED("listen", CFG_ADDR, listen, 0, 0,
+                "client address HOST:PORT: IPv4, [IPv6] or a host name, resolved at start",
                 "127.0.0.1:7400, or this node's client address in --peers"),
-    ROW_DERIVED("raft-listen", CFG_ADDR, raft_listen, 0, 0, "raft address, IPv4 a.b.c.d:port",
+    ROW_DERIVED("raft-listen", CFG_ADDR, raft_listen, 0, 0,
+                "raft address HOST:PORT: IPv4 or a host name that has an IPv4 address",
                 "the client port + 1 on the same host, or this node's raft address in --peers"),
     ROW("shards", CFG_U32, shards, 1, WEFT_SHARDS_MAX,
         "shard count, fixed when the data dir is created"),
@@ -226,6 +228,35 @@ static int cfg_set_peers(weft_config *c, const char *value, const char *file, co
     return 0;
 }
 
+/* An address flag: resolved now to the numeric address the node will use (address.h). */
+static int cfg_set_address(char *field, const cfg_row *row, const char *value,
+                           const char *origin) {
+    bool raft = row->offset == offsetof(weft_config, raft_listen);
+    char resolved[WEFTD_ADDRESS_BYTES_MAX];
+    char why[160];
+    if (strlen(value) >= WEFTD_ADDRESS_BYTES_MAX) {
+        snprintf(why, sizeof why, "is longer than %u bytes", WEFTD_ADDRESS_BYTES_MAX - 1);
+    } else if (weft_address_resolve(value, raft, resolved, sizeof resolved, why, sizeof why) ==
+               0) {
+        snprintf(field, WEFTD_ADDRESS_BYTES_MAX, "%s", resolved);
+        return 0;
+    }
+    if (raft) {
+        fprintf(stderr,
+                "weftd: %s must be an IPv4 address or a host name that has one, and a port, "
+                "like 127.0.0.1:7401 or localhost:7401 (got \"%s\", which %s); raft traffic "
+                "is IPv4 only (libraft 0.15)\n",
+                origin, value, why);
+    } else {
+        fprintf(stderr,
+                "weftd: %s must be HOST:PORT with an IPv4 address, a host name or an IPv6 "
+                "address in brackets, like 127.0.0.1:7400, localhost:7400 or [::1]:7400 "
+                "(got \"%s\", which %s)\n",
+                origin, value, why);
+    }
+    return 2;
+}
+
 /* Remembers which settings were given: with --peers, an address that was not given is taken
  * from this node's entry, and one that was given must match it. */
 static void cfg_mark_given(weft_config *c, const cfg_row *row) {
@@ -258,19 +289,8 @@ static int cfg_set_value(weft_config *c, const cfg_row *row, const char *value, 
         }
         snprintf(field, PATH_MAX, "%s", value);
         return 0;
-    case CFG_ADDR: {
-        char host[WEFTD_ADDRESS_BYTES_MAX];
-        uint16_t port = 0;
-        if (strlen(value) >= WEFTD_ADDRESS_BYTES_MAX ||
-            weft_address_split(value, host, sizeof host, &port) != 0) {
-            fprintf(stderr,
-                    "weftd: %s must be an IPv4 address and port like 127.0.0.1:7400 (got \"%s\")\n",
-                    origin, value);
-            return 2;
-        }
-        snprintf(field, WEFTD_ADDRESS_BYTES_MAX, "%s", value);
-        return 0;
-    }
+    case CFG_ADDR:
+        return cfg_set_address(field, row, value, origin);
     case CFG_U32:
     case CFG_U64:
         return cfg_set_number(c, row, value, origin);
@@ -353,33 +373,50 @@ static int cfg_load_file(weft_config *c, const char *path) {
     return 0;
 }
 
-/* Splits "--name=value" or "--name value". Returns 0, or 2 after printing why. */
+/* Flags that take no value and are not settings: they print something and exit 0. */
+static bool cfg_is_switch(const char *name) {
+    return strcmp(name, "help") == 0 || strcmp(name, "version") == 0;
+}
+
+/* Splits "--name=value" or "--name value". The name is checked before a value is looked for,
+ * so a mistyped flag is reported as unknown, not as missing its value. Returns 0, or 2 after
+ * printing why. */
 static int cfg_flag(int argc, char **argv, int *i, const char **name_out, const char **value_out,
                     char *name_buf, size_t name_cap) {
     const char *arg = argv[*i];
-    if (strncmp(arg, "--", 2) != 0) {
+    if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
         fprintf(stderr,
                 "weftd: unexpected argument \"%s\"; flags look like --shards 8 (see --help)\n",
                 arg);
         return 2;
     }
     const char *eq = strchr(arg, '=');
-    if (eq != NULL) {
-        size_t n = (size_t)(eq - arg - 2);
-        if (n >= name_cap) n = name_cap - 1;
-        memcpy(name_buf, arg + 2, n);
-        name_buf[n] = '\0';
-        *name_out = name_buf;
-        *value_out = eq + 1;
-        return 0;
+    size_t n = eq != NULL ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+    if (n >= name_cap) n = name_cap - 1;
+    memcpy(name_buf, arg + 2, n);
+    name_buf[n] = '\0';
+    *name_out = name_buf;
+    bool known = cfg_is_switch(name_buf) || strcmp(name_buf, "config") == 0 ||
+                 (strchr(name_buf, '_') == NULL && cfg_find(name_buf) != NULL);
+    if (!known) {
+        fprintf(stderr, "weftd: unknown flag --%.*s; run weftd --help for the list\n",
+                (int)(eq != NULL ? (size_t)(eq - arg - 2) : strlen(arg + 2)), arg + 2);
+        return 2;
     }
-    *name_out = arg + 2;
-    if (strcmp(*name_out, "help") == 0) {
+    if (cfg_is_switch(name_buf)) {
+        if (eq != NULL) {
+            fprintf(stderr, "weftd: --%s takes no value (got \"%s\")\n", name_buf, arg);
+            return 2;
+        }
         *value_out = "";
         return 0;
     }
+    if (eq != NULL) {
+        *value_out = eq + 1;
+        return 0;
+    }
     if (*i + 1 >= argc) {
-        fprintf(stderr, "weftd: --%s needs a value (see --help)\n", *name_out);
+        fprintf(stderr, "weftd: --%s needs a value (see --help)\n", name_buf);
         return 2;
     }
     *i += 1;
@@ -413,6 +450,31 @@ static int cfg_own_address(char *value, size_t cap, bool given, const char *entr
     return 2;
 }
 
+/* Resolves every address of the peer list to the numeric one the node uses (address.h). The
+ * cluster id is derived from the resolved list, so a host name counts by its address. */
+static int cfg_resolve_peers(weft_cluster *cl, const char *origin) {
+    for (uint32_t i = 0; i < cl->nodes_count; i++) {
+        weft_cluster_node *nd = &cl->nodes[i];
+        char out[WEFTD_ADDRESS_BYTES_MAX], why[160];
+        if (weft_address_resolve(nd->client_address, false, out, sizeof out, why, sizeof why) !=
+            0) {
+            fprintf(stderr, "weftd: %s: node %" PRIu64 "'s client address %s %s\n", origin,
+                    nd->id, nd->client_address, why);
+            return 2;
+        }
+        snprintf(nd->client_address, sizeof nd->client_address, "%s", out);
+        if (weft_address_resolve(nd->raft_address, true, out, sizeof out, why, sizeof why) != 0) {
+            fprintf(stderr,
+                    "weftd: %s: node %" PRIu64 "'s raft address %s %s; raft traffic is IPv4 "
+                    "only (libraft 0.15): give an IPv4 address or a host name that has one\n",
+                    origin, nd->id, nd->raft_address, why);
+            return 2;
+        }
+        snprintf(nd->raft_address, sizeof nd->raft_address, "%s", out);
+    }
+    return 0;
+}
+
 /* With --peers: parses the list, finds this node in it and settles its addresses and R. */
 static int cfg_cluster_peers(weft_config *c) {
     weft_cluster *cl = &c->cluster;
@@ -424,6 +486,7 @@ static int cfg_cluster_peers(weft_config *c) {
         return 2;
     }
     cl->from_peers = true;
+    if (cfg_resolve_peers(cl, origin) != 0) return 2;
     if (!c->node_id_given) {
         fprintf(stderr, "weftd: %s needs --node-id: say which node of the list this one is\n",
                 origin);
@@ -477,6 +540,37 @@ static int cfg_cluster_single(weft_config *c) {
     return 0;
 }
 
+/* Without --raft-listen: the client port + 1 on the same host. Raft is IPv4 only (libraft
+ * 0.15), so an IPv6 loopback or wildcard --listen maps to its IPv4 twin; any other IPv6
+ * address needs --raft-listen. */
+static int cfg_derive_raft_listen(weft_config *c) {
+    char host[INET6_ADDRSTRLEN]; /* --listen is numeric by now */
+    uint16_t port = 0;
+    int rc = weft_address_split(c->listen, host, sizeof host, &port);
+    WEFT_ASSERT(rc == 0);
+    if (port == 65535) {
+        fprintf(stderr,
+                "weftd: --listen port 65535 leaves no room for the raft port (client port + 1); "
+                "set --raft-listen\n");
+        return 2;
+    }
+    if (weft_address_is_ipv6(c->listen)) {
+        const char *twin = strcmp(host, "::1") == 0 ? "127.0.0.1"
+                           : strcmp(host, "::") == 0 ? "0.0.0.0"
+                                                     : NULL;
+        if (twin == NULL) {
+            fprintf(stderr,
+                    "weftd: --listen %s is IPv6 and raft traffic is IPv4 only (libraft 0.15): "
+                    "set --raft-listen to an IPv4 address of this host, like 10.0.0.1:%u\n",
+                    c->listen, (unsigned)port + 1u);
+            return 2;
+        }
+        snprintf(host, sizeof host, "%s", twin);
+    }
+    snprintf(c->raft_listen, sizeof c->raft_listen, "%s:%u", host, (unsigned)port + 1u);
+    return 0;
+}
+
 /* Cross-option rules that a single row cannot express. */
 static int cfg_check_relations(weft_config *c) {
     if ((uint64_t)c->heartbeat_timeout_ms * 5 > c->election_timeout_ms) {
@@ -504,18 +598,8 @@ static int cfg_check_relations(weft_config *c) {
         if (rc != 0) return rc;
     }
     if (c->raft_listen[0] == '\0') {
-        char host[INET_ADDRSTRLEN + 1];
-        uint16_t port = 0;
-        int rc = weft_address_split(c->listen, host, sizeof host, &port);
-        WEFT_ASSERT(rc == 0);
-        if (port == 65535) {
-            fprintf(
-                stderr,
-                "weftd: --listen port 65535 leaves no room for the raft port (client port + 1); "
-                "set --raft-listen\n");
-            return 2;
-        }
-        snprintf(c->raft_listen, sizeof c->raft_listen, "%s:%u", host, (unsigned)port + 1u);
+        int rc = cfg_derive_raft_listen(c);
+        if (rc != 0) return rc;
     }
     if (strcmp(c->raft_listen, c->listen) == 0) {
         fprintf(stderr, "weftd: --raft-listen must differ from --listen (both are %s)\n",
@@ -534,6 +618,7 @@ static int cfg_find_config_flag(weft_config *c, int argc, char **argv) {
         int rc = cfg_flag(argc, argv, &i, &name, &value, buf, sizeof buf);
         if (rc != 0) return rc;
         if (strcmp(name, "help") == 0) return 1;
+        if (strcmp(name, "version") == 0) return 3;
         if (strcmp(name, "config") != 0) continue;
         if (value[0] == '\0' || strlen(value) >= sizeof c->config_path) {
             fprintf(stderr, "weftd: --config must name an INI file\n");
@@ -551,6 +636,10 @@ int weft_config_parse(weft_config *c, int argc, char **argv) {
         weft_config_usage();
         return 1;
     }
+    if (rc == 3) {
+        weft_config_version();
+        return 1;
+    }
     if (rc != 0) return rc;
     if (c->config_path[0] != '\0' && (rc = cfg_load_file(c, c->config_path)) != 0) return rc;
     for (int i = 1; i < argc; i++) {
@@ -559,11 +648,8 @@ int weft_config_parse(weft_config *c, int argc, char **argv) {
         rc = cfg_flag(argc, argv, &i, &name, &value, buf, sizeof buf);
         WEFT_ASSERT(rc == 0); /* the first pass accepted the same argv */
         if (strcmp(name, "config") == 0) continue;
-        const cfg_row *row = strchr(name, '_') ? NULL : cfg_find(name);
-        if (row == NULL) {
-            fprintf(stderr, "weftd: unknown flag --%s; run weftd --help for the list\n", name);
-            return 2;
-        }
+        const cfg_row *row = cfg_find(name);
+        WEFT_ASSERT(row != NULL); /* cfg_flag refused unknown names */
         if ((rc = cfg_set(c, row, value, NULL)) != 0) return rc;
     }
     return cfg_check_relations(c);
@@ -600,6 +686,10 @@ static void cfg_format_default(const weft_config *d, const cfg_row *row, char *o
     }
 }
 
+void weft_config_version(void) {
+    printf("weftd %s (commit %s)\n", WEFT_VERSION_TEXT, WEFT_GIT_COMMIT);
+}
+
 void weft_config_usage(void) {
     weft_config d;
     weft_config_default(&d);
@@ -608,6 +698,7 @@ void weft_config_usage(void) {
            "as \"name = value\" (flags override the file).\n\n");
     printf("  %-30s %s\n", "--config FILE", "INI file with any of the settings below");
     printf("  %-30s %s\n", "--help", "print this text and exit");
+    printf("  %-30s %s\n", "--version", "print the version and the git commit, and exit");
     for (unsigned i = 0; i < WEFT_ARRAY_LEN(cfg_rows); i++) {
         char flag[64], def[PATH_MAX];
         snprintf(flag, sizeof flag, "--%s", cfg_rows[i].name);

@@ -55,7 +55,7 @@ typedef struct weft_config {
     char config_path[PATH_MAX];                /* --config FILE, "" when none */
     char data_dir[PATH_MAX];                   /* --data */
     char boot_id_file[PATH_MAX];               /* --boot-id-file; a test seam for "reboots" */
-    char listen[WEFTD_ADDRESS_BYTES_MAX];      /* --listen, "a.b.c.d:port" */
+    char listen[WEFTD_ADDRESS_BYTES_MAX];      /* --listen, resolved: "a.b.c.d:port", "[v6]:port" */
     char raft_listen[WEFTD_ADDRESS_BYTES_MAX]; /* --raft-listen; derived from listen when "" */
     uint32_t shards;                           /* --shards, 1..WEFT_SHARDS_MAX */
     uint64_t node_id;                          /* --node-id, > 0 */
@@ -96,8 +96,13 @@ void weft_config_default(weft_config *c);
 /* Parses argv: finds --config first and loads that file, then applies every flag on top (flags
  * override the file). Fills `c` (which must hold the defaults). On a bad value it prints one
  * line naming the flag or key and what is allowed, and returns 2 (the exit code). --help prints
- * the usage and returns 1 (exit 0). Returns 0 when the node should start. */
+ * the usage and --version the version, and both return 1 (exit 0). Returns 0 when the node
+ * should start. */
 int weft_config_parse(weft_config *c, int argc, char **argv);
+
+/* Prints "weftd VERSION (commit HASH)" to stdout: what CMake read at configure time
+ * (cmake/weft_version.cmake). */
+void weft_config_version(void);
 
 /* Prints the usage text, one line per option with its default, to stdout. */
 void weft_config_usage(void);

@@ -367,11 +367,8 @@ static void peer_connect_cb(uv_connect_t *req, int status) {
 static void peer_dial(fwd_peer *p) {
     WEFT_ASSERT(p->state == FWD_IDLE);
     weft_node *n = p->node;
-    char host[WEFTD_ADDRESS_BYTES_MAX];
-    uint16_t port = 0;
-    struct sockaddr_in addr;
-    int rc = weft_address_split(p->address, host, sizeof host, &port);
-    if (rc == 0) rc = uv_ip4_addr(host, port, &addr);
+    struct sockaddr_storage addr;
+    int rc = weft_address_sockaddr(p->address, &addr);
     if (rc == 0) rc = uv_tcp_init(n->loop, &p->tcp);
     if (rc != 0) {
         /* The peer list was validated at start: only an exhausted loop gets here. */

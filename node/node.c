@@ -1,11 +1,14 @@
-/* node.c: the node's lifecycle. Start: data dir, raft host, every replica, listener, signals.
+/* node.c: the node's lifecycle. Start: both ports, data dir, raft host, every replica, signals.
  * Stop: stop accepting and refuse new work, answer long-polls, wait (bounded) for proposals in
  * flight, close every raft group, then the shards, then the connections. Also the pump, which
  * runs on a 0 ms timer the wake-ups that apply's observer callbacks recorded. */
 #include "node.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "../proto/base.h"
 #include "../proto/log.h"
@@ -237,6 +240,31 @@ static int node_open_datadir(weft_node *n, weft_err *err) {
     return weft_datadir_open(&n->datadir, n->cfg.data_dir, &want, err);
 }
 
+/* Proves that the raft port can be bound, before the data dir is written: the raft host
+ * binds it for good only once the data dir gave it the node's identity. A plain socket is
+ * bound and closed again (with SO_REUSEADDR, as libuv binds, so the real bind right after
+ * cannot trip over it); a process that takes the port in between still fails the start, later
+ * and with the raft layer's message. */
+static int node_probe_raft_port(const weft_node *n, weft_err *err) {
+    struct sockaddr_storage addr;
+    int rc = weft_address_sockaddr(n->cfg.raft_listen, &addr);
+    WEFT_ASSERT(rc == 0); /* config.c resolved it to a numeric IPv4 address */
+    WEFT_ASSERT(addr.ss_family == AF_INET);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    rc = fd < 0 ? -errno : 0;
+    if (rc == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) rc = -errno;
+    if (rc == 0 && bind(fd, (const struct sockaddr *)&addr, sizeof(struct sockaddr_in)) != 0) {
+        rc = -errno;
+    }
+    if (fd >= 0) close(fd);
+    if (rc == 0) return 0;
+    return weft_err_set(err, WEFT_E_UNAVAILABLE, "raft-listen",
+                        "cannot listen on %s (--raft-listen): %s; free the port or choose "
+                        "another with --raft-listen",
+                        n->cfg.raft_listen, strerror(-rc));
+}
+
 /* One line about the cluster when there is one (a single node logs what it always did). */
 static void node_log_cluster(const weft_node *n) {
     const weft_cluster *cl = &n->cfg.cluster;
@@ -293,6 +321,15 @@ int weft_node_start(weft_node *n, uv_loop_t *loop) {
     n->rebalance_timer.data = n;
     weft_signals_start(n);
     weft_err err = {0};
+    /* Both ports are claimed before the data dir is touched: a start refused for a taken port
+     * leaves no data dir and no identity behind, so the next try may use other settings. The
+     * client port is bound for good here; no connection is accepted before uv_run, and by
+     * then every replica is open. */
+    weft_forward_init(n);
+    n->server = calloc(1, sizeof *n->server);
+    WEFT_ASSERT(n->server != NULL);
+    if (weft_server_start(n->server, n, &err) != 0) return node_fail(n, 1, &err);
+    if ((rc = node_probe_raft_port(n, &err)) != 0) return node_fail(n, 1, &err);
     if ((rc = node_open_datadir(n, &err)) != 0) {
         /* A data dir made for other settings is a config error (exit 2), like a bad flag. */
         bool config = strcmp(err.field, "shards") == 0 || strcmp(err.field, "node-id") == 0 ||
@@ -308,13 +345,6 @@ int weft_node_start(weft_node *n, uv_loop_t *loop) {
             weft_err_set(&err, WEFT_E_INTERNAL, "", "cannot start raft on %s", o.raft_address);
         return node_fail(n, 1, &err);
     }
-    /* The client port is bound before any shard opens, so a taken port refuses the start
-     * before raft touches a directory. No connection is accepted before uv_run, and by then
-     * every replica is open. */
-    weft_forward_init(n);
-    n->server = calloc(1, sizeof *n->server);
-    WEFT_ASSERT(n->server != NULL);
-    if (weft_server_start(n->server, n, &err) != 0) return node_fail(n, 1, &err);
     if ((rc = node_begin_run(n, &err)) != 0) return node_fail(n, 1, &err);
     if ((rc = node_open_replicas(n, &err)) != 0) return node_fail(n, 1, &err);
     weft_node_set_state(n, WEFT_NODE_RUNNING);

@@ -18,26 +18,6 @@
 /* Longest text the cluster id hashes: the tag, two numbers and the canonical peer list. */
 #define PLACEMENT_ID_TEXT_BYTES_MAX (WEFTD_PEERS_CANONICAL_BYTES_MAX + 128u)
 
-int weft_address_split(const char *addr, char *host, unsigned host_cap, uint16_t *port) {
-    WEFT_ASSERT(addr != NULL && host != NULL && port != NULL);
-    const char *colon = strrchr(addr, ':');
-    if (colon == NULL || colon == addr || (size_t)(colon - addr) >= host_cap) return -1;
-    char h[INET_ADDRSTRLEN + 1];
-    size_t hlen = (size_t)(colon - addr);
-    if (hlen >= sizeof h) return -1;
-    memcpy(h, addr, hlen);
-    h[hlen] = '\0';
-    struct in_addr in;
-    if (inet_pton(AF_INET, h, &in) != 1) return -1;
-    char *end = NULL;
-    errno = 0;
-    unsigned long p = strtoul(colon + 1, &end, 10);
-    if (errno != 0 || end == colon + 1 || *end != '\0' || p == 0 || p > 65535) return -1;
-    memcpy(host, h, hlen + 1);
-    *port = (uint16_t)p;
-    return 0;
-}
-
 static bool placement_address_ok(const char *addr) {
     char host[WEFTD_ADDRESS_BYTES_MAX];
     uint16_t port = 0;
@@ -89,8 +69,8 @@ static int placement_entry(const char *entry, unsigned ordinal, weft_cluster_nod
         return weft_err_set(
             err, WEFT_E_INVALID_ARGUMENT, "peers",
             "entry %u (\"%.80s\") must look like ID=CLIENT_HOST:PORT/RAFT_HOST:PORT "
-            "with an id > 0 and IPv4 addresses, e.g. "
-            "1=10.0.0.1:7400/10.0.0.1:7401",
+            "with an id > 0, where HOST is an IPv4 address, a host name or (for the client "
+            "address) an IPv6 address in brackets, e.g. 1=10.0.0.1:7400/10.0.0.1:7401",
             ordinal, entry);
     }
     return 0;

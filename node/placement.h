@@ -11,6 +11,7 @@
 
 #include "../proto/errors.h"
 #include "../raft/host.h"
+#include "address.h"
 
 /* Nodes in one cluster, at most. DESIGN section 5 aims at clusters of 3 to 5 nodes with a
  * static peer list; 9 leaves room for a larger fault domain without letting one flag build a
@@ -20,7 +21,8 @@
 /* The replication factor defaults to min(3, nodes) (DESIGN section 5): three replicas survive
  * one failure with a majority left, and more cost writes without being asked for. */
 #define WEFT_REPLICATION_FACTOR_DEFAULT_MAX 3u
-/* Longest accepted address text "a.b.c.d:port", with room to spare. */
+/* Longest accepted address text: "a.b.c.d:port", "[v6]:port" (at most 47 bytes) or a short
+ * "name:port", with room to spare. */
 #define WEFTD_ADDRESS_BYTES_MAX 64u
 /* Longest --peers text: a full cluster of maximal entries ("id=a.b.c.d:port/a.b.c.d:port,"). */
 #define WEFTD_PEERS_TEXT_BYTES_MAX 2048u
@@ -36,8 +38,10 @@ _Static_assert(WEFT_RAFT_PEERS_MAX >= WEFT_CLUSTER_NODES_MAX,
 /* One node of the cluster, from its --peers entry ID=CLIENT_HOST:PORT/RAFT_HOST:PORT. */
 typedef struct weft_cluster_node {
     uint64_t id;                                  /* node id (= raft id of its replicas), > 0 */
-    char client_address[WEFTD_ADDRESS_BYTES_MAX]; /* "a.b.c.d:port" clients and workers dial */
-    char raft_address[WEFTD_ADDRESS_BYTES_MAX];   /* "a.b.c.d:port" of its single raft port */
+    char client_address[WEFTD_ADDRESS_BYTES_MAX]; /* "host:port" clients and workers dial;
+                                                     numeric once config.c resolved it */
+    char raft_address[WEFTD_ADDRESS_BYTES_MAX];   /* "a.b.c.d:port" of its single raft port
+                                                     (IPv4: libraft 0.15), once resolved */
 } weft_cluster_node;
 
 /* The whole cluster as this node was configured. */
@@ -56,10 +60,6 @@ typedef struct weft_cluster {
  * "entry 2 (\"x\") must look like ..."; "lists node 2 twice; ..."; "lists address ... twice";
  * "lists 10 nodes; at most 9 ..."; "is empty; ...". */
 int weft_cluster_parse(weft_cluster *c, const char *text, weft_err *err);
-
-/* Splits "a.b.c.d:port" (IPv4, port 1..65535) into its host and port. Returns 0, or -1 with
- * nothing written. */
-int weft_address_split(const char *addr, char *host, unsigned host_cap, uint16_t *port);
 
 /* The index of node `id` in c->nodes, or UINT32_MAX when it is not a member. */
 uint32_t weft_cluster_index_of(const weft_cluster *c, uint64_t id);

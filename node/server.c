@@ -21,13 +21,9 @@ int weft_server_start(weft_server *srv, weft_node *n, weft_err *err) {
     WEFT_ASSERT(srv != NULL && n != NULL);
     memset(srv, 0, sizeof *srv);
     srv->node = n;
-    char host[WEFTD_ADDRESS_BYTES_MAX];
-    uint16_t port = 0;
-    int rc = weft_address_split(n->cfg.listen, host, sizeof host, &port);
-    WEFT_ASSERT(rc == 0); /* config.c validated it */
-    struct sockaddr_in addr;
-    rc = uv_ip4_addr(host, port, &addr);
-    WEFT_ASSERT(rc == 0);
+    struct sockaddr_storage addr;
+    int rc = weft_address_sockaddr(n->cfg.listen, &addr);
+    WEFT_ASSERT(rc == 0); /* config.c resolved it to a numeric address */
     rc = uv_tcp_init(n->loop, &srv->listener);
     WEFT_ASSERT(rc == 0);
     srv->listener.data = srv;
@@ -37,10 +33,10 @@ int weft_server_start(weft_server *srv, weft_node *n, weft_err *err) {
         rc = uv_listen((uv_stream_t *)&srv->listener, WEFTD_LISTEN_BACKLOG, server_connection_cb);
     if (rc != 0) {
         weft_server_stop_listening(srv);
-        weft_err_set(
-            err, WEFT_E_UNAVAILABLE, "listen",
-            "cannot listen on %s: %s; pick a free port with --listen or stop the process using it",
-            n->cfg.listen, uv_strerror(rc));
+        weft_err_set(err, WEFT_E_UNAVAILABLE, "listen",
+                     "cannot listen on %s (--listen): %s; pick a free port with --listen or stop "
+                     "the process using it",
+                     n->cfg.listen, uv_strerror(rc));
         return rc;
     }
     return 0;

@@ -264,13 +264,58 @@ void weft_frame_reader_free(weft_frame_reader *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* The request methods of HTTP/1 (and "HTTP", how a response starts, and "PRI ", how HTTP/2
+ * starts), as their first four bytes: a peer that speaks HTTP to a weft port sends one. */
+static const char *const reader_http_heads[] = {"GET ", "POST", "PUT ", "HEAD", "DELE", "OPTI",
+                                                "PATC", "CONN", "TRAC", "PRI ", "HTTP"};
+
+static bool reader_head_is_http(const uint8_t head[4]) {
+    for (unsigned i = 0; i < WEFT_ARRAY_LEN(reader_http_heads); i++) {
+        if (memcmp(head, reader_http_heads[i], 4) == 0) return true;
+    }
+    return false;
+}
+
+static bool reader_head_is_text(const uint8_t head[4]) {
+    for (unsigned i = 0; i < 4; i++) {
+        if (head[i] < 0x20 || head[i] > 0x7e) return false;
+    }
+    return true;
+}
+
+/* A length prefix that is too large is most often not a length at all but another protocol's
+ * first bytes (HTTP's "GET " reads as 1195725856): the message says which, since raising
+ * frame_bytes_max would not help. */
+static int reader_error_foreign(const weft_frame_reader *r, weft_err *err) {
+    const uint8_t *h = r->bad_head;
+    if (reader_head_is_http(h)) {
+        return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "frame",
+                            "received HTTP (\"%.4s...\") where a weft frame belongs: this port "
+                            "speaks weft's binary protocol, not HTTP; use the weft CLI or "
+                            "libweft (docs/protocol.md); the connection is closed",
+                            (const char *)h);
+    }
+    if (h[0] == 0x16 && h[1] == 0x03) {
+        return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "frame",
+                            "received a TLS handshake where a weft frame belongs: this port "
+                            "speaks weft's binary protocol over plain TCP, not TLS; the "
+                            "connection is closed");
+    }
+    return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "frame",
+                        "received text (\"%.4s...\") where a weft frame's 4-byte length "
+                        "belongs: this port speaks weft's binary protocol (docs/protocol.md), "
+                        "not a text protocol; the connection is closed",
+                        (const char *)h);
+}
+
 static int reader_error(const weft_frame_reader *r, weft_err *err) {
     WEFT_ASSERT(r->failed < 0);
-    if (r->failed == -WEFT_E_INVALID_ARGUMENT) {
+    if (r->failed == -WEFT_E_INVALID_ARGUMENT && r->bad_len == 0) {
         return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "frame",
                             "frame length is 0: every frame holds a msgpack array [msg_type, "
                             "request_id, body]; the connection is closed");
     }
+    if (r->failed == -WEFT_E_INVALID_ARGUMENT) return reader_error_foreign(r, err);
     return weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "frame",
                         "frame is %u bytes; the limit is %u bytes (frame_bytes_max): send "
                         "smaller requests or raise frame_bytes_max; the connection is closed",
@@ -328,7 +373,10 @@ int weft_frame_reader_next(weft_frame_reader *r, const uint8_t **frame, size_t *
     uint32_t n = (uint32_t)read_be(p, WEFT_FRAME_HEADER_BYTES);
     if (n == 0 || n > r->frame_bytes_max) {
         /* The stream cannot be resynchronised after a bad length: poison the reader. */
-        r->failed = n == 0 ? -WEFT_E_INVALID_ARGUMENT : -WEFT_E_RESOURCE_EXHAUSTED;
+        memcpy(r->bad_head, p, sizeof r->bad_head);
+        bool foreign = reader_head_is_http(p) || (p[0] == 0x16 && p[1] == 0x03) ||
+                       reader_head_is_text(p);
+        r->failed = n == 0 || foreign ? -WEFT_E_INVALID_ARGUMENT : -WEFT_E_RESOURCE_EXHAUSTED;
         r->bad_len = n;
         return reader_error(r, err);
     }

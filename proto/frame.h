@@ -96,7 +96,9 @@ typedef struct weft_frame_reader {
     size_t start;             /* offset of the first byte no frame returned by next covers */
     uint32_t frame_bytes_max; /* largest accepted length prefix */
     uint32_t bad_len;         /* the refused length prefix once the reader is poisoned */
-    int failed;               /* 0, or the negative error that poisoned the reader */
+    uint8_t bad_head[WEFT_FRAME_HEADER_BYTES]; /* its bytes as they came, to tell HTTP or TLS from a
+                                                  frame */
+    int failed; /* 0, or the negative error that poisoned the reader */
 } weft_frame_reader;
 
 /* Prepares an empty reader that accepts frames of up to `frame_bytes_max` bytes (> 0). Never

@@ -156,7 +156,8 @@ int sh_start_on_cmd(sh_ctx *c, const weft_shard_cmd *cmd, bool with_signal);
 int sh_run_create(sh_ctx *c, const sh_new_run *p, sh_run *out);
 /* Validates a start request's fields (shared by client_cmd and apply). */
 int sh_start_validate(sh_ctx *c, weft_start_req *req, weft_str run_id, bool with_signal);
-/* Deterministic run id of the run that continues `old_run_id` (section 7). */
+/* Deterministic run id of the run that continues `old_run_id` (section 7): 32 hex digits, the
+ * form of the leader's random run ids. */
 weft_str sh_run_id_derive(sh_ctx *c, weft_str old_run_id, uint64_t event_id);
 
 /* ---- signal.c ---- */

@@ -21,7 +21,8 @@ int sh_signal_check(sh_ctx *c, const sh_run *r, weft_str request_id, bool *dup) 
     if (!sh_run_is_open(r)) {
         return sh_reject(c, WEFT_E_FAILED_PRECONDITION, "workflow_id",
                          "workflow '%.*s' run %.*s is closed (%s): signals reach only a running "
-                         "run; use SignalWithStart to start a new run with the signal",
+                         "run; use SignalWithStart to start a new run with the signal (weft workflow "
+                         "signal-with-start)",
                          (int)r->workflow_id.len, r->workflow_id.ptr, (int)r->run_id.len,
                          r->run_id.ptr, weft_status_names[r->status]);
     }

@@ -47,11 +47,13 @@ weft_str sh_run_id_derive(sh_ctx *c, weft_str old_run_id, uint64_t event_id) {
     if (n > 0) memcpy(buf, old_run_id.ptr, n);
     weft_be64_put(buf + n, event_id);
     XXH128_hash_t h = XXH3_128bits(buf, n + 8);
-    /* Shaped like the leader's UUIDs so that every run id looks alike. */
-    return sh_str_fmt(c, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(h.high64 >> 32),
-                      (unsigned)(h.high64 >> 16) & 0xffffu, (unsigned)h.high64 & 0xffffu,
-                      (unsigned)(h.low64 >> 48) & 0xffffu,
-                      (unsigned long long)(h.low64 & 0xffffffffffffull));
+    /* 32 lowercase hex digits, the form of the run ids the leader draws at random
+     * (node/ids.c), so that every run id looks alike. Derived, not drawn: apply reads no
+     * randomness, so every replica computes the same id from the same log entry. */
+    weft_str id = sh_str_fmt(c, "%016llx%016llx", (unsigned long long)h.high64,
+                             (unsigned long long)h.low64);
+    WEFT_ASSERT(id.len == 0 || id.len == 2 * sizeof h);
+    return id;
 }
 
 /* ---- Creating a run ---- */
@@ -142,10 +144,11 @@ static bool reuse_allows(uint32_t policy, uint32_t status) {
 static int reuse_reject(sh_ctx *c, const weft_start_req *req, const sh_exec *e) {
     const char *advice = req->id_reuse_policy == WEFT_REUSE_REJECT
                              ? "id_reuse_policy is reject: use another workflow id, or "
-                               "id_reuse_policy allow"
+                               "id_reuse_policy allow (weft: --id-reuse-policy allow)"
                              : "id_reuse_policy is allow-failed, which reuses only ids whose "
                                "last run failed, was canceled, terminated or timed out: use "
-                               "another workflow id, or id_reuse_policy allow";
+                               "another workflow id, or id_reuse_policy allow (weft: "
+                               "--id-reuse-policy allow)";
     return sh_reject(c, WEFT_E_ALREADY_EXISTS, "workflow_id",
                      "workflow '%.*s' already ran (run %.*s, %s) and %s",
                      (int)req->workflow_id.len, req->workflow_id.ptr, (int)e->run_id.len,
@@ -155,7 +158,8 @@ static int reuse_reject(sh_ctx *c, const weft_start_req *req, const sh_exec *e) 
 static int conflict_reject(sh_ctx *c, const weft_start_req *req, const sh_exec *e) {
     return sh_reject(c, WEFT_E_ALREADY_EXISTS, "workflow_id",
                      "workflow '%.*s' is already running as run %.*s: wait for it to close, or "
-                     "set id_conflict_policy to use-existing or terminate-existing",
+                     "set id_conflict_policy to use-existing or terminate-existing (weft: "
+                     "--id-conflict-policy use-existing)",
                      (int)req->workflow_id.len, req->workflow_id.ptr, (int)e->run_id.len,
                      e->run_id.ptr);
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "proto/limits.h"
 #include "weft/client.h"
 #include "weft/json.h"
 
@@ -20,7 +21,7 @@
 /* ---- Limits and defaults ---- */
 
 /* Flag rows of one command (the table's arrays have this many slots). */
-#define CLI_FLAGS_MAX 10u
+#define CLI_FLAGS_MAX 16u
 /* Where the CLI connects when neither --address nor $WEFT_ADDRESS says otherwise. */
 #define CLI_ADDRESS_DEFAULT "127.0.0.1:7400"
 #define CLI_ADDRESS_ENV "WEFT_ADDRESS"
@@ -30,11 +31,26 @@
 /* One long-poll of `workflow result --wait` and `workflow show --follow`. A wait longer than
  * this is a loop of such polls, so an unbounded wait never needs an unbounded call timeout. */
 #define CLI_LONG_POLL_MS 60000u
-/* Retries of one call after the first attempt (backoff 50 ms doubling, capped at 2 s, with
- * jitter): about 5 s in all, which outlasts a leader's failover (an election timeout, 1 s by
- * default, plus the election), while a dead address fails sooner than the library's default
- * of about 10 s. */
+/* Retries of one call after the first attempt (backoff 50 ms doubling, capped at
+ * CLI_CALL_BACKOFF_MAX_MS, with jitter): at most about 4.5 s of backoff, 5 s in all, which
+ * outlasts a leader's failover (an election timeout, 2 s by default, plus the election). */
 #define CLI_CALL_RETRIES 8u
+#define CLI_CALL_BACKOFF_MAX_MS 1000u
+/* How long the CLI keeps trying to reach a node of --address before it gives up, printing
+ * each refusal as it goes (a node restarting is back within this; a wrong address is
+ * reported after it, not after the library's 10 s of silent retries). */
+#define CLI_CONNECT_WAIT_MS 5000u
+/* Pause between two tries to reach --address: doubling from the first, capped at the max. */
+#define CLI_CONNECT_BACKOFF_INITIAL_MS 100u
+#define CLI_CONNECT_BACKOFF_MAX_MS 1000u
+/* At most one "still cannot reach" line per this long. */
+#define CLI_CONNECT_PROGRESS_MS 1000u
+/* The largest payload a flag reads (from the text, a file or stdin): the server's default
+ * payload_bytes_max. A bigger one would be refused by a server with default settings, and the
+ * CLI says so naming the flag instead. */
+#define CLI_PAYLOAD_BYTES_MAX WEFT_PAYLOAD_BYTES_MAX_DEFAULT
+/* Payload flags of one command that read a file or stdin (--input, --signal-input, ...). */
+#define CLI_PAYLOADS_MAX 4u
 /* Hex digits of randomness in a generated workflow id ("<type>-<hex>"). */
 #define CLI_GENERATED_ID_HEX_DIGITS 16u
 /* "2024-05-01T10:00:00.123Z" plus NUL, with room to spare. */
@@ -70,7 +86,9 @@ typedef int (*cli_run_fn)(cli_ctx *ctx);
 typedef struct cli_command {
     const char *group;             /* first word: "workflow", "cluster" */
     const char *name;              /* second word: "start" */
-    uint32_t msg_type;             /* the WEFT_OPS row it sends: its doc line is the summary */
+    uint32_t msg_type;             /* the WEFT_OPS row it sends: its doc line is the summary;
+                                      0 for a command that sends nothing (completion) */
+    const char *summary;           /* the summary when msg_type is 0, else NULL */
     cli_run_fn run;                /* the handler */
     const char *details;           /* help text after the flags: output, exit codes; or NULL */
     cli_flag flags[CLI_FLAGS_MAX]; /* rows until the first with a NULL name */
@@ -85,6 +103,9 @@ struct cli_ctx {
     const char *values[CLI_FLAGS_MAX]; /* per row of cmd->flags: the value ("" for a given
                                           switch), or NULL when the flag is absent */
     weft_client *client;               /* opened by cli_connect; closed by main */
+    char *payloads[CLI_PAYLOADS_MAX];  /* payloads read from files or stdin; freed by main */
+    bool stdin_used;                   /* a flag already read stdin ("-") */
+    char request_id[WEFT_CLIENT_REQUEST_ID_BYTES]; /* of the write being sent, for messages */
 };
 
 /* The flags accepted before the command (main.c), ended by a row with a NULL name. */
@@ -129,12 +150,25 @@ int cli_arg_duration(const cli_ctx *ctx, const char *name, uint64_t *ms, weft_er
  * into *out (left alone when absent). */
 int cli_arg_enum(const cli_ctx *ctx, const char *name, const char *const *names, bool skip_first,
                  uint32_t *out, weft_err *err);
+/* Flag `name` as a point in time into *ms since the epoch (left alone when absent): a UTC time
+ * "2024-05-01T10:00:00Z" (seconds, ".123" milliseconds and the "Z" optional), a day
+ * "2024-05-01" (its midnight, UTC), or a duration "90m" meaning that long before now. */
+int cli_arg_time(const cli_ctx *ctx, const char *name, uint64_t *ms, weft_err *err);
 /* Flag `name` as a whole number in [min, max] into *out (left alone when absent). */
 int cli_arg_u32(const cli_ctx *ctx, const char *name, uint32_t min, uint32_t max, uint32_t *out,
                 weft_err *err);
-/* Flag `name` as a payload that must be valid JSON; *out borrows the flag's text (empty when
- * absent). */
-int cli_arg_json(const cli_ctx *ctx, const char *name, weft_bytes *out, weft_err *err);
+/* Flag `name` as a payload that must be valid JSON, at most CLI_PAYLOAD_BYTES_MAX bytes: the
+ * JSON itself, "@PATH" for a file's contents, or "-" for stdin (one flag per command). *out
+ * borrows the flag's text or the bytes read, which ctx keeps until main frees them (empty
+ * when absent). Errors name the flag (and the file). */
+int cli_arg_json(cli_ctx *ctx, const char *name, weft_bytes *out, weft_err *err);
+/* The request id of a write: --request-id when given, else a fresh one. Kept in
+ * ctx->request_id (which *out borrows) so that a failure whose outcome is unknown can say how
+ * to send the same request again. */
+int cli_request_id(cli_ctx *ctx, weft_str *out, weft_err *err);
+/* cli_fail for a write: when the outcome is unknown (UNAVAILABLE, DEADLINE_EXCEEDED), adds how
+ * to send it again without applying it twice (--request-id). */
+int cli_fail_write(const cli_ctx *ctx, weft_err *err);
 
 /* ---- Connection and output (output.c) ---- */
 
@@ -160,15 +194,22 @@ const char *cli_status_name(uint32_t status);
 
 /* ---- Handlers (one file per concern) ---- */
 
-int cli_workflow_start(cli_ctx *ctx);     /* workflow.c */
-int cli_workflow_signal(cli_ctx *ctx);    /* workflow.c */
-int cli_workflow_cancel(cli_ctx *ctx);    /* workflow.c */
-int cli_workflow_terminate(cli_ctx *ctx); /* workflow.c */
-int cli_workflow_describe(cli_ctx *ctx);  /* describe.c */
-int cli_workflow_show(cli_ctx *ctx);      /* history.c */
-int cli_workflow_result(cli_ctx *ctx);    /* result.c */
-int cli_workflow_list(cli_ctx *ctx);      /* list.c */
-int cli_workflow_count(cli_ctx *ctx);     /* list.c */
-int cli_cluster_status(cli_ctx *ctx);     /* cluster.c */
+int cli_workflow_start(cli_ctx *ctx);             /* workflow.c */
+int cli_workflow_signal_with_start(cli_ctx *ctx); /* workflow.c */
+int cli_workflow_signal(cli_ctx *ctx);            /* workflow.c */
+int cli_workflow_cancel(cli_ctx *ctx);            /* workflow.c */
+int cli_workflow_terminate(cli_ctx *ctx);         /* workflow.c */
+int cli_workflow_describe(cli_ctx *ctx);          /* describe.c */
+int cli_workflow_show(cli_ctx *ctx);              /* history.c */
+int cli_workflow_result(cli_ctx *ctx);            /* result.c */
+int cli_workflow_list(cli_ctx *ctx);              /* list.c */
+int cli_workflow_count(cli_ctx *ctx);             /* list.c */
+int cli_cluster_status(cli_ctx *ctx);             /* cluster.c */
+int cli_completion_bash(cli_ctx *ctx);            /* completion.c */
+
+/* ---- Version (main.c) ---- */
+
+/* Prints "weft VERSION (commit HASH)" to stdout (cmake/weft_version.cmake). */
+void cli_version_print(void);
 
 #endif

@@ -5,12 +5,19 @@
 
 #include "cli.h"
 
-/* The filters both commands share: --status and --type. */
+/* The filters both commands share: --status, --type and the start-time range. */
 static int list_filters(cli_ctx *ctx, weft_list_req *req, weft_err *err) {
     req->namespace_ = weft_str_c(ctx->namespace_);
     req->workflow_type = weft_str_c(cli_arg(ctx, "type"));
     /* Status 0 ("unspecified") means any, so it is not a value one can ask for. */
-    return cli_arg_enum(ctx, "status", weft_status_names, true, &req->status, err);
+    int rc = cli_arg_enum(ctx, "status", weft_status_names, true, &req->status, err);
+    if (rc == 0) rc = cli_arg_time(ctx, "started-after", &req->start_time_min_ms, err);
+    if (rc == 0) rc = cli_arg_time(ctx, "started-before", &req->start_time_max_ms, err);
+    if (rc == 0 && req->start_time_max_ms > 0 && req->start_time_min_ms > req->start_time_max_ms) {
+        rc = cli_usage_error(ctx, err, "--started-after",
+                             "--started-after is later than --started-before: no run can match");
+    }
+    return rc;
 }
 
 /* Widths of the table's columns for one page: as wide as the widest value or header. */

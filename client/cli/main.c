@@ -14,9 +14,16 @@ const cli_flag cli_global_flags[] = {
      "nodes to contact (default: $" CLI_ADDRESS_ENV ", else " CLI_ADDRESS_DEFAULT ")"},
     {"namespace", "NS", false, "namespace of the workflows (default: " WEFT_DEFAULT_NAMESPACE ")"},
     {"output", "table|json", false, "table for people (default), json for programs"},
+    {"version", NULL, false, "print the version and the git commit, and exit"},
     {NULL, NULL, false, NULL},
 };
-enum { CLI_GLOBAL_ADDRESS, CLI_GLOBAL_NAMESPACE, CLI_GLOBAL_OUTPUT, CLI_GLOBAL__COUNT };
+enum {
+    CLI_GLOBAL_ADDRESS,
+    CLI_GLOBAL_NAMESPACE,
+    CLI_GLOBAL_OUTPUT,
+    CLI_GLOBAL_VERSION,
+    CLI_GLOBAL__COUNT
+};
 _Static_assert(CLI_GLOBAL__COUNT < CLI_FLAGS_MAX, "global flags fit one values array");
 
 static const char cli_exit_codes_help[] =
@@ -28,6 +35,32 @@ static const char cli_exit_codes_help[] =
 
 #define CLI_STATUS_LIST "running|completed|failed|canceled|terminated|timed-out|continued"
 
+/* Flag rows that several commands share, so their help reads the same everywhere. */
+#define CLI_FLAG_REQUEST_ID                                                                        \
+    {                                                                                              \
+        "request-id", "RID", false,                                                                \
+            "idempotency key: the same RID again applies the request at most once (default: "      \
+            "fresh)"                                                                               \
+    }
+#define CLI_FLAG_TASK_TIMEOUT                                                                      \
+    {                                                                                              \
+        "task-timeout", "DUR", false,                                                              \
+            "limit on one workflow task (default: the server's workflow-task-timeout-ms, 10s)"     \
+    }
+#define CLI_FLAG_REUSE_POLICY                                                                      \
+    {                                                                                              \
+        "id-reuse-policy", "allow|allow-failed|reject", false,                                     \
+            "whether the id may start again after a closed run (default: allow)"                   \
+    }
+#define CLI_FLAG_STARTED_AFTER                                                                     \
+    { "started-after", "TIME", false, "only runs started at or after TIME (see below)" }
+#define CLI_FLAG_STARTED_BEFORE                                                                    \
+    { "started-before", "TIME", false, "only runs started at or before TIME (see below)" }
+#define CLI_TIME_HELP                                                                              \
+    "TIME is a UTC time (2024-05-01T10:00:00Z, 2024-05-01T10:00:00.123Z), a day (2024-05-01,\n"    \
+    "its midnight UTC), or a duration for that long ago (90m, 2d).\n"
+#define CLI_PAYLOAD_HELP "; must be valid JSON: the JSON itself, @FILE, or - for stdin"
+
 const cli_command cli_commands[] = {
     {.group = "workflow",
      .name = "start",
@@ -38,12 +71,35 @@ const cli_command cli_commands[] = {
      .flags = {{"type", "T", true, "workflow type, as the worker registered it"},
                {"task-queue", "Q", true, "task queue the workers poll"},
                {"id", "ID", false, "workflow id (default: <type>-<random hex>)"},
-               {"input", "JSON", false, "input payload; must be valid JSON"},
+               {"input", "JSON", false, "input payload" CLI_PAYLOAD_HELP},
                {"run-timeout", "DUR", false, "limit on this run (e.g. 30s, 5m, 48h, 7d)"},
                {"execution-timeout", "DUR", false,
                 "limit on the run and its continue-as-new successors"},
-               {"id-reuse-policy", "allow|allow-failed|reject", false,
-                "whether the id may start again after a closed run (default: allow)"}}},
+               CLI_FLAG_TASK_TIMEOUT,
+               CLI_FLAG_REUSE_POLICY,
+               {"id-conflict-policy", "fail|use-existing|terminate-existing", false,
+                "what to do while a run of the id is open (default: fail)"},
+               CLI_FLAG_REQUEST_ID}},
+    {.group = "workflow",
+     .name = "signal-with-start",
+     .msg_type = WEFT_MSG_SIGNAL_WITH_START,
+     .run = cli_workflow_signal_with_start,
+     .details = "Signals the open run of the workflow id; when none is open, starts one (as\n"
+                "--id-reuse-policy allows) and signals it, atomically. Prints whether a run was\n"
+                "started, the workflow id and the run id (json: {\"workflow_id\", \"run_id\",\n"
+                "\"started\"}).\n",
+     .flags = {{"id", "ID", true, "workflow id"},
+               {"signal-name", "NAME", true, "signal name"},
+               {"signal-input", "JSON", false, "signal payload" CLI_PAYLOAD_HELP},
+               {"type", "T", true, "workflow type of a run it starts"},
+               {"task-queue", "Q", true, "task queue of a run it starts"},
+               {"input", "JSON", false, "input payload of a run it starts" CLI_PAYLOAD_HELP},
+               {"run-timeout", "DUR", false, "limit on a run it starts"},
+               {"execution-timeout", "DUR", false,
+                "limit on a run it starts and its continue-as-new successors"},
+               CLI_FLAG_TASK_TIMEOUT,
+               CLI_FLAG_REUSE_POLICY,
+               CLI_FLAG_REQUEST_ID}},
     {.group = "workflow",
      .name = "signal",
      .msg_type = WEFT_MSG_SIGNAL_WORKFLOW,
@@ -51,8 +107,9 @@ const cli_command cli_commands[] = {
      .details = NULL,
      .flags = {{"id", "ID", true, "workflow id"},
                {"name", "NAME", true, "signal name"},
-               {"input", "JSON", false, "signal payload; must be valid JSON"},
-               {"run-id", "R", false, "a specific run (default: the current run)"}}},
+               {"input", "JSON", false, "signal payload" CLI_PAYLOAD_HELP},
+               {"run-id", "R", false, "a specific run (default: the current run)"},
+               CLI_FLAG_REQUEST_ID}},
     {.group = "workflow",
      .name = "cancel",
      .msg_type = WEFT_MSG_CANCEL_WORKFLOW,
@@ -60,7 +117,9 @@ const cli_command cli_commands[] = {
      .details = "The workflow's code sees the request and decides how to wind down.\n",
      .flags = {{"id", "ID", true, "workflow id"},
                {"reason", "TEXT", false, "why, recorded in history"},
-               {"run-id", "R", false, "a specific run (default: the current run)"}}},
+               {"details", "JSON", false, "details recorded with it" CLI_PAYLOAD_HELP},
+               {"run-id", "R", false, "a specific run (default: the current run)"},
+               CLI_FLAG_REQUEST_ID}},
     {.group = "workflow",
      .name = "terminate",
      .msg_type = WEFT_MSG_TERMINATE_WORKFLOW,
@@ -68,7 +127,9 @@ const cli_command cli_commands[] = {
      .details = "The run closes at once; no workflow code runs.\n",
      .flags = {{"id", "ID", true, "workflow id"},
                {"reason", "TEXT", false, "why, recorded in history"},
-               {"run-id", "R", false, "a specific run (default: the current run)"}}},
+               {"details", "JSON", false, "details recorded with it" CLI_PAYLOAD_HELP},
+               {"run-id", "R", false, "a specific run (default: the current run)"},
+               CLI_FLAG_REQUEST_ID}},
     {.group = "workflow",
      .name = "describe",
      .msg_type = WEFT_MSG_DESCRIBE_WORKFLOW,
@@ -104,17 +165,22 @@ const cli_command cli_commands[] = {
      .name = "list",
      .msg_type = WEFT_MSG_LIST_WORKFLOWS,
      .run = cli_workflow_list,
-     .details = "Prints one run per row (json: one execution object per line).\n",
+     .details = "Prints one run per row (json: one execution object per line), shard by shard,\n"
+                "each shard's runs oldest first.\n" CLI_TIME_HELP,
      .flags = {{"status", CLI_STATUS_LIST, false, "only runs with this status"},
                {"type", "T", false, "only runs of this workflow type"},
+               CLI_FLAG_STARTED_AFTER,
+               CLI_FLAG_STARTED_BEFORE,
                {"limit", "N", false, "at most N rows (default: 100)"}}},
     {.group = "workflow",
      .name = "count",
      .msg_type = WEFT_MSG_COUNT_WORKFLOWS,
      .run = cli_workflow_count,
-     .details = "Prints the number (json: {\"count\": N}).\n",
+     .details = "Prints the number (json: {\"count\": N}).\n" CLI_TIME_HELP,
      .flags = {{"status", CLI_STATUS_LIST, false, "only runs with this status"},
-               {"type", "T", false, "only runs of this workflow type"}}},
+               {"type", "T", false, "only runs of this workflow type"},
+               CLI_FLAG_STARTED_AFTER,
+               CLI_FLAG_STARTED_BEFORE}},
     {.group = "cluster",
      .name = "status",
      .msg_type = WEFT_MSG_CLUSTER_STATUS,
@@ -123,12 +189,24 @@ const cli_command cli_commands[] = {
                 "applied\n"
                 "index, ready) (json: the ClusterStatus response).\n",
      .flags = {{NULL, NULL, false, NULL}}},
+    {.group = "completion",
+     .name = "bash",
+     .msg_type = 0,
+     .summary = "Print bash completion for weft, made from this command table",
+     .run = cli_completion_bash,
+     .details = "Load it in the current shell with: source <(weft completion bash)\n"
+                "or install it: weft completion bash > /etc/bash_completion.d/weft\n",
+     .flags = {{NULL, NULL, false, NULL}}},
 };
 const unsigned cli_commands_count = WEFT_ARRAY_LEN(cli_commands);
 
 /* ---- Help ---- */
 
 static const char *cli_summary(const cli_command *c) {
+    if (c->msg_type == 0) {
+        WEFT_ASSERT(c->summary != NULL);
+        return c->summary;
+    }
     const weft_op *op = weft_op_find(c->msg_type);
     WEFT_ASSERT(op != NULL && op->doc != NULL);
     return op->doc;
@@ -153,7 +231,7 @@ static void cli_help_commands(FILE *f, const char *group) {
         if (group != NULL && strcmp(group, c->group) != 0) continue;
         char left[64];
         snprintf(left, sizeof left, "%s %s", c->group, c->name);
-        fprintf(f, "  %-20s %s\n", left, cli_summary(c));
+        fprintf(f, "  %-26s %s\n", left, cli_summary(c));
     }
 }
 
@@ -201,10 +279,11 @@ static void cli_help_command(FILE *f, const cli_command *c) {
     }
     fprintf(f, "  %-*s %s\n", CLI_HELP_LEFT_WIDTH, "-h, --help", "show this help");
     if (c->details != NULL) fprintf(f, "\n%s", c->details);
-    fprintf(f,
-            "\n%s\nGlobal flags (--address, --namespace, --output) are accepted too; see "
-            "'weft --help'.\n",
-            cli_exit_codes_help);
+    fprintf(
+        f,
+        "\n%s\nGlobal flags (--address, --namespace, --output, --version) are accepted too; see "
+        "'weft --help'.\n",
+        cli_exit_codes_help);
 }
 
 /* ---- Dispatch ---- */
@@ -262,9 +341,27 @@ static int cli_run(cli_ctx *ctx, const char **globals, int argc, char **argv) {
         cli_help_command(stdout, ctx->cmd);
         return CLI_EXIT_OK;
     }
+    if (rc == 0 && globals[CLI_GLOBAL_VERSION] != NULL) {
+        cli_version_print();
+        return CLI_EXIT_OK;
+    }
     if (rc == 0) rc = cli_globals_apply(ctx, globals, &err);
     if (rc != 0) return cli_fail(&err);
     return ctx->cmd->run(ctx);
+}
+
+void cli_version_print(void) {
+    printf("weft %s (commit %s)\n", WEFT_VERSION_TEXT, WEFT_GIT_COMMIT);
+}
+
+/* Frees what the handler read from files or stdin. */
+static void cli_ctx_free(cli_ctx *ctx) {
+    for (unsigned i = 0; i < CLI_PAYLOADS_MAX; i++) {
+        free(ctx->payloads[i]);
+        ctx->payloads[i] = NULL;
+    }
+    weft_client_close(ctx->client);
+    ctx->client = NULL;
 }
 
 int main(int argc, char **argv) {
@@ -279,6 +376,10 @@ int main(int argc, char **argv) {
     int rc = cli_flags_parse(&global_set, NULL, "", argc - 1, argv + 1, true, &used, &help, &err);
     if (rc != 0) return cli_fail(&err);
     int at = 1 + used;
+    if (!help && globals[CLI_GLOBAL_VERSION] != NULL) {
+        cli_version_print();
+        return CLI_EXIT_OK;
+    }
     if (help || at >= argc) {
         cli_help_top(help ? stdout : stderr);
         return help ? CLI_EXIT_OK : CLI_EXIT_ERROR;
@@ -302,6 +403,6 @@ int main(int argc, char **argv) {
         return cli_fail(&err);
     }
     int code = cli_run(&ctx, globals, argc - at - 2, argv + at + 2);
-    weft_client_close(ctx.client);
+    cli_ctx_free(&ctx);
     return code;
 }

@@ -2,6 +2,7 @@
  * errors, times, JSON lines, payloads and `key=value` attributes. */
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -9,16 +10,76 @@
 #define OUTPUT_TIME_SUFFIX "_time_ms"
 #define OUTPUT_MS_SUFFIX "_ms"
 
+/* One try to reach a node of the address list, without the library's retries. */
+static int output_try_open(const cli_ctx *ctx, weft_client **out, weft_err *err) {
+    weft_client_opts opts = {.client_name = "weft-cli", .no_retries = true};
+    return weft_client_open(ctx->address, &opts, out, err);
+}
+
+/* Tries to reach --address until a node answers or CLI_CONNECT_WAIT_MS pass, saying on stderr
+ * what it is waiting for: a silent wait looks like a hang. Returns 0 once a node answered. */
+static int output_wait_reachable(const cli_ctx *ctx, weft_err *err) {
+    uint64_t start_ms = weft_mono_ms();
+    uint64_t deadline_ms = start_ms + CLI_CONNECT_WAIT_MS;
+    uint64_t backoff_ms = CLI_CONNECT_BACKOFF_INITIAL_MS;
+    uint64_t said_ms = 0;
+    for (unsigned attempt = 1;; attempt++) {
+        weft_client *probe = NULL;
+        int rc = output_try_open(ctx, &probe, err);
+        weft_client_close(probe);
+        if (rc != -WEFT_E_UNAVAILABLE && rc != -WEFT_E_DEADLINE_EXCEEDED) return rc;
+        uint64_t now_ms = weft_mono_ms();
+        if (now_ms >= deadline_ms) {
+            weft_err_prefix(err, "cannot reach %s (--address) after %u tries in %.1f s",
+                            ctx->address, attempt, (double)(now_ms - start_ms) / 1000.0);
+            return rc;
+        }
+        if (attempt == 1) {
+            fprintf(stderr, "weft: %s; retrying for up to %u s\n", err->message,
+                    CLI_CONNECT_WAIT_MS / 1000u);
+            said_ms = now_ms;
+        } else if (now_ms - said_ms >= CLI_CONNECT_PROGRESS_MS) {
+            fprintf(stderr, "weft: still cannot reach %s (try %u, %.1f s left)\n", ctx->address,
+                    attempt, (double)(deadline_ms - now_ms) / 1000.0);
+            said_ms = now_ms;
+        }
+        uint64_t pause_ms = WEFT_MIN(backoff_ms, deadline_ms - now_ms);
+        usleep((useconds_t)(pause_ms * 1000u));
+        backoff_ms = WEFT_MIN(backoff_ms * 2u, (uint64_t)CLI_CONNECT_BACKOFF_MAX_MS);
+    }
+}
+
 int cli_connect(cli_ctx *ctx, weft_err *err) {
     WEFT_ASSERT(ctx != NULL && ctx->address != NULL);
     WEFT_ASSERT(ctx->client == NULL);
+    /* First make sure some node answers, reporting refusals as they happen; then open the
+     * client that the command uses, whose calls retry through a leader's failover. The extra
+     * Hello costs a round trip; a silent wait of several seconds cost more. */
+    int rc = output_wait_reachable(ctx, err);
+    if (rc != 0) return rc;
     weft_client_opts opts = {
         .client_name = "weft-cli",
         .retries_max = CLI_CALL_RETRIES,
+        .backoff_max_ms = CLI_CALL_BACKOFF_MAX_MS,
     };
-    int rc = weft_client_open(ctx->address, &opts, &ctx->client, err);
+    rc = weft_client_open(ctx->address, &opts, &ctx->client, err);
     if (rc != 0) weft_err_prefix(err, "cannot reach %s (--address)", ctx->address);
     return rc;
+}
+
+int cli_fail_write(const cli_ctx *ctx, weft_err *err) {
+    WEFT_ASSERT(ctx != NULL && err != NULL);
+    bool unknown = err->code == WEFT_E_UNAVAILABLE || err->code == WEFT_E_DEADLINE_EXCEEDED;
+    if (unknown && ctx->client != NULL && ctx->request_id[0] != '\0') {
+        char message[WEFT_ERR_MESSAGE_BYTES_MAX], field[WEFT_ERR_FIELD_BYTES_MAX];
+        snprintf(message, sizeof message, "%s", err->message);
+        snprintf(field, sizeof field, "%s", err->field);
+        weft_err_set(err, err->code, field,
+                     "%s; the request may or may not have been applied: run the same command "
+                     "with --request-id %s to apply it at most once",
+                     message, ctx->request_id);
+    }
+    return cli_fail(err);
 }
 
 int cli_fail(const weft_err *err) {

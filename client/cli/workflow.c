@@ -1,4 +1,6 @@
-/* workflow.c: the commands that change a workflow: start, signal, cancel and terminate. */
+/* workflow.c: the commands that change a workflow: start, signal-with-start, signal, cancel and
+ * terminate. Each is a write: it carries a request id (--request-id, else a fresh one), and a
+ * failure whose outcome is unknown says how to send it again (cli_fail_write). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +21,8 @@ static char *workflow_id_generate(const char *type, weft_err *err) {
     return id;
 }
 
-/* Reads the start flags into `req` (strings borrowed from argv). */
+/* Reads the flags that start and signal-with-start share into `req` (strings borrowed from
+ * argv or ctx). */
 static int workflow_start_req(cli_ctx *ctx, weft_start_req *req, weft_err *err) {
     req->namespace_ = weft_str_c(ctx->namespace_);
     req->workflow_type = weft_str_c(cli_arg(ctx, "type"));
@@ -30,10 +33,12 @@ static int workflow_start_req(cli_ctx *ctx, weft_start_req *req, weft_err *err) 
     if (rc == 0) {
         rc = cli_arg_duration(ctx, "execution-timeout", &req->workflow_execution_timeout_ms, err);
     }
+    if (rc == 0) rc = cli_arg_duration(ctx, "task-timeout", &req->workflow_task_timeout_ms, err);
     if (rc == 0) {
         rc = cli_arg_enum(ctx, "id-reuse-policy", weft_reuse_policy_names, false,
                           &req->id_reuse_policy, err);
     }
+    if (rc == 0) rc = cli_request_id(ctx, &req->request_id, err);
     if (rc == 0 && (req->workflow_type.len == 0 || req->task_queue.len == 0)) {
         rc = cli_usage_error(ctx, err, "--type", "--type and --task-queue must not be empty");
     }
@@ -62,6 +67,10 @@ int cli_workflow_start(cli_ctx *ctx) {
     weft_err_clear(&err);
     weft_start_req req = {0};
     int rc = workflow_start_req(ctx, &req, &err);
+    if (rc == 0) {
+        rc = cli_arg_enum(ctx, "id-conflict-policy", weft_conflict_policy_names, false,
+                          &req.id_conflict_policy, &err);
+    }
     if (rc != 0) return cli_fail(&err);
     char *generated = NULL;
     const char *id = cli_arg(ctx, "id");
@@ -78,7 +87,30 @@ int cli_workflow_start(cli_ctx *ctx) {
     if (rc == 0) rc = workflow_start_print(ctx, id, &resp, &err);
     weft_response_free(&holder);
     free(generated);
-    return rc == 0 ? CLI_EXIT_OK : cli_fail(&err);
+    return rc == 0 ? CLI_EXIT_OK : cli_fail_write(ctx, &err);
+}
+
+int cli_workflow_signal_with_start(cli_ctx *ctx) {
+    weft_err err;
+    weft_err_clear(&err);
+    weft_start_req req = {0};
+    int rc = workflow_start_req(ctx, &req, &err);
+    if (rc == 0) rc = cli_arg_json(ctx, "signal-input", &req.signal_input, &err);
+    if (rc != 0) return cli_fail(&err);
+    const char *id = cli_arg(ctx, "id");
+    req.workflow_id = weft_str_c(id);
+    req.signal_name = weft_str_c(cli_arg(ctx, "signal-name"));
+    weft_start_resp resp;
+    weft_response holder = {0};
+    rc = cli_connect(ctx, &err);
+    if (rc == 0) rc = weft_client_signal_with_start(ctx->client, &req, &resp, &holder, &err);
+    if (rc == 0 && ctx->output == CLI_OUTPUT_TABLE) {
+        printf("signal %s sent to workflow %s (%s)\n", cli_arg(ctx, "signal-name"), id,
+               resp.started ? "run started" : "run already open");
+    }
+    if (rc == 0) rc = workflow_start_print(ctx, id, &resp, &err);
+    weft_response_free(&holder);
+    return rc == 0 ? CLI_EXIT_OK : cli_fail_write(ctx, &err);
 }
 
 /* The JSON form of an operation with an empty response: "{}", so that every command's json
@@ -98,14 +130,16 @@ int cli_workflow_signal(cli_ctx *ctx) {
         .signal_name = weft_str_c(cli_arg(ctx, "name")),
     };
     int rc = cli_arg_json(ctx, "input", &req.input, &err);
-    if (rc == 0) rc = cli_connect(ctx, &err);
+    if (rc == 0) rc = cli_request_id(ctx, &req.request_id, &err);
+    if (rc != 0) return cli_fail(&err);
+    rc = cli_connect(ctx, &err);
     if (rc == 0) rc = weft_client_signal(ctx->client, &req, &err);
     if (rc == 0 && ctx->output == CLI_OUTPUT_TABLE) {
         printf("signal %s sent to workflow %s\n", cli_arg(ctx, "name"), cli_arg(ctx, "id"));
     } else if (rc == 0) {
         rc = workflow_print_empty(&err);
     }
-    return rc == 0 ? CLI_EXIT_OK : cli_fail(&err);
+    return rc == 0 ? CLI_EXIT_OK : cli_fail_write(ctx, &err);
 }
 
 /* CancelWorkflow and TerminateWorkflow share one request. */
@@ -118,7 +152,10 @@ static int workflow_close(cli_ctx *ctx, bool terminate) {
         .run_id = weft_str_c(cli_arg(ctx, "run-id")),
         .reason = weft_str_c(cli_arg(ctx, "reason")),
     };
-    int rc = cli_connect(ctx, &err);
+    int rc = cli_arg_json(ctx, "details", &req.details, &err);
+    if (rc == 0) rc = cli_request_id(ctx, &req.request_id, &err);
+    if (rc != 0) return cli_fail(&err);
+    rc = cli_connect(ctx, &err);
     if (rc == 0) {
         rc = terminate ? weft_client_terminate(ctx->client, &req, &err)
                        : weft_client_cancel(ctx->client, &req, &err);
@@ -129,7 +166,7 @@ static int workflow_close(cli_ctx *ctx, bool terminate) {
     } else if (rc == 0) {
         rc = workflow_print_empty(&err);
     }
-    return rc == 0 ? CLI_EXIT_OK : cli_fail(&err);
+    return rc == 0 ? CLI_EXIT_OK : cli_fail_write(ctx, &err);
 }
 
 int cli_workflow_cancel(cli_ctx *ctx) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* getopt_long values of the common flags; an extra flag i gets EXAMPLE_OPT_EXTRA + i. */
 enum {
@@ -104,13 +105,50 @@ static int example_serve(const example_worker *x, weft_worker *w, const example_
     return rc;
 }
 
+/* Tries to reach --address until a node answers or EXAMPLE_CONNECT_WAIT_MS pass, printing
+ * each refusal as it comes (at most one line per EXAMPLE_CONNECT_PROGRESS_MS): a worker that
+ * waits in silence looks hung. Returns 0 once a node answered. */
+static int example_wait_reachable(const example_worker *x, const example_flags *f, weft_err *err) {
+    uint64_t start_ms = weft_mono_ms();
+    uint64_t deadline_ms = start_ms + EXAMPLE_CONNECT_WAIT_MS;
+    uint64_t backoff_ms = EXAMPLE_CONNECT_BACKOFF_INITIAL_MS;
+    uint64_t said_ms = 0;
+    weft_client_opts probe_opts = {.client_name = x->name, .no_retries = true};
+    for (unsigned attempt = 1;; attempt++) {
+        weft_client *probe = NULL;
+        int rc = weft_client_open(f->address, &probe_opts, &probe, err);
+        weft_client_close(probe);
+        if (rc != -WEFT_E_UNAVAILABLE && rc != -WEFT_E_DEADLINE_EXCEEDED) return rc;
+        uint64_t now_ms = weft_mono_ms();
+        if (now_ms >= deadline_ms) {
+            weft_err_prefix(err, "cannot reach %s (--address) after %u tries in %.1f s", f->address,
+                            attempt, (double)(now_ms - start_ms) / 1000.0);
+            return rc;
+        }
+        if (attempt == 1) {
+            fprintf(stderr, "%s: %s; retrying for up to %u s\n", x->name, err->message,
+                    EXAMPLE_CONNECT_WAIT_MS / 1000u);
+            said_ms = now_ms;
+        } else if (now_ms - said_ms >= EXAMPLE_CONNECT_PROGRESS_MS) {
+            fprintf(stderr, "%s: still cannot reach %s (try %u, %.1f s left)\n", x->name,
+                    f->address, attempt, (double)(deadline_ms - now_ms) / 1000.0);
+            said_ms = now_ms;
+        }
+        uint64_t pause_ms = WEFT_MIN(backoff_ms, deadline_ms - now_ms);
+        usleep((useconds_t)(pause_ms * 1000u));
+        backoff_ms = WEFT_MIN(backoff_ms * 2u, (uint64_t)EXAMPLE_CONNECT_BACKOFF_MAX_MS);
+    }
+}
+
 int example_worker_run(const example_worker *x, const example_flags *f) {
     weft_err err;
     weft_err_clear(&err);
     weft_client *client = NULL;
     weft_worker *worker = NULL;
     weft_client_opts copts = {.client_name = x->name, .identity = f->identity};
-    int rc = weft_client_open(f->address, &copts, &client, &err);
+    /* The worker's own client keeps the library's retries, for a leader's failover. */
+    int rc = example_wait_reachable(x, f, &err);
+    if (rc == 0) rc = weft_client_open(f->address, &copts, &client, &err);
     if (rc == 0) {
         weft_worker_opts wopts = {
             .namespace_ = f->namespace_,

@@ -19,6 +19,14 @@
 /* The weftd to connect to when neither --address nor $WEFT_ADDRESS is given (weftd's own
  * default), as for the CLI. */
 #define EXAMPLE_ADDRESS_DEFAULT "127.0.0.1:7400"
+/* How long a worker keeps trying to reach --address at start before it gives up, printing
+ * each refusal (a weftd that starts along with its workers is up within this). */
+#define EXAMPLE_CONNECT_WAIT_MS 10000u
+/* Pause between two tries: doubling from the first, capped at the max. */
+#define EXAMPLE_CONNECT_BACKOFF_INITIAL_MS 100u
+#define EXAMPLE_CONNECT_BACKOFF_MAX_MS 2000u
+/* At most one "still cannot reach" line per this long. */
+#define EXAMPLE_CONNECT_PROGRESS_MS 2000u
 /* Flags one example may add to the common ones. */
 #define EXAMPLE_EXTRA_FLAGS_MAX 8u
 

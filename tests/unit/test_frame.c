@@ -285,6 +285,33 @@ static void test_reader_refuses_oversized_and_empty(void **state) {
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* Another protocol's first bytes read as a huge length; the error says what they were. */
+static void expect_foreign(const char *bytes, size_t n, const char *needle) {
+    weft_frame_reader r;
+    weft_err err;
+    const uint8_t *frame;
+    size_t len;
+    weft_frame_reader_init(&r, g_limits.frame_bytes_max);
+    assert_int_equal(weft_frame_reader_feed(&r, (const uint8_t *)bytes, n, &err), 0);
+    assert_int_equal(weft_frame_reader_next(&r, &frame, &len, &err), -WEFT_E_INVALID_ARGUMENT);
+    if (strstr(err.message, needle) == NULL) fail_msg("'%s' not in '%s'", needle, err.message);
+    assert_null(strstr(err.message, "raise frame_bytes_max"));
+    assert_string_equal(err.field, "frame");
+    weft_frame_reader_free(&r);
+}
+
+static void test_reader_names_http_tls_and_text(void **state) {
+    (void)state;
+    static const char http[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    expect_foreign(http, sizeof http - 1, "this port speaks weft's binary protocol, not HTTP");
+    static const char reply[] = "HTTP/1.1 200 OK\r\n";
+    expect_foreign(reply, sizeof reply - 1, "not HTTP");
+    static const char tls[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01};
+    expect_foreign(tls, sizeof tls, "not TLS");
+    static const char text[] = "hello weft\n";
+    expect_foreign(text, sizeof text - 1, "received text (\"hell...\")");
+}
+
 static void test_reader_gives_back_idle_memory(void **state) {
     (void)state;
     enum { BIG = 200 * 1024 };
@@ -731,6 +758,7 @@ int main(void) {
         cmocka_unit_test(test_reader_frames_stay_valid_until_feed),
         cmocka_unit_test(test_reader_refuses_oversized_and_empty),
         cmocka_unit_test(test_reader_gives_back_idle_memory),
+        cmocka_unit_test(test_reader_names_http_tls_and_text),
         cmocka_unit_test(test_parse_refuses_bad_shapes),
         cmocka_unit_test(test_parse_refuses_truncation_and_size),
         cmocka_unit_test(test_parse_refuses_deep_nesting),

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "node/address.c"
 #include "node/placement.c"
 
 /* Shard counts and cluster shapes the properties are checked for. */
@@ -136,7 +137,7 @@ static void test_parse_refusals(void **state) {
         {"0=10.0.0.1:7400/10.0.0.1:7401", "entry 1"},
         {"x=10.0.0.1:7400/10.0.0.1:7401", "entry 1"},
         {"-1=10.0.0.1:7400/10.0.0.1:7401", "entry 1"},
-        {"1=10.0.0.1:7400/10.0.0.1:7401,2=host:7400/10.0.0.2:7401", "entry 2"},
+        {"1=10.0.0.1:7400/10.0.0.1:7401,2=host_x:7400/10.0.0.2:7401", "entry 2"},
         {"1=10.0.0.1:7400/10.0.0.1:0", "entry 1"},
         {"1=10.0.0.1:7400/10.0.0.1:7401,1=10.0.0.2:7400/10.0.0.2:7401", "lists node 1 twice"},
         {"1=10.0.0.1:7400/10.0.0.1:7401,2=10.0.0.1:7400/10.0.0.2:7401", "10.0.0.1:7400"},
@@ -216,6 +217,25 @@ static void test_cluster_id(void **state) {
     assert_string_equal(id, "b4be49252e58b22c170dc5e2ddbafbfe");
 }
 
+static void test_address_resolve(void **state) {
+    (void)state;
+    char out[WEFTD_ADDRESS_BYTES_MAX], why[160];
+    assert_int_equal(weft_address_resolve("localhost:7400", true, out, sizeof out, why, sizeof why),
+                     0);
+    assert_string_equal(out, "127.0.0.1:7400");
+    assert_int_equal(weft_address_resolve("[::1]:7400", false, out, sizeof out, why, sizeof why),
+                     0);
+    assert_string_equal(out, "[::1]:7400");
+    assert_true(weft_address_is_ipv6(out));
+    struct sockaddr_storage sa;
+    assert_int_equal(weft_address_sockaddr(out, &sa), 0);
+    assert_int_equal(sa.ss_family, AF_INET6);
+    assert_int_equal(weft_address_resolve("[::1]:7400", true, out, sizeof out, why, sizeof why),
+                     -1);
+    assert_string_equal(why, "is IPv6");
+    assert_int_equal(weft_address_sockaddr("localhost:7400", &sa), -1);
+}
+
 static void test_address_split(void **state) {
     (void)state;
     char host[WEFTD_ADDRESS_BYTES_MAX];
@@ -223,8 +243,15 @@ static void test_address_split(void **state) {
     assert_int_equal(weft_address_split("10.1.2.3:7400", host, sizeof host, &port), 0);
     assert_string_equal(host, "10.1.2.3");
     assert_int_equal(port, 7400);
-    const char *bad[] = {"10.1.2.3", "10.1.2.3:",    "10.1.2.3:0",  "10.1.2.3:65536",
-                         ":80",      "localhost:80", "10.1.2.3:80x"};
+    /* Host names and bracketed IPv6 literals pass; they are resolved in config.c. */
+    assert_int_equal(weft_address_split("localhost:80", host, sizeof host, &port), 0);
+    assert_string_equal(host, "localhost");
+    assert_int_equal(weft_address_split("[::1]:7400", host, sizeof host, &port), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 7400);
+    const char *bad[] = {"10.1.2.3", "10.1.2.3:",    "10.1.2.3:0",  "10.1.2.3:65536", ":80",
+                         "::1:80",   "[::1:80",      "[x]:80",      "a b:80",         "a_b:80",
+                         "[]:80",    "10.1.2.3:80x", "10.1.2.3:+80"};
     for (size_t i = 0; i < WEFT_ARRAY_LEN(bad); i++) {
         assert_int_equal(weft_address_split(bad[i], host, sizeof host, &port), -1);
     }
@@ -240,6 +267,7 @@ int main(void) {
         cmocka_unit_test(test_parse_refusals),
         cmocka_unit_test(test_cluster_id),
         cmocka_unit_test(test_address_split),
+        cmocka_unit_test(test_address_resolve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
