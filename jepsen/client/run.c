@@ -405,7 +405,7 @@ int jepsen_cmd_run(int argc, char **argv) {
     pthread_mutex_init(&cfg.round.mu, NULL);
     jepsen_rng_seed(&cfg.round.rng, cfg.seed, "starts-round");
     /* Retries: a few, with the same request id; after them the outcome is unknown (info). */
-    if (jepsen_client_open(address, "weft-jepsen-run", 5000, 3, &cfg.client) != 0) return 1;
+    if (jepsen_client_open(address, "weft-jepsen-run", 5000, 5, &cfg.client) != 0) return 1;
     cfg.end_ms = jepsen_now_ms() + time_v * 1000u;
     for (int i = 0; i < n; i++) pthread_create(&procs[i].thread, NULL, proc_main, &procs[i]);
     for (int i = 0; i < n; i++) pthread_join(procs[i].thread, NULL);
