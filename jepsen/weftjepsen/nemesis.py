@@ -106,6 +106,7 @@ class Nemesis:
 
     def sleep_until(self, t):
         while time.monotonic() < t:
+            self.cluster.check_exits()
             time.sleep(min(0.2, max(0.0, t - time.monotonic())))
 
     def hold(self, kind, deadline):
@@ -280,6 +281,7 @@ class Nemesis:
             self.proxy.reset()
         if self.fill_path and os.path.exists(self.fill_path):
             os.unlink(self.fill_path)
+        self.cluster.check_exits()
         for nd in self.cluster.nodes:
             if nd.faketime:
                 nd.set_clock_offset_ms(0)

@@ -50,6 +50,8 @@ class Node:
         self.pids = []          # every pid this node had, for libfaketime's leftovers
         self.incarnations = 0
         self.paused = False
+        self.crashes = []       # {time_ms, status} of exits the harness did not cause
+        self.exit_noted = True  # the current process's exit is accounted for
 
     def prepare(self):
         os.makedirs(self.data_dir, exist_ok=True)
@@ -86,6 +88,23 @@ class Node:
         logf.close()
         self.pids.append(self.proc.pid)
         self.paused = False
+        self.exit_noted = False
+
+    def check_exit(self):
+        """Notes, once, an exit the harness did not cause (a crash, an abort): in the node's
+        log, where the node-logs checker reads, and in self.crashes. Returns True if so."""
+        if self.exit_noted or self.proc is None or self.proc.poll() is None:
+            return False
+        self.exit_noted = True
+        status = self.proc.returncode
+        self.crashes.append({"time_ms": now_ms(), "status": status})
+        with open(self.log_path, "a") as f:
+            f.write("==== %d jepsen: %s exited on its own with status %d%s ====\n" %
+                    (now_ms(), self.name, status,
+                     " (signal %d)" % -status if status < 0 else ""))
+        log("%s exited on its own with status %d; see logs/%s.log" % (self.name, status,
+                                                                      self.name))
+        return True
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
@@ -96,9 +115,11 @@ class Node:
 
     def kill(self):
         """kill -9, and wait for the process to be gone."""
+        self.check_exit()
         if self.running():
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        self.exit_noted = True
         self.paused = False
 
     def pause(self):
@@ -115,6 +136,7 @@ class Node:
             return None if self.proc is None else self.proc.returncode
         if self.paused:
             self.resume()
+        self.exit_noted = True
         self.proc.terminate()
         try:
             return self.proc.wait(timeout_s)
@@ -199,6 +221,7 @@ class Cluster:
         node answers). Returns the time it took in ms; raises after timeout_s."""
         t0 = time.monotonic()
         while True:
+            self.check_exits()
             dead = [nd.name for nd in self.nodes if nd.proc is not None and not nd.running()]
             if dead and need_all_nodes:
                 raise RuntimeError("node(s) %s exited; see their logs in %s/logs" %
@@ -229,6 +252,10 @@ class Cluster:
             if len(reps) == SHARDS:
                 return reps, leaders
         return {}, {}
+
+    def check_exits(self):
+        for nd in self.nodes:
+            nd.check_exit()
 
     def stop_all(self):
         statuses = {}
