@@ -24,6 +24,8 @@ REPLICATION = 3
 ELECTION_TIMEOUT_MS = 2000
 # How long a node's start, and the cluster's readiness, may take before the run gives up.
 READY_TIMEOUT_S = 90
+# How long the replicas get to catch up with their leaders before the final dump.
+CATCH_UP_TIMEOUT_S = 120
 # libfaketime (Debian's libfaketime package), and the environment that makes it follow a file
 # (FAKETIME_TIMESTAMP_FILE, re-read on every call with FAKETIME_NO_CACHE=1) and keep
 # CLOCK_MONOTONIC real (FAKETIME_DONT_FAKE_MONOTONIC=1); see its README, section 4e.
@@ -234,6 +236,38 @@ class Cluster:
             if time.monotonic() - t0 > timeout_s:
                 raise RuntimeError("after %d s only %d of %d shards have a ready leader" %
                                    (timeout_s, len(leaders), SHARDS))
+            time.sleep(0.25)
+
+    def lagging(self):
+        """[(shard, node id, entries)] of the replicas whose leader says they lag, or None when
+        no node gave a status with every shard's leader row."""
+        for nd in self.nodes:
+            if not nd.running() or nd.paused:
+                continue
+            st = self.status(nd)
+            rows = [] if st is None else st.get("shards", [])
+            if len(rows) != SHARDS:
+                continue
+            if not all(r.get("lag_known", False) for s in rows for r in s.get("replicas", [])):
+                continue
+            return [(s.get("shard_id", 0), r.get("node_id", 0), r.get("lag_entries", 0))
+                    for s in rows for r in s.get("replicas", []) if r.get("lag_entries", 0) > 0]
+        return None
+
+    def wait_caught_up(self, timeout_s=CATCH_UP_TIMEOUT_S):
+        """Polls until every replica of every shard holds its leader's whole log, twice in a row
+        (so a follower has also heard the commit index and applied it). Returns the time it
+        took in ms, or None after timeout_s (the replicas that still lag are logged)."""
+        t0 = time.monotonic()
+        clean_polls = 0
+        while True:
+            lag = self.lagging()
+            clean_polls = clean_polls + 1 if lag == [] else 0
+            if clean_polls >= 2:
+                return int((time.monotonic() - t0) * 1000)
+            if time.monotonic() - t0 > timeout_s:
+                log("replicas still behind their leader after %d s: %s" % (timeout_s, lag))
+                return None
             time.sleep(0.25)
 
     def placement(self):
