@@ -206,8 +206,8 @@ int jepsen_parse_u64(const char *name, const char *text, uint64_t lo, uint64_t h
     char *end = NULL;
     errno = 0;
     unsigned long long v = text != NULL ? strtoull(text, &end, 10) : 0;
-    if (text == NULL || text[0] == '\0' || text[0] == '-' || errno != 0 || *end != '\0' ||
-        v < lo || v > hi) {
+    if (text == NULL || text[0] == '\0' || text[0] == '-' || errno != 0 || *end != '\0' || v < lo ||
+        v > hi) {
         fprintf(stderr, "weft-jepsen: --%s must be an integer from %llu to %llu (got \"%s\")\n",
                 name, (unsigned long long)lo, (unsigned long long)hi, text ? text : "");
         return -1;

@@ -34,9 +34,9 @@
 /* One connection to the node, past Hello. */
 typedef struct dump_conn {
     int fd;
-    uint64_t next_id;  /* correlation id of the next frame */
+    uint64_t next_id; /* correlation id of the next frame */
     weft_limits limits;
-    uint8_t *frame;    /* the latest reply frame (malloc'd), without its length prefix */
+    uint8_t *frame; /* the latest reply frame (malloc'd), without its length prefix */
     size_t frame_len;
     msgpack_unpacked up; /* the latest reply, unpacked */
     const msgpack_object *body;
@@ -112,8 +112,8 @@ static int conn_call(dump_conn *c, uint32_t type, const weft_schema *s, const vo
     uint8_t prefix[WEFT_FRAME_HEADER_BYTES];
     if (rc == 0) rc = io_full(c->fd, prefix, sizeof prefix, false);
     if (rc != 0) return weft_err_set(err, WEFT_E_UNAVAILABLE, "", "connection lost or timed out");
-    c->frame_len = (size_t)prefix[0] << 24 | (size_t)prefix[1] << 16 | (size_t)prefix[2] << 8 |
-                   prefix[3];
+    c->frame_len =
+        (size_t)prefix[0] << 24 | (size_t)prefix[1] << 16 | (size_t)prefix[2] << 8 | prefix[3];
     if (c->frame_len == 0 || c->frame_len > c->limits.frame_bytes_max) {
         return weft_err_set(err, WEFT_E_INTERNAL, "", "reply frame of %zu bytes", c->frame_len);
     }
@@ -149,7 +149,8 @@ static long mp_header(const uint8_t *buf, size_t len, size_t *off, bool map) {
     size_t n = b == b16 ? 2 : b == b32 ? 4 : 0;
     if (n == 0 || *off + n > len) return -1;
     long v = 0;
-    for (size_t i = 0; i < n; i++) v = v << 8 | buf[(*off)++];
+    for (size_t i = 0; i < n; i++)
+        v = v << 8 | buf[(*off)++];
     return v;
 }
 
@@ -173,8 +174,7 @@ static long hash_events(const dump_conn *c, EVP_MD_CTX *md) {
     long pairs = ok ? mp_header(f, len, &off, true) : -1;
     for (long i = 0; i < pairs && ok; i++) {
         ok = mp_skip(f, len, &off, &tmp) == 0;
-        bool is_events = ok && tmp.data.type == MSGPACK_OBJECT_STR &&
-                         tmp.data.via.str.size == 6 &&
+        bool is_events = ok && tmp.data.type == MSGPACK_OBJECT_STR && tmp.data.via.str.size == 6 &&
                          memcmp(tmp.data.via.str.ptr, "events", 6) == 0;
         if (!is_events) {
             ok = ok && mp_skip(f, len, &off, &tmp) == 0;
@@ -202,8 +202,8 @@ static int hosted_shards(dump_conn *c, uint64_t self, bool *hosted, uint32_t *sh
     int rc = conn_call(c, WEFT_MSG_CLUSTER_STATUS, &weft_cluster_status_req_schema, &req, &err);
     weft_cluster_status_resp st;
     if (rc == 0)
-        rc = weft_schema_decode(&weft_hello_resp_schema, c->body, &st, c->up.zone, &c->limits,
-                                &err);
+        rc =
+            weft_schema_decode(&weft_hello_resp_schema, c->body, &st, c->up.zone, &c->limits, &err);
     if (rc != 0) {
         fprintf(stderr, "weft-jepsen dump: ClusterStatus: %s %s\n", weft_error_name(rc),
                 err.message);
@@ -287,8 +287,8 @@ static int dump_history(dump_conn *c, const dump_run *r, json_t *events, char he
         rc = conn_call(c, WEFT_MSG_GET_HISTORY, &weft_history_req_schema, &req, &err);
         weft_history_resp hr;
         if (rc == 0)
-            rc = weft_schema_decode(&weft_history_resp_schema, c->body, &hr, c->up.zone,
-                                    &c->limits, &err);
+            rc = weft_schema_decode(&weft_history_resp_schema, c->body, &hr, c->up.zone, &c->limits,
+                                    &err);
         if (rc != 0) break;
         long hashed = hash_events(c, md);
         if (hashed != (long)hr.events_count) {
@@ -306,7 +306,8 @@ static int dump_history(dump_conn *c, const dump_run *r, json_t *events, char he
     unsigned int dlen = 0;
     EVP_DigestFinal_ex(md, digest, &dlen);
     EVP_MD_CTX_free(md);
-    for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
     if (rc != 0)
         fprintf(stderr, "weft-jepsen dump: GetHistory %s/%s: %s %s\n", r->workflow_id, r->run_id,
                 weft_error_name(rc), err.message);
@@ -321,8 +322,8 @@ static int dump_hello(dump_conn *c, uint64_t *self) {
     int rc = conn_call(c, WEFT_MSG_HELLO, &weft_hello_req_schema, &h, &err);
     weft_hello_resp hr;
     if (rc == 0)
-        rc = weft_schema_decode(&weft_hello_resp_schema, c->body, &hr, c->up.zone, &c->limits,
-                                &err);
+        rc =
+            weft_schema_decode(&weft_hello_resp_schema, c->body, &hr, c->up.zone, &c->limits, &err);
     if (rc != 0) {
         fprintf(stderr, "weft-jepsen dump: Hello: %s %s\n", weft_error_name(rc), err.message);
         return -1;

@@ -49,8 +49,8 @@ void jepsen_sleep_ms(uint64_t ms);
 
 /* A file that several threads and processes append whole lines to. */
 typedef struct jepsen_log {
-    int fd;                /* opened O_WRONLY|O_APPEND|O_CREAT, or -1 */
-    char path[4096];       /* for messages */
+    int fd;          /* opened O_WRONLY|O_APPEND|O_CREAT, or -1 */
+    char path[4096]; /* for messages */
 } jepsen_log;
 
 /* Opens (creating) `path` for appending. Returns 0, or -1 after printing why. */
@@ -78,7 +78,7 @@ const char *jepsen_outcome_name(jepsen_outcome o);
 
 /* One client process: its history file and its name. */
 typedef struct jepsen_history {
-    jepsen_log log;                       /* history/<process>.jsonl */
+    jepsen_log log;                      /* history/<process>.jsonl */
     char process[JEPSEN_NAME_BYTES_MAX]; /* "c1" */
 } jepsen_history;
 
@@ -102,7 +102,7 @@ uint64_t jepsen_rng_range(jepsen_rng *r, uint64_t lo, uint64_t hi);
 
 /* One flag of a subcommand: `--name VALUE` or, for a switch (`is_switch`), `--name`. */
 typedef struct jepsen_flag {
-    const char *name;  /* without "--" */
+    const char *name;   /* without "--" */
     const char **value; /* where the value goes (borrowed from argv) */
     bool *set;          /* switches: set to true */
     const char *doc;    /* one line of usage */
@@ -110,8 +110,7 @@ typedef struct jepsen_flag {
 
 /* Parses argv[first..] against `flags` (ending with a NULL name). Returns 0, or -1 after
  * printing the usage of `cmd` to stderr. */
-int jepsen_flags_parse(const char *cmd, const jepsen_flag *flags, int argc, char **argv,
-                       int first);
+int jepsen_flags_parse(const char *cmd, const jepsen_flag *flags, int argc, char **argv, int first);
 /* Parses a decimal number in [lo, hi] from flag `name`'s `text`. Returns 0 or -1 after
  * printing which flag was wrong and what it takes. */
 int jepsen_parse_u64(const char *name, const char *text, uint64_t lo, uint64_t hi, uint64_t *out);

@@ -89,8 +89,8 @@ int jepsen_op_signal(jepsen_history *h, weft_client *c, const char *ns, const ch
 }
 
 /* One GetResult wait. *closed says whether the run closed; on success the ok value is built. */
-static int result_once(weft_client *c, const char *ns, const char *workflow_id,
-                       const char *run_id, bool *closed, json_t **ok, weft_err *err) {
+static int result_once(weft_client *c, const char *ns, const char *workflow_id, const char *run_id,
+                       bool *closed, json_t **ok, weft_err *err) {
     weft_result_req req = {
         .namespace_ = weft_str_c(ns),
         .workflow_id = weft_str_c(workflow_id),
@@ -108,8 +108,8 @@ static int result_once(weft_client *c, const char *ns, const char *workflow_id,
         json_object_set_new(*ok, "status", json_string(weft_status_names[resp.status]));
         json_object_set_new(*ok, "result", jepsen_payload_json(resp.result));
         char rid[JEPSEN_RUN_ID_BYTES];
-        json_object_set_new(*ok, "run_id", json_string(weft_str_copy(rid, sizeof rid,
-                                                                     resp.run_id)));
+        json_object_set_new(*ok, "run_id",
+                            json_string(weft_str_copy(rid, sizeof rid, resp.run_id)));
     }
     weft_response_free(&holder);
     return rc;

@@ -12,11 +12,11 @@
 /* Everything a StartWorkflow carries, so that it can be sent again unchanged (G4). */
 typedef struct jepsen_start_spec {
     char workflow_id[JEPSEN_ID_BYTES_MAX];
-    const char *workflow_type;                 /* static: JEPSEN_WF_* */
-    char input[JEPSEN_INPUT_BYTES_MAX];        /* JSON */
+    const char *workflow_type;          /* static: JEPSEN_WF_* */
+    char input[JEPSEN_INPUT_BYTES_MAX]; /* JSON */
     char request_id[WEFT_CLIENT_REQUEST_ID_BYTES];
-    uint32_t reuse;                            /* enum weft_reuse_policy */
-    uint32_t conflict;                         /* enum weft_conflict_policy */
+    uint32_t reuse;    /* enum weft_reuse_policy */
+    uint32_t conflict; /* enum weft_conflict_policy */
 } jepsen_start_spec;
 
 /* Starts `s` in namespace `ns`. On success run_id and *started hold the answer. Returns the

@@ -33,9 +33,9 @@ typedef struct prober {
     weft_client *client;
     uint32_t shard;
     char workflow_id[JEPSEN_ID_BYTES_MAX];
-    bool started;        /* the probe run exists */
+    bool started; /* the probe run exists */
     uint64_t interval_ms;
-    jepsen_log *out;     /* loop mode: the file lines go to; NULL: stdout */
+    jepsen_log *out; /* loop mode: the file lines go to; NULL: stdout */
     pthread_t thread;
     bool last_ok;
 } prober;
@@ -49,16 +49,17 @@ static int cluster_shards(weft_client *c, uint32_t *shards) {
     int rc = weft_client_cluster_status(c, &st, &h, &err);
     if (rc == 0) *shards = st.shard_count;
     weft_response_free(&h);
-    if (rc != 0) fprintf(stderr, "weft-jepsen probe: ClusterStatus: %s %s\n", weft_error_name(rc),
-                         err.message);
+    if (rc != 0)
+        fprintf(stderr, "weft-jepsen probe: ClusterStatus: %s %s\n", weft_error_name(rc),
+                err.message);
     return rc == 0 && *shards > 0 ? 0 : -1;
 }
 
 static void prober_pick_id(prober *p, const char *tag, uint32_t shards) {
     for (uint32_t n = 0; n < PROBE_ID_TRIES_MAX; n++) {
         snprintf(p->workflow_id, sizeof p->workflow_id, "probe-%s-s%u-%u", tag, p->shard, n);
-        uint64_t h = weft_partition_hash(weft_str_c(JEPSEN_PROBE_NAMESPACE),
-                                         weft_str_c(p->workflow_id));
+        uint64_t h =
+            weft_partition_hash(weft_str_c(JEPSEN_PROBE_NAMESPACE), weft_str_c(p->workflow_id));
         if (weft_shard_for_hash(h, shards) == p->shard) return;
     }
     WEFT_ASSERT(!"no probe id for the shard");
@@ -139,7 +140,8 @@ static void *prober_loop(void *arg) {
 /* Parses "3" or "0,5,7" or "all" into the shard list. Returns the count or -1. */
 static int parse_shards(const char *text, uint32_t shards, uint32_t *out) {
     if (text != NULL && strcmp(text, "all") == 0) {
-        for (uint32_t i = 0; i < shards; i++) out[i] = i;
+        for (uint32_t i = 0; i < shards; i++)
+            out[i] = i;
         return (int)shards;
     }
     int n = 0;
@@ -171,7 +173,8 @@ int jepsen_cmd_probe(int argc, char **argv) {
     };
     if (jepsen_flags_parse("probe", flags, argc, argv, 2) != 0) return 2;
     uint64_t interval_ms = 0, timeout_ms = 0;
-    if (address == NULL || jepsen_parse_u64("interval-ms", interval, 10, 60000, &interval_ms) != 0 ||
+    if (address == NULL ||
+        jepsen_parse_u64("interval-ms", interval, 10, 60000, &interval_ms) != 0 ||
         jepsen_parse_u64("timeout-ms", timeout, 10, 600000, &timeout_ms) != 0) {
         if (address == NULL) fprintf(stderr, "weft-jepsen probe: --address is required\n");
         return 2;
@@ -187,15 +190,19 @@ int jepsen_cmd_probe(int argc, char **argv) {
     prober *ps = n > 0 ? calloc((size_t)n, sizeof *ps) : NULL;
     int bad = 0;
     for (int i = 0; i < n; i++) {
-        ps[i] = (prober){.client = c, .shard = list[i], .interval_ms = interval_ms,
+        ps[i] = (prober){.client = c,
+                         .shard = list[i],
+                         .interval_ms = interval_ms,
                          .out = out_path != NULL ? &out : NULL};
         prober_pick_id(&ps[i], tag, shards);
     }
     if (loop && n > 0) {
         signal(SIGTERM, probe_on_signal);
         signal(SIGINT, probe_on_signal);
-        for (int i = 0; i < n; i++) pthread_create(&ps[i].thread, NULL, prober_loop, &ps[i]);
-        for (int i = 0; i < n; i++) pthread_join(ps[i].thread, NULL);
+        for (int i = 0; i < n; i++)
+            pthread_create(&ps[i].thread, NULL, prober_loop, &ps[i]);
+        for (int i = 0; i < n; i++)
+            pthread_join(ps[i].thread, NULL);
     } else {
         for (int i = 0; i < n; i++) {
             prober_once(&ps[i]);

@@ -41,14 +41,14 @@ typedef struct run_known {
 
 /* A jepsen-signals workflow this process feeds. */
 typedef struct run_sigwf {
-    jepsen_start_spec start;                        /* re-sent while its outcome is unknown */
-    bool started;                                   /* the start was acknowledged */
-    uint32_t start_sends;                           /* starts sent */
-    uint64_t expect;                                /* signals the run waits for */
-    uint64_t next_seq;                              /* the next seq to send, from 1 */
-    char rid[WEFT_CLIENT_REQUEST_ID_BYTES];         /* request id of next_seq's signal */
-    bool rid_live;                                  /* rid was sent and its outcome unknown */
-    uint32_t fails;                                 /* definite failures of next_seq */
+    jepsen_start_spec start;                /* re-sent while its outcome is unknown */
+    bool started;                           /* the start was acknowledged */
+    uint32_t start_sends;                   /* starts sent */
+    uint64_t expect;                        /* signals the run waits for */
+    uint64_t next_seq;                      /* the next seq to send, from 1 */
+    char rid[WEFT_CLIENT_REQUEST_ID_BYTES]; /* request id of next_seq's signal */
+    bool rid_live;                          /* rid was sent and its outcome unknown */
+    uint32_t fails;                         /* definite failures of next_seq */
 } run_sigwf;
 
 /* The starts workload's shared round: every process sends one of its requests. */
@@ -79,11 +79,11 @@ typedef struct run_proc {
     run_cfg *cfg;
     jepsen_history h;
     jepsen_rng rng;
-    uint64_t ops;                 /* workflows named so far */
-    run_known *known;             /* [RUN_KNOWN_MAX] */
+    uint64_t ops;     /* workflows named so far */
+    run_known *known; /* [RUN_KNOWN_MAX] */
     uint32_t known_count;
-    jepsen_start_spec retry;      /* ledger/timers: a start to send again */
-    uint32_t retry_sends;         /* 0: nothing to send again */
+    jepsen_start_spec retry; /* ledger/timers: a start to send again */
+    uint32_t retry_sends;    /* 0: nothing to send again */
     run_sigwf sig[RUN_SIGNAL_WFS_ACTIVE_MAX];
     uint32_t sig_count;
     pthread_t thread;
@@ -143,9 +143,9 @@ static void timers_spec(run_proc *p, jepsen_start_spec *s) {
     uint64_t n = jepsen_rng_range(&p->rng, 1, RUN_TIMERS_PER_WF_MAX);
     size_t off = (size_t)snprintf(s->input, sizeof s->input, "{\"timers_ms\":[");
     for (uint64_t i = 0; i < n; i++) {
-        off += (size_t)snprintf(s->input + off, sizeof s->input - off, "%s%llu", i ? "," : "",
-                                (unsigned long long)jepsen_rng_range(&p->rng, RUN_TIMER_MS_MIN,
-                                                                     RUN_TIMER_MS_MAX));
+        off += (size_t)snprintf(
+            s->input + off, sizeof s->input - off, "%s%llu", i ? "," : "",
+            (unsigned long long)jepsen_rng_range(&p->rng, RUN_TIMER_MS_MIN, RUN_TIMER_MS_MAX));
     }
     snprintf(s->input + off, sizeof s->input - off, "]}");
 }
@@ -208,7 +208,8 @@ static void sig_step(run_proc *p, uint32_t i) {
 }
 
 static void op_signals(run_proc *p) {
-    if (p->sig_count < RUN_SIGNAL_WFS_ACTIVE_MAX && (p->sig_count == 0 || jepsen_rng_next(&p->rng) % 4 == 0)) {
+    if (p->sig_count < RUN_SIGNAL_WFS_ACTIVE_MAX &&
+        (p->sig_count == 0 || jepsen_rng_next(&p->rng) % 4 == 0)) {
         sig_new(p);
         sig_step(p, p->sig_count - 1);
         return;
@@ -300,14 +301,14 @@ static void phase_finish(run_proc *p, uint64_t deadline_ms) {
             if (jepsen_outcome_of(rc) != JEPSEN_INFO) p->retry_sends = 0;
         }
     }
-    while (p->sig_count > 0 && jepsen_now_ms() < deadline_ms) sig_step(p, 0);
+    while (p->sig_count > 0 && jepsen_now_ms() < deadline_ms)
+        sig_step(p, 0);
 }
 
 static void phase_results(run_proc *p, uint64_t deadline_ms) {
     for (uint32_t i = 0; i < p->known_count; i++) {
         const run_known *k = &p->known[i];
-        jepsen_op_result(&p->h, p->cfg->client, p->cfg->ns, k->workflow_id, k->run_id,
-                         deadline_ms);
+        jepsen_op_result(&p->h, p->cfg->client, p->cfg->ns, k->workflow_id, k->run_id, deadline_ms);
     }
 }
 
@@ -328,7 +329,8 @@ static int parse_workload(const char *w, run_workload *out) {
     for (int i = 0; i < 4; i++) {
         if (w != NULL && strcmp(w, names[i]) == 0) return *out = (run_workload)i, 0;
     }
-    fprintf(stderr, "weft-jepsen run: --workload must be ledger, timers, signals or starts (got \"%s\")\n",
+    fprintf(stderr,
+            "weft-jepsen run: --workload must be ledger, timers, signals or starts (got \"%s\")\n",
             w ? w : "");
     return -1;
 }
@@ -407,8 +409,10 @@ int jepsen_cmd_run(int argc, char **argv) {
     /* Retries: a few, with the same request id; after them the outcome is unknown (info). */
     if (jepsen_client_open(address, "weft-jepsen-run", 5000, 5, &cfg.client) != 0) return 1;
     cfg.end_ms = jepsen_now_ms() + time_v * 1000u;
-    for (int i = 0; i < n; i++) pthread_create(&procs[i].thread, NULL, proc_main, &procs[i]);
-    for (int i = 0; i < n; i++) pthread_join(procs[i].thread, NULL);
+    for (int i = 0; i < n; i++)
+        pthread_create(&procs[i].thread, NULL, proc_main, &procs[i]);
+    for (int i = 0; i < n; i++)
+        pthread_join(procs[i].thread, NULL);
     for (int i = 0; i < n; i++) {
         jepsen_log_close(&procs[i].h.log);
         free(procs[i].known);

@@ -17,9 +17,9 @@
 
 /* What every workflow and activity of this worker shares. */
 typedef struct worker_ctx {
-    jepsen_log ledger;                     /* ledger.jsonl */
-    jepsen_log wakes;                      /* wakes.jsonl */
-    char identity[JEPSEN_NAME_BYTES_MAX];  /* this worker's name, in ledger lines */
+    jepsen_log ledger;                    /* ledger.jsonl */
+    jepsen_log wakes;                     /* wakes.jsonl */
+    char identity[JEPSEN_NAME_BYTES_MAX]; /* this worker's name, in ledger lines */
 } worker_ctx;
 
 static weft_worker *worker_running; /* for the signal handler */
@@ -52,8 +52,7 @@ static int step_activity(weft_act *act, weft_bytes input, weft_bytes *out, void 
     const weft_act_info *ai = weft_act_info_get(act);
     uint64_t step = 0;
     if (input_uint(input, "step", 0, &step) != 0 || step == 0) {
-        return weft_act_fail(act, "BadInput", "jepsen-step input must be {\"step\": i >= 1}",
-                             true);
+        return weft_act_fail(act, "BadInput", "jepsen-step input must be {\"step\": i >= 1}", true);
     }
     json_t *line = json_object();
     json_object_set_new(line, "workflow_id", json_string(ai->workflow_id));

@@ -97,6 +97,13 @@ class Nemesis:
         fault["stop_ms"] = self.record("stop-" + fault["f"], fault["value"])
         self.faults.append(fault)
         log("nemesis: stop %s #%d" % (fault["f"], fault["n"]))
+        # A node that died on its own during the fault (its log says so) is started again, as
+        # an operator would, so that the rest of the run has the whole cluster.
+        self.cluster.check_exits()
+        for nd in self.cluster.nodes:
+            if nd.proc is not None and not nd.running():
+                log("restarting %s, which exited on its own" % nd.name)
+                nd.start()
 
     def record_heal(self, time_ms):
         self.record("heal", {}, time_ms)
