@@ -12,7 +12,8 @@ Faults:
   pause      SIGSTOP of one node (half the time the leader of a shard), SIGCONT 3 to 8 s later
   partition  isolate (one node from the others), majority (a minority from a majority),
              leader (the leader of a shard from the others), bridge (two halves that both see
-             one node in the middle), oneway (one node stops receiving from another)
+             one node in the middle), oneway (one node stops receiving what another sends: the
+             connections the other opens to it are dropped, its own to the other still work)
   clock      offset_ms: one or more nodes' clocks set off (ahead or behind), small (inside the
              run's max_clock_offset_ms) or large (seconds); jump_ms: one node's clock jumps
              several times, forward and backward. Inside weftd only (libfaketime).
@@ -25,7 +26,7 @@ import os
 import time
 
 from . import JsonLines, log, netns, now_ms
-from .nodes import SHARDS
+from .nodes import CLIENT_PORT, RAFT_PORT, SHARDS
 
 ALL = ("kill", "pause", "partition", "clock", "slow", "disk")
 PARTITIONS = ("isolate", "majority", "leader", "bridge", "oneway")
@@ -209,7 +210,8 @@ class Nemesis:
             to, frm = order[0], order[1]
             involved = [to]
             value["from"], value["to"] = frm.name, to.name
-            apply = lambda: netns.drop(to.i, [frm.ip], direction="in")  # noqa: E731
+            apply = lambda: netns.drop_incoming_connections(  # noqa: E731
+                to.i, frm.ip, (CLIENT_PORT, RAFT_PORT))
         f = self.begin("partition", [x.name for x in involved], value)
         apply()
         self.sleep_until(time.monotonic() + hold)

@@ -105,6 +105,15 @@ def drop(i, peer_ips, direction="both", probability=None):
             ipt(i, ["-A", FAULT_CHAIN, "-d", ip] + stat + ["-j", "DROP"])
 
 
+def drop_incoming_connections(i, peer_ip, ports):
+    """One-way loss at the message level: node i drops every packet of the connections peer_ip
+    opens to its ports, so it hears nothing the peer sends on them, while the connections node
+    i opens to the peer (its own messages, and their TCP replies) still work. (Dropping all of
+    the peer's packets would stop TCP both ways.)"""
+    ipt(i, ["-A", FAULT_CHAIN, "-s", peer_ip, "-p", "tcp", "-m", "multiport", "--dports",
+            ",".join(str(p) for p in ports), "-j", "DROP"])
+
+
 def redirect(i, peer_ip, port, proxy_port):
     """Node i's new connections to peer_ip:port go to the proxy on the host instead; the ones
     already open are reset, so that they reconnect through the proxy. (conntrack keeps an open
