@@ -15,10 +15,11 @@
 #define RUN_KNOWN_MAX 100000u
 /* A start whose outcome is unknown is sent again (same request id) up to this many times. */
 #define RUN_START_RESENDS_MAX 3u
-/* Signal workflows a process feeds at once, and the signals each one expects. */
-#define RUN_SIGNAL_WFS_ACTIVE_MAX 2u
-#define RUN_SIGNAL_EXPECT_MIN 3u
-#define RUN_SIGNAL_EXPECT_MAX 8u
+/* Signal workflows fed at once (shared by every process of the run), and the length of the
+ * ordered sequence each process sends to one of them. */
+#define RUN_SIGNAL_SLOTS_MAX 8u
+#define RUN_SIGNAL_SEQ_MIN 2u
+#define RUN_SIGNAL_SEQ_MAX 5u
 /* A signal that failed for certain is sent again with a new request id up to this often. */
 #define RUN_SIGNAL_FAILS_MAX 5u
 /* Starts workload: start requests in one round (one workflow id, a few request ids). */
@@ -39,17 +40,33 @@ typedef struct run_known {
     char run_id[JEPSEN_RUN_ID_BYTES]; /* "" when the start's outcome stayed unknown */
 } run_known;
 
-/* A jepsen-signals workflow this process feeds. */
-typedef struct run_sigwf {
-    jepsen_start_spec start;                /* re-sent while its outcome is unknown */
-    bool started;                           /* the start was acknowledged */
-    uint32_t start_sends;                   /* starts sent */
-    uint64_t expect;                        /* signals the run waits for */
+/* One process's ordered sequence of signals to one workflow. */
+typedef struct run_sigseq {
+    uint64_t len;                           /* signals in the sequence */
     uint64_t next_seq;                      /* the next seq to send, from 1 */
     char rid[WEFT_CLIENT_REQUEST_ID_BYTES]; /* request id of next_seq's signal */
     bool rid_live;                          /* rid was sent and its outcome unknown */
     uint32_t fails;                         /* definite failures of next_seq */
-} run_sigwf;
+} run_sigseq;
+
+/* A jepsen-signals workflow that every process feeds with its own sequence; it expects the
+ * sum of their lengths. Any process may send its start, always with the same request id, so
+ * concurrent starts of one workflow are deduplicated (G4). */
+typedef struct run_sigslot {
+    bool live;                            /* in use */
+    bool started;                         /* a start was acknowledged */
+    bool dead;                            /* a start failed for certain: nothing to feed */
+    jepsen_start_spec start;              /* the one start request of this workflow */
+    run_sigseq seq[JEPSEN_PROCESSES_MAX]; /* per process index */
+} run_sigslot;
+
+/* The signal workflows of the run, shared by its processes. */
+typedef struct run_sigpool {
+    pthread_mutex_t mu;
+    run_sigslot slots[RUN_SIGNAL_SLOTS_MAX];
+    uint64_t made; /* workflows made so far (names new ids) */
+    jepsen_rng rng;
+} run_sigpool;
 
 /* The starts workload's shared round: every process sends one of its requests. */
 typedef struct run_round {
@@ -72,7 +89,9 @@ typedef struct run_cfg {
     uint64_t heal_wait_ms;   /* longest wait for it */
     uint64_t drain_ms;       /* the result phase's length once healed */
     const char *tag;         /* in workflow ids, so that two runs never share one */
+    uint32_t procs;          /* processes of this run */
     run_round round;
+    run_sigpool sig;
 } run_cfg;
 
 typedef struct run_proc {
@@ -84,8 +103,7 @@ typedef struct run_proc {
     uint32_t known_count;
     jepsen_start_spec retry; /* ledger/timers: a start to send again */
     uint32_t retry_sends;    /* 0: nothing to send again */
-    run_sigwf sig[RUN_SIGNAL_WFS_ACTIVE_MAX];
-    uint32_t sig_count;
+    uint32_t index;          /* among the run's processes: its sequence in every signal workflow */
     pthread_t thread;
 } run_proc;
 
@@ -163,58 +181,102 @@ static void op_fresh(run_proc *p) {
 
 /* ---- signals: ordered sequences to long-running workflows ---- */
 
-static void sig_new(run_proc *p) {
-    WEFT_ASSERT(p->sig_count < RUN_SIGNAL_WFS_ACTIVE_MAX);
-    run_sigwf *w = &p->sig[p->sig_count++];
+/* A new workflow in a free slot: every process gets a sequence. cfg->sig.mu held. */
+static void slot_make(run_cfg *cfg, run_sigslot *w) {
     memset(w, 0, sizeof *w);
-    fresh_spec(p, "signals", JEPSEN_WF_SIGNALS, &w->start);
-    w->expect = jepsen_rng_range(&p->rng, RUN_SIGNAL_EXPECT_MIN, RUN_SIGNAL_EXPECT_MAX);
-    snprintf(w->start.input, sizeof w->start.input, "{\"expect\":%llu}",
-             (unsigned long long)w->expect);
-    w->next_seq = 1;
-}
-
-static void sig_drop(run_proc *p, uint32_t i) {
-    WEFT_ASSERT(i < p->sig_count);
-    p->sig[i] = p->sig[--p->sig_count];
-}
-
-/* One operation on workflow i: its start while unacknowledged, else its next signal. */
-static void sig_step(run_proc *p, uint32_t i) {
-    run_sigwf *w = &p->sig[i];
-    if (!w->started) {
-        int rc = run_start(p, &w->start);
-        w->start_sends++;
-        w->started = rc == 0;
-        /* Certainly not started: nothing waits for its signals. */
-        if (jepsen_outcome_of(rc) == JEPSEN_FAIL) sig_drop(p, i);
-        return;
+    w->live = true;
+    snprintf(w->start.workflow_id, sizeof w->start.workflow_id, "signals-%s-%llu", cfg->tag,
+             (unsigned long long)++cfg->sig.made);
+    w->start.workflow_type = JEPSEN_WF_SIGNALS;
+    w->start.reuse = WEFT_REUSE_ALLOW;
+    w->start.conflict = WEFT_CONFLICT_FAIL;
+    new_request_id(w->start.request_id);
+    uint64_t expect = 0;
+    for (uint32_t i = 0; i < cfg->procs; i++) {
+        w->seq[i].len = jepsen_rng_range(&cfg->sig.rng, RUN_SIGNAL_SEQ_MIN, RUN_SIGNAL_SEQ_MAX);
+        w->seq[i].next_seq = 1;
+        expect += w->seq[i].len;
     }
-    if (!w->rid_live) new_request_id(w->rid);
-    int rc = jepsen_op_signal(&p->h, p->cfg->client, p->cfg->ns, w->start.workflow_id, w->rid,
-                              w->next_seq);
+    snprintf(w->start.input, sizeof w->start.input, "{\"expect\":%llu}",
+             (unsigned long long)expect);
+}
+
+static bool slot_has_work(const run_sigslot *w, uint32_t i) {
+    return w->live && !w->dead && w->seq[i].next_seq <= w->seq[i].len;
+}
+
+/* Frees a slot once every process sent its whole sequence. cfg->sig.mu held. */
+static void slot_retire(run_cfg *cfg, run_sigslot *w) {
+    bool busy = false;
+    for (uint32_t i = 0; i < cfg->procs; i++)
+        busy = busy || slot_has_work(w, i);
+    if (!busy) w->live = false;
+}
+
+/* Picks a slot this process still has to feed (making one when it has none and a slot is
+ * free). Returns its index, or -1. cfg->sig.mu held. */
+static int slot_pick(run_proc *p, bool may_make) {
+    run_sigpool *pool = &p->cfg->sig;
+    int choices[RUN_SIGNAL_SLOTS_MAX], n = 0, free_slot = -1;
+    for (int k = 0; k < (int)RUN_SIGNAL_SLOTS_MAX; k++) {
+        if (slot_has_work(&pool->slots[k], p->index)) choices[n++] = k;
+        if (!pool->slots[k].live && free_slot < 0) free_slot = k;
+    }
+    if (n > 0) return choices[jepsen_rng_next(&p->rng) % (uint64_t)n];
+    if (!may_make || free_slot < 0) return -1;
+    slot_make(p->cfg, &pool->slots[free_slot]);
+    return free_slot;
+}
+
+/* One operation on slot k: its start while no start was acknowledged, else this process's
+ * next signal. Returns false when there was nothing to do. */
+static bool sig_step(run_proc *p, bool may_make) {
+    run_sigpool *pool = &p->cfg->sig;
+    pthread_mutex_lock(&pool->mu);
+    int k = slot_pick(p, may_make);
+    run_sigslot *w = k >= 0 ? &pool->slots[k] : NULL;
+    bool started = w != NULL && w->started;
+    jepsen_start_spec start;
+    run_sigseq seq;
+    if (w != NULL) {
+        start = w->start;
+        seq = w->seq[p->index];
+    }
+    pthread_mutex_unlock(&pool->mu);
+    if (w == NULL) return false;
+    if (!started) {
+        int rc = run_start(p, &start);
+        pthread_mutex_lock(&pool->mu);
+        if (rc == 0) w->started = true;
+        /* Certainly not started: nothing waits for the signals. */
+        if (jepsen_outcome_of(rc) == JEPSEN_FAIL && !w->started) w->dead = true;
+        slot_retire(p->cfg, w);
+        pthread_mutex_unlock(&pool->mu);
+        return true;
+    }
+    if (!seq.rid_live) new_request_id(seq.rid);
+    int rc = jepsen_op_signal(&p->h, p->cfg->client, p->cfg->ns, start.workflow_id, seq.rid,
+                              seq.next_seq);
     jepsen_outcome oc = jepsen_outcome_of(rc);
     /* Unknown: the same request id goes again, so the seq is delivered at most once and the
      * next one never overtakes it. */
-    w->rid_live = oc == JEPSEN_INFO;
-    if (oc == JEPSEN_FAIL && ++w->fails >= RUN_SIGNAL_FAILS_MAX) {
-        sig_drop(p, i); /* the run refuses signals: it cannot complete, the checker will say */
-        return;
-    }
+    seq.rid_live = oc == JEPSEN_INFO;
+    if (oc == JEPSEN_FAIL) seq.fails++;
     if (oc == JEPSEN_OK) {
-        w->fails = 0;
-        if (++w->next_seq > w->expect) sig_drop(p, i);
+        seq.fails = 0;
+        seq.next_seq++;
     }
+    /* The run refuses signals: it cannot complete, and the checker will say so. */
+    if (seq.fails >= RUN_SIGNAL_FAILS_MAX) seq.next_seq = seq.len + 1;
+    pthread_mutex_lock(&pool->mu);
+    w->seq[p->index] = seq;
+    slot_retire(p->cfg, w);
+    pthread_mutex_unlock(&pool->mu);
+    return true;
 }
 
 static void op_signals(run_proc *p) {
-    if (p->sig_count < RUN_SIGNAL_WFS_ACTIVE_MAX &&
-        (p->sig_count == 0 || jepsen_rng_next(&p->rng) % 4 == 0)) {
-        sig_new(p);
-        sig_step(p, p->sig_count - 1);
-        return;
-    }
-    sig_step(p, (uint32_t)(jepsen_rng_next(&p->rng) % p->sig_count));
+    sig_step(p, true);
 }
 
 /* ---- starts: concurrent starts of one id with shared request ids, under every policy ---- */
@@ -301,8 +363,9 @@ static void phase_finish(run_proc *p, uint64_t deadline_ms) {
             if (jepsen_outcome_of(rc) != JEPSEN_INFO) p->retry_sends = 0;
         }
     }
-    while (p->sig_count > 0 && jepsen_now_ms() < deadline_ms)
-        sig_step(p, 0);
+    if (p->cfg->workload != WL_SIGNALS) return;
+    while (jepsen_now_ms() < deadline_ms && sig_step(p, false)) {
+    }
 }
 
 static void phase_results(run_proc *p, uint64_t deadline_ms) {
@@ -347,6 +410,7 @@ static int procs_open(run_cfg *cfg, const char *list, const char *store, run_pro
         if (n == (int)JEPSEN_PROCESSES_MAX || strlen(tok) >= JEPSEN_NAME_BYTES_MAX) break;
         run_proc *p = &procs[n++];
         p->cfg = cfg;
+        p->index = (uint32_t)(n - 1);
         snprintf(p->h.process, sizeof p->h.process, "%s", tok);
         jepsen_rng_seed(&p->rng, cfg->seed, tok);
         p->known = calloc(RUN_KNOWN_MAX, sizeof *p->known);
@@ -404,7 +468,10 @@ int jepsen_cmd_run(int argc, char **argv) {
     cfg.interval_ms = 1000u * (uint64_t)n / rate_ops;
     cfg.heal_wait_ms = hw * 1000u;
     cfg.drain_ms = dr * 1000u;
+    cfg.procs = (uint32_t)n;
     pthread_mutex_init(&cfg.round.mu, NULL);
+    pthread_mutex_init(&cfg.sig.mu, NULL);
+    jepsen_rng_seed(&cfg.sig.rng, cfg.seed, "signals-pool");
     jepsen_rng_seed(&cfg.round.rng, cfg.seed, "starts-round");
     /* Retries: a few, with the same request id; after them the outcome is unknown (info). */
     if (jepsen_client_open(address, "weft-jepsen-run", 5000, 5, &cfg.client) != 0) return 1;
