@@ -158,11 +158,13 @@ class Nemesis:
         return shard, nd
 
     def fault_pause(self, deadline):
+        # Every draw is made whatever the cluster answers, so the schedule follows the seed.
+        fallback = self.pick()[0]
         shard, nd = None, None
         if self.rng.random() < 0.5:
             shard, nd = self.leader_of_random_shard()
         if nd is None:
-            nd = self.pick()[0]
+            nd = fallback
         hold = self.hold("pause", deadline)
         value = {"leader_of": shard} if shard is not None else {}
         f = self.begin("pause", [nd.name], value)
