@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 
-from . import log
+from . import PREFIX, log
 from .nodes import SHARDS
 
 # A dump reads every run of a node; it gets this long.
@@ -93,20 +93,33 @@ def collect(store, cluster, client, faults, info):
 # ---- leftovers (--clean) ----
 
 def our_process(cmdline):
-    """A process a run of this harness starts: weft-jepsen, the proxy, or a weftd whose data
-    dir is in a jepsen store."""
+    """A process of this harness in the root namespace: weft-jepsen or the proxy."""
     if not cmdline:
         return False
-    exe = os.path.basename(cmdline[0])
-    if exe == "weft-jepsen":
-        return True
-    if "weftjepsen.proxy" in cmdline:
-        return True
-    return exe == "weftd" and any("/jepsen/store/" in a and "/data/" in a for a in cmdline)
+    return os.path.basename(cmdline[0]) == "weft-jepsen" or "weftjepsen.proxy" in cmdline
+
+
+def namespace_pids():
+    """Every process inside one of the harness's namespaces (the nodes): `ip netns pids`."""
+    pids = []
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        name = line.split()[0] if line.split() else ""
+        if name.startswith(PREFIX + "-"):
+            p = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
+            pids += [int(x) for x in p.stdout.split() if x.isdigit()]
+    return pids
 
 
 def kill_leftover_processes():
     removed = []
+    for pid in namespace_pids():
+        try:
+            os.kill(pid, signal.SIGCONT)  # a paused one dies only once resumed
+            os.kill(pid, signal.SIGKILL)
+            removed.append("process %d (in a %s- namespace)" % (pid, PREFIX))
+        except ProcessLookupError:
+            pass
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
