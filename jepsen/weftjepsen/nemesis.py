@@ -260,7 +260,8 @@ class Nemesis:
         self.proxy.set_delay_ms(delay)
         self.proxy.route_through(nd, peers)
         if loss > 0:
-            netns.drop(nd.i, [x.ip for x in peers], direction="in", probability=loss / 100.0)
+            # Its peers' traffic now reaches it through the proxy, not from their addresses.
+            self.proxy.drop_share(nd, loss / 100.0)
         self.sleep_until(time.monotonic() + hold)
         netns.heal(len(self.cluster.nodes))
         self.proxy.set_delay_ms(0)

@@ -19,6 +19,9 @@ from . import PREFIX, log, sh
 SUBNET_PREFIX = "10.77.0."
 SUBNET = SUBNET_PREFIX + "0/24"
 HOST_IP = SUBNET_PREFIX + "1"
+# The proxy's connections to the nodes leave from this second host address, so that a node can
+# tell relayed peer traffic from the clients' (both come from the host).
+PROXY_IP = SUBNET_PREFIX + "2"
 BRIDGE = PREFIX + "-br0"
 COMMENT = PREFIX + "-jepsen"
 FAULT_CHAIN = "WJ-FAULT"
@@ -65,6 +68,7 @@ def setup(n):
                            "the subnet" % SUBNET)
     sh(["ip", "link", "add", BRIDGE, "type", "bridge"])
     sh(["ip", "addr", "add", HOST_IP + "/24", "dev", BRIDGE])
+    sh(["ip", "addr", "add", PROXY_IP + "/24", "dev", BRIDGE])
     sh(["ip", "link", "set", BRIDGE, "up"])
     sh(["iptables", "-w", "-I", "FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-m", "comment",
         "--comment", COMMENT, "-j", "ACCEPT"])
@@ -112,6 +116,17 @@ def drop_incoming_connections(i, peer_ip, ports):
     the peer's packets would stop TCP both ways.)"""
     ipt(i, ["-A", FAULT_CHAIN, "-s", peer_ip, "-p", "tcp", "-m", "multiport", "--dports",
             ",".join(str(p) for p in ports), "-j", "DROP"])
+
+
+def drop_proxied(i, probability, proxy_ports):
+    """Node i drops that share of the packets reaching it through the proxy: on the
+    connections the proxy opens to it (from PROXY_IP) and on its own connections to the proxy
+    (from HOST_IP's proxy_ports, "lo:hi"). Client traffic, which also comes from the host, is
+    left alone."""
+    stat = ["-m", "statistic", "--mode", "random", "--probability", "%.3f" % probability]
+    ipt(i, ["-A", FAULT_CHAIN, "-s", PROXY_IP] + stat + ["-j", "DROP"])
+    ipt(i, ["-A", FAULT_CHAIN, "-s", HOST_IP, "-p", "tcp", "--sport", proxy_ports] + stat +
+        ["-j", "DROP"])
 
 
 def redirect(i, peer_ip, port, proxy_port):

@@ -8,6 +8,9 @@ new node-to-node connections to the proxy (netns.redirect), and resets the direc
 they reconnect through it. When the fault ends the redirects go, the delay drops to 0 and the
 proxy closes its connections, so the nodes reconnect directly.
 
+Its connections to the nodes leave from netns.PROXY_IP, so that the slow nemesis can drop a
+share of the relayed packets without touching the clients' (netns.drop_proxied).
+
 The proxy runs as its own process (python3 -m weftjepsen.proxy, asyncio), controlled by lines
 on its stdin: "delay MS", "reset", "quit". It prints "ready" once it listens.
 """
@@ -21,6 +24,8 @@ import time
 from . import log, netns
 
 PORT_BASE = 27400
+# Every listening port lies in [PORT_BASE, PORT_END] (nodes 1 to 9, two ports each).
+PORT_END = PORT_BASE + 99
 # Bytes read at once from one side.
 CHUNK_BYTES = 65536
 
@@ -43,7 +48,8 @@ class Proxy:
                 routes.append("%s:%d=%s:%d" % (netns.HOST_IP, listen_port(nd.i, k), nd.ip, port))
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self.logf = open(os.path.join(store, "logs", "proxy.log"), "a")
-        self.proc = subprocess.Popen([sys.executable, "-m", "weftjepsen.proxy"] + routes,
+        self.proc = subprocess.Popen([sys.executable, "-m", "weftjepsen.proxy",
+                                      netns.PROXY_IP] + routes,
                                      cwd=here, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.logf, text=True, start_new_session=True)
         line = self.proc.stdout.readline().strip()
@@ -69,6 +75,10 @@ class Proxy:
                 netns.redirect(nd.i, p.ip, port, listen_port(p.i, k))
                 netns.redirect(p.i, nd.ip, port, listen_port(nd.i, k))
 
+    def drop_share(self, nd, probability):
+        """Node nd loses that share of the packets the proxy relays to it."""
+        netns.drop_proxied(nd.i, probability, "%d:%d" % (PORT_BASE, PORT_END))
+
     def stop(self):
         if self.proc.poll() is None:
             try:
@@ -83,7 +93,8 @@ class Proxy:
 # ---- the proxy process ----
 
 class Relay:
-    def __init__(self):
+    def __init__(self, source_ip):
+        self.source_ip = source_ip  # the proxy's connections to the nodes leave from here
         self.delay_s = 0.0
         self.conns = set()  # open writers, both sides
 
@@ -121,7 +132,8 @@ class Relay:
     async def handle(self, target, creader, cwriter):
         host, port = target
         try:
-            sreader, swriter = await asyncio.open_connection(host, port)
+            sreader, swriter = await asyncio.open_connection(host, port,
+                                                             local_addr=(self.source_ip, 0))
         except OSError:
             cwriter.close()
             return
@@ -137,8 +149,8 @@ class Relay:
         self.conns.clear()
 
 
-async def serve(routes):
-    relay = Relay()
+async def serve(source_ip, routes):
+    relay = Relay(source_ip)
     for r in routes:
         listen, target = r.split("=")
         lh, lp = listen.rsplit(":", 1)
@@ -163,7 +175,7 @@ async def serve(routes):
 
 if __name__ == "__main__":
     try:
-        asyncio.run(serve(sys.argv[1:]))
+        asyncio.run(serve(sys.argv[1], sys.argv[2:]))
     except KeyboardInterrupt:
         pass
     log("proxy: stopped")
