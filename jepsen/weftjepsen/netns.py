@@ -3,7 +3,7 @@ namespace, and the iptables rules that the nemeses put inside those namespaces.
 
 Addresses live in SUBNET, a private /24 that exists only on the bridge and inside the
 namespaces: node i is 10.77.0.(10 + i); the bridge (the host side: clients, workers and the
-delay proxy) is 10.77.0.1. Each namespace has two chains of its own, so that healing is a flush:
+delay proxy) is 10.77.0.1, and 10.77.0.2 is where the proxy's connections to the nodes leave. Each namespace has two chains of its own, so that healing is a flush:
   - filter WJ-FAULT, jumped to from INPUT and OUTPUT: partitions and packet loss;
   - nat WJ-PROXY, jumped to from OUTPUT: node-to-node connections redirected to proxy.py.
 Everything inside a namespace disappears with it; the root namespace gets only the bridge and
