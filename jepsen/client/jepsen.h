@@ -100,11 +100,11 @@ uint64_t jepsen_rng_range(jepsen_rng *r, uint64_t lo, uint64_t hi);
 
 /* ---- Flags ---- */
 
-/* One flag of a subcommand: `--name VALUE` or, for a switch (`is_switch`), `--name`. */
+/* One flag of a subcommand: `--name VALUE`, or `--name` alone for a switch (`set` not NULL). */
 typedef struct jepsen_flag {
     const char *name;   /* without "--" */
-    const char **value; /* where the value goes (borrowed from argv) */
-    bool *set;          /* switches: set to true */
+    const char **value; /* where the value goes (borrowed from argv); NULL for a switch */
+    bool *set;          /* a switch: set to true when given; NULL for a flag with a value */
     const char *doc;    /* one line of usage */
 } jepsen_flag;
 
