@@ -7,6 +7,8 @@ PACKAGES=(
   build-essential cmake pkg-config
   libraft-dev libuv1-dev liblmdb-dev libmsgpack-dev libxxhash-dev libinih-dev libjansson-dev
   libcmocka-dev lmdb-utils
+  # the chaos harness (jepsen/): its client's SHA-256, namespaces, iptables, clock faults, driver
+  libssl-dev iproute2 iptables libfaketime python3
 )
 
 missing=()
