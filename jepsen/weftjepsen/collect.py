@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 
 from . import PREFIX, log
 from .nodes import SHARDS
@@ -53,26 +54,36 @@ def read_probes(store):
     return probes
 
 
-def liveness(store, faults, healed_ms):
+def kept_majority(replicas, affected):
+    """True when the replicas not on an affected node are a majority of the shard's."""
+    return 2 * sum(1 for r in replicas if r not in affected) > len(replicas)
+
+
+def liveness(store, faults, healed_ms, placement, ids):
     """liveness.jsonl: per fault end and shard, when a write to it succeeded again; per fault
-    and shard it did not touch, the worst probe latency while the fault lasted."""
+    and shard that kept a majority of its replicas out of the fault, the worst probe latency
+    while the fault lasted (FORMAT.md). `placement` is {shard: [replica node ids]} and `ids`
+    {node name: id}; without a placement every shard counts as one the fault touched."""
     probes = read_probes(store)
     by_shard = {s: [p for p in probes if p["shard"] == s] for s in range(SHARDS)}
-    ends = [(f["f"] + " #%d" % f["n"], f["start_ms"], f["stop_ms"], set(f["shards"]))
-            for f in faults]
-    ends.append(("heal #1", healed_ms, healed_ms, set()))
+    ends = [(f["f"] + " #%d" % f["n"], f["start_ms"], f["stop_ms"], set(f["shards"]),
+             {ids[n] for n in f["nodes"] if n in ids}) for f in faults]
+    ends.append(("heal #1", healed_ms, healed_ms, set(), set()))
     lines = []
-    for label, start_ms, stop_ms, touched in ends:
+    for label, start_ms, stop_ms, touched, affected in ends:
         for s in range(SHARDS):
             ok = [p["time_ms"] + p["latency_ms"] for p in by_shard[s]
                   if p["ok"] and p["time_ms"] >= stop_ms]
             lines.append({"fault": label, "healed_ms": stop_ms, "shard": s,
                           "served_ms": min(ok) if ok else None, "touched": s in touched})
-            if s in touched or label.startswith("heal"):
+            if label.startswith("heal"):
+                continue
+            if s in touched and not (s in placement and kept_majority(placement[s], affected)):
                 continue
             during = [p for p in by_shard[s] if start_ms <= p["time_ms"] <= stop_ms]
             if during:
                 lines.append({"fault": label, "during": True, "shard": s,
+                              "touched": s in touched,
                               "worst_ms": max(p["latency_ms"] for p in during),
                               "probes": len(during),
                               "failed": sum(1 for p in during if not p["ok"])})
@@ -83,9 +94,15 @@ def liveness(store, faults, healed_ms):
 
 
 def collect(store, cluster, client, faults, info):
+    reps, _ = cluster.placement()
+    ids = {nd.name: nd.i for nd in cluster.nodes}
+    names = {nd.i: nd.name for nd in cluster.nodes}
+    if reps:
+        info["placement"] = {str(s): [names.get(r, str(r)) for r in reps[s]] for s in reps}
+    info["final_ms"] = int(time.time() * 1000)
     statuses = dump_all(store, cluster, client)
     info["dumps"] = statuses
-    liveness(store, faults, info["healed_ms"])
+    liveness(store, faults, info["healed_ms"], reps, ids)
     info["faults"] = len(faults)
     log("collected: final/ of %d nodes, liveness of %d faults" % (len(statuses), len(faults)))
 
