@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "proto/msg.h" /* the CLI is part of the tree: schemas, limits, WEFT_ASSERT */
 #include "weft/client.h"
 #include "weft/json.h"
 
