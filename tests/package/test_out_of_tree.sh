@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# test_out_of_tree.sh BUILD_DIR SOURCE_DIR: libweft used as an outside project uses it
+# (issue 10, "Out of tree"). Installs the build into a scratch prefix with `cmake --install`,
+# checks that every public header compiles alone as C11 and as C++ and that libweft.so exports
+# only the public API, then copies examples/out-of-tree/ out of the tree and builds its program
+# four ways: pkg-config and find_package(weft), each in C and in C++ (plus the static library
+# through find_package). Each binary runs a workflow against a weftd started from the prefix.
+set -euo pipefail
+BUILD=$1
+SRC=$2
+. "$SRC/tests/package/lib.sh"
+scratch_init
+PREFIX=$SCRATCH/prefix
+
+step "cmake --install into $PREFIX"
+cmake --install "$BUILD" --prefix "$PREFIX" >"$SCRATCH/install.log" 2>&1 ||
+    { cat "$SCRATCH/install.log" >&2; fail "cmake --install failed"; }
+for f in bin/weftd bin/weft lib/libweft.a lib/libweft.so lib/pkgconfig/weft.pc \
+    lib/cmake/weft/weftConfig.cmake include/weft/client.h include/weft/worker.h \
+    include/weft/json.h; do
+    [ -e "$PREFIX/$f" ] || fail "cmake --install did not install $f"
+done
+
+step "the shared library: soname, version, exported symbols, dependencies"
+soname=$(objdump -p "$PREFIX/lib/libweft.so" | awk '$1 == "SONAME" {print $2}')
+[ "$soname" = "libweft.so.1" ] || fail "libweft.so has soname '$soname', expected libweft.so.1"
+[ -f "$PREFIX/lib/libweft.so.1.0.0" ] || fail "libweft.so.1.0.0 (the versioned file) is missing"
+exported=$(nm -D --defined-only "$PREFIX/lib/libweft.so" | awk '{print $3}')
+[ -n "$exported" ] || fail "libweft.so exports nothing"
+stray=$(echo "$exported" | grep -v '^weft_' || true)
+[ -z "$stray" ] || fail "libweft.so exports symbols outside the API: $stray"
+for internal in weft_schema_decode weft_frame_parse weft_assert_fail client_exchange; do
+    ! echo "$exported" | grep -qx "$internal" || fail "libweft.so exports the internal $internal"
+done
+for api in weft_client_open weft_worker_run weft_json_parse weft_str_c weft_error_name; do
+    echo "$exported" | grep -qx "$api" || fail "libweft.so does not export $api"
+done
+needed=$(objdump -p "$PREFIX/lib/libweft.so" | awk '$1 == "NEEDED" {print $2}' | tr '\n' ' ')
+for lib in libmsgpackc.so libjansson.so; do
+    echo "$needed" | grep -q "$lib" || fail "libweft.so does not link the shared $lib (NEEDED: $needed)"
+done
+
+step "each public header alone, as C11 and as C++ (-pedantic)"
+for h in "$PREFIX"/include/weft/*.h; do
+    name=$(basename "$h")
+    if grep -nE '#include *["<](proto/|msgpack)' "$h"; then
+        fail "installed header $name includes proto/ or msgpack"
+    fi
+    printf '#include <weft/%s>\nint weft_header_check;\n' "$name" >"$SCRATCH/h.c"
+    cp "$SCRATCH/h.c" "$SCRATCH/h.cpp"
+    cc -std=c11 -pedantic -Wall -Wextra -Werror -I"$PREFIX/include" -fsyntax-only "$SCRATCH/h.c" ||
+        fail "<weft/$name> does not compile alone as C11"
+    c++ -std=c++11 -pedantic -Wall -Wextra -Werror -I"$PREFIX/include" -fsyntax-only \
+        "$SCRATCH/h.cpp" || fail "<weft/$name> does not compile alone as C++11"
+done
+
+step "copy examples/out-of-tree out of the tree and build it four ways"
+cp -r "$SRC/examples/out-of-tree" "$SCRATCH/hello"
+cd "$SCRATCH/hello"
+PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig make >"$SCRATCH/make.log" 2>&1 ||
+    { cat "$SCRATCH/make.log" >&2; fail "the pkg-config build (make) failed"; }
+cmake -S . -B build-shared -DCMAKE_PREFIX_PATH="$PREFIX" >"$SCRATCH/cmake.log" 2>&1 &&
+    cmake --build build-shared >>"$SCRATCH/cmake.log" 2>&1 ||
+    { cat "$SCRATCH/cmake.log" >&2; fail "the find_package(weft) build failed"; }
+cmake -S . -B build-static -DCMAKE_PREFIX_PATH="$PREFIX" -Dweft_USE_STATIC_LIBS=ON \
+    >"$SCRATCH/cmake-static.log" 2>&1 && cmake --build build-static >>"$SCRATCH/cmake-static.log" 2>&1 ||
+    { cat "$SCRATCH/cmake-static.log" >&2; fail "the find_package(weft) static build failed"; }
+for b in hello-c hello-cxx build-shared/hello-c build-shared/hello-cxx; do
+    objdump -p "$b" | grep -q 'NEEDED *libweft.so.1' || fail "$b does not link libweft.so.1"
+done
+for b in build-static/hello-c build-static/hello-cxx; do
+    ! objdump -p "$b" | grep -q 'NEEDED *libweft' || fail "$b links libweft.so, not libweft.a"
+done
+
+step "run each program against a weftd from the prefix"
+weftd_start "$PREFIX/bin/weftd" "$PREFIX/bin/weft" "$SCRATCH/data" --shards 2
+for b in hello-c hello-cxx build-shared/hello-c build-shared/hello-cxx build-static/hello-c \
+    build-static/hello-cxx; do
+    name="out of tree $b"
+    out=$(LD_LIBRARY_PATH=$PREFIX/lib "./$b" "$WEFTD_ADDRESS" "$name" 2>&1) ||
+        fail "$b exited $?: $out"
+    echo "$out" | grep -q "{\"greeting\":\"Hello, $name!\"}" ||
+        fail "$b printed '$out', not the workflow's greeting"
+    echo "$b: ok"
+done
+"$PREFIX/bin/weft" --address "$WEFTD_ADDRESS" workflow list >"$SCRATCH/list.txt" 2>&1 ||
+    fail "weft workflow list failed: $(cat "$SCRATCH/list.txt")"
+runs=$(grep -c 'hello-c' "$SCRATCH/list.txt" || true)
+[ "$runs" -eq 6 ] || fail "weft workflow list shows $runs hello runs, expected 6: $(cat "$SCRATCH/list.txt")"
+weftd_stop
+echo "PASS"
