@@ -7,6 +7,9 @@ PACKAGES=(
   build-essential cmake pkg-config
   libraft-dev libuv1-dev liblmdb-dev libmsgpack-dev libxxhash-dev libinih-dev libjansson-dev
   libcmocka-dev lmdb-utils
+  # packaging and its tests (tests/package/): C++ for the out-of-tree example, CPack's DEB
+  # generator (dpkg-dev: dpkg-shlibdeps; file), lintian, and systemd-analyze for the unit
+  g++ dpkg-dev file lintian systemd
 )
 
 missing=()

@@ -57,3 +57,4 @@ install(CODE "
   file(REMOVE \"\${_weft_unit}\")
 " COMPONENT server)
 
+include(${CMAKE_CURRENT_LIST_DIR}/packaging.cmake)

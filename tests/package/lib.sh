@@ -39,7 +39,9 @@ scratch_cleanup() {
 port_unused() {
     local hex
     hex=$(printf '%04X' "$1")
-    ! awk 'NR > 1 {print $2}' /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ":$hex\$"
+    local used
+    used=$(awk 'NR > 1 {print $2}' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+    ! grep -q ":$hex\$" <<<"$used"
 }
 
 # Picks a port P such that P and P+1 look unused; prints P.

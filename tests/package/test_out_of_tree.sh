@@ -30,14 +30,14 @@ exported=$(nm -D --defined-only "$PREFIX/lib/libweft.so" | awk '{print $3}')
 stray=$(echo "$exported" | grep -v '^weft_' || true)
 [ -z "$stray" ] || fail "libweft.so exports symbols outside the API: $stray"
 for internal in weft_schema_decode weft_frame_parse weft_assert_fail client_exchange; do
-    ! echo "$exported" | grep -qx "$internal" || fail "libweft.so exports the internal $internal"
+    ! grep -qx "$internal" <<<"$exported" || fail "libweft.so exports the internal $internal"
 done
 for api in weft_client_open weft_worker_run weft_json_parse weft_str_c weft_error_name; do
-    echo "$exported" | grep -qx "$api" || fail "libweft.so does not export $api"
+    grep -qx "$api" <<<"$exported" || fail "libweft.so does not export $api"
 done
 needed=$(objdump -p "$PREFIX/lib/libweft.so" | awk '$1 == "NEEDED" {print $2}' | tr '\n' ' ')
 for lib in libmsgpackc.so libjansson.so; do
-    echo "$needed" | grep -q "$lib" || fail "libweft.so does not link the shared $lib (NEEDED: $needed)"
+    grep -q "$lib" <<<"$needed" || fail "libweft.so does not link the shared $lib (NEEDED: $needed)"
 done
 
 step "each public header alone, as C11 and as C++ (-pedantic)"
@@ -66,10 +66,10 @@ cmake -S . -B build-static -DCMAKE_PREFIX_PATH="$PREFIX" -Dweft_USE_STATIC_LIBS=
     >"$SCRATCH/cmake-static.log" 2>&1 && cmake --build build-static >>"$SCRATCH/cmake-static.log" 2>&1 ||
     { cat "$SCRATCH/cmake-static.log" >&2; fail "the find_package(weft) static build failed"; }
 for b in hello-c hello-cxx build-shared/hello-c build-shared/hello-cxx; do
-    objdump -p "$b" | grep -q 'NEEDED *libweft.so.1' || fail "$b does not link libweft.so.1"
+    grep -q 'NEEDED *libweft.so.1' <<<"$(objdump -p "$b")" || fail "$b does not link libweft.so.1"
 done
 for b in build-static/hello-c build-static/hello-cxx; do
-    ! objdump -p "$b" | grep -q 'NEEDED *libweft' || fail "$b links libweft.so, not libweft.a"
+    ! grep -q 'NEEDED *libweft' <<<"$(objdump -p "$b")" || fail "$b links libweft.so, not libweft.a"
 done
 
 step "run each program against a weftd from the prefix"
@@ -79,7 +79,7 @@ for b in hello-c hello-cxx build-shared/hello-c build-shared/hello-cxx build-sta
     name="out of tree $b"
     out=$(LD_LIBRARY_PATH=$PREFIX/lib "./$b" "$WEFTD_ADDRESS" "$name" 2>&1) ||
         fail "$b exited $?: $out"
-    echo "$out" | grep -q "{\"greeting\":\"Hello, $name!\"}" ||
+    grep -qF "{\"greeting\":\"Hello, $name!\"}" <<<"$out" ||
         fail "$b printed '$out', not the workflow's greeting"
     echo "$b: ok"
 done
