@@ -10,6 +10,8 @@ PACKAGES=(
   # packaging and its tests (tests/package/): C++ for the out-of-tree example, CPack's DEB
   # generator (dpkg-dev: dpkg-shlibdeps; file), lintian, and systemd-analyze for the unit
   g++ dpkg-dev file lintian systemd
+  # the container files' test reads compose.yaml and the Kubernetes manifest
+  python3-yaml
 )
 
 missing=()
