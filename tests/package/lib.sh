@@ -8,6 +8,14 @@ WEFTD_STOP_TIMEOUT_S=60
 # Loopback port pairs tried before giving up (another process may take a port we picked).
 WEFTD_PORT_ATTEMPTS=5
 
+# The sanitizer flags a program linked against the build's libweft needs: in a WEFT_SANITIZE
+# build libweft is instrumented, and the sanitizer runtime must come first in the program.
+sanitizer_flags() {
+    if grep -q '^WEFT_SANITIZE:BOOL=ON' "$1/CMakeCache.txt"; then
+        echo "-fsanitize=address,undefined -fno-omit-frame-pointer"
+    fi
+}
+
 fail() {
     echo "FAIL: $*" >&2
     exit 1

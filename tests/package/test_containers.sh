@@ -7,6 +7,7 @@
 #     addresses form one cluster: every node reports ready through `weft-entrypoint ready`
 #     (the probe), every shard elects a leader, a workflow starts, and SIGTERM stops each
 #     node cleanly;
+#     One node without peers listens on every address, as a container must;
 #  3. compose.yaml and the Kubernetes manifest parse and agree with the entrypoint and the
 #     Dockerfile;
 #  4. when a container engine answers here (docker or podman), the image is built and the
@@ -104,6 +105,27 @@ for i in 0 1 2; do
     wait "${pids[$i]}" || rc=$?
     [ "$rc" -eq 0 ] || { cat "$SCRATCH/node$i.log" >&2; fail "node $i exited $rc after SIGTERM"; }
 done
+
+step "one node through the entrypoint (no WEFT_PEER_HOST): listens on every address"
+port=$(port_pair_pick)
+mkdir -p "$SCRATCH/single"
+env WEFTD="$WEFTD_BIN" HOSTNAME=0123abcd WEFT_CLIENT_PORT="$port" WEFT_RAFT_PORT=$((port + 1)) \
+    WEFT_DATA="$SCRATCH/single/data" WEFT_CONFIG="$SRC/deploy/weftd.conf" \
+    sh "$ENTRY" --shards 1 >"$SCRATCH/single.log" 2>&1 &
+single=$!
+WEFTD_PIDS+=("$single")
+deadline=$((SECONDS + CLUSTER_READY_TIMEOUT_S))
+until env WEFT="$WEFT_BIN" HOSTNAME=0123abcd WEFT_CLIENT_PORT="$port" sh "$ENTRY" ready 2>/dev/null; do
+    kill -0 "$single" 2>/dev/null || { cat "$SCRATCH/single.log" >&2; fail "the single node exited"; }
+    [ "$SECONDS" -lt "$deadline" ] || { cat "$SCRATCH/single.log" >&2; fail "the single node never became ready"; }
+    sleep 0.2
+done
+grep -q "listening on 0.0.0.0:$port" "$SCRATCH/single.log" ||
+    fail "the single node does not listen on 0.0.0.0:$port: $(head -3 "$SCRATCH/single.log")"
+kill -TERM "$single"
+rc=0
+wait "$single" || rc=$?
+[ "$rc" -eq 0 ] || { cat "$SCRATCH/single.log" >&2; fail "the single node exited $rc after SIGTERM"; }
 
 step "compose.yaml and the Kubernetes manifest"
 python3 - "$SRC" <<'PY'

@@ -67,7 +67,9 @@ grep -q 'deb-check' "$SCRATCH/describe.txt" || fail "describe does not show the 
 
 step "build a program with the unpacked libweft-dev (pkg-config) and run it"
 cp -r "$SRC/examples/out-of-tree" "$SCRATCH/hello"
-PKG_CONFIG_PATH=$libdir/pkgconfig make -C "$SCRATCH/hello" hello-c >"$SCRATCH/make.log" 2>&1 ||
+SAN=$(sanitizer_flags "$BUILD")
+PKG_CONFIG_PATH=$libdir/pkgconfig make -C "$SCRATCH/hello" CFLAGS="-O2 -Wall -Wextra -Werror $SAN" \
+    LDFLAGS="$SAN" hello-c >"$SCRATCH/make.log" 2>&1 ||
     { cat "$SCRATCH/make.log" >&2; fail "building against libweft-dev failed"; }
 out=$(LD_LIBRARY_PATH=$libdir "$SCRATCH/hello/hello-c" "$WEFTD_ADDRESS" deb 2>&1) ||
     fail "hello-c against the packaged libweft1 exited $?: $out"

@@ -57,12 +57,16 @@ done
 step "copy examples/out-of-tree out of the tree and build it four ways"
 cp -r "$SRC/examples/out-of-tree" "$SCRATCH/hello"
 cd "$SCRATCH/hello"
-PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig make >"$SCRATCH/make.log" 2>&1 ||
+SAN=$(sanitizer_flags "$BUILD")
+PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig make CFLAGS="-O2 -Wall -Wextra -Werror $SAN" \
+    CXXFLAGS="-O2 -Wall -Wextra -Werror $SAN" LDFLAGS="$SAN" >"$SCRATCH/make.log" 2>&1 ||
     { cat "$SCRATCH/make.log" >&2; fail "the pkg-config build (make) failed"; }
-cmake -S . -B build-shared -DCMAKE_PREFIX_PATH="$PREFIX" >"$SCRATCH/cmake.log" 2>&1 &&
+CMAKE_FLAGS=(-DCMAKE_PREFIX_PATH="$PREFIX" -DCMAKE_C_FLAGS="-Wall -Wextra -Werror $SAN"
+    -DCMAKE_CXX_FLAGS="-Wall -Wextra -Werror $SAN" -DCMAKE_EXE_LINKER_FLAGS="$SAN")
+cmake -S . -B build-shared "${CMAKE_FLAGS[@]}" >"$SCRATCH/cmake.log" 2>&1 &&
     cmake --build build-shared >>"$SCRATCH/cmake.log" 2>&1 ||
     { cat "$SCRATCH/cmake.log" >&2; fail "the find_package(weft) build failed"; }
-cmake -S . -B build-static -DCMAKE_PREFIX_PATH="$PREFIX" -Dweft_USE_STATIC_LIBS=ON \
+cmake -S . -B build-static "${CMAKE_FLAGS[@]}" -Dweft_USE_STATIC_LIBS=ON \
     >"$SCRATCH/cmake-static.log" 2>&1 && cmake --build build-static >>"$SCRATCH/cmake-static.log" 2>&1 ||
     { cat "$SCRATCH/cmake-static.log" >&2; fail "the find_package(weft) static build failed"; }
 for b in hello-c hello-cxx build-shared/hello-c build-shared/hello-cxx; do
