@@ -13,8 +13,8 @@
 #  4. when a container engine answers here (docker or podman), the image is built and the
 #     compose file's cluster is run; otherwise the test says why that part did not run.
 set -euo pipefail
-BUILD=$1
-SRC=$2
+BUILD=$(cd "$1" && pwd)
+SRC=$(cd "$2" && pwd)
 . "$SRC/tests/package/lib.sh"
 scratch_init
 ENTRY=$SRC/deploy/container/weft-entrypoint.sh

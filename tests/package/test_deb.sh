@@ -5,8 +5,8 @@
 # a libweft program with the unpacked libweft-dev, checks the systemd unit with
 # `systemd-analyze verify`, and runs lintian: an error fails the test, warnings are printed.
 set -euo pipefail
-BUILD=$1
-SRC=$2
+BUILD=$(cd "$1" && pwd)
+SRC=$(cd "$2" && pwd)
 . "$SRC/tests/package/lib.sh"
 scratch_init
 ROOT=$SCRATCH/root
