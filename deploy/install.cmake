@@ -18,6 +18,7 @@ install(DIRECTORY ${CMAKE_SOURCE_DIR}/client/include/weft DESTINATION ${CMAKE_IN
 
 # weft.pc finds its prefix relative to itself, so an installed tree may be moved.
 file(RELATIVE_PATH WEFT_PC_PREFIX_FROM_PCDIR /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
+string(REGEX REPLACE "/$" "" WEFT_PC_PREFIX_FROM_PCDIR "${WEFT_PC_PREFIX_FROM_PCDIR}")
 configure_file(${CMAKE_CURRENT_LIST_DIR}/cmake/weft.pc.in ${CMAKE_BINARY_DIR}/weft.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/weft.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
         COMPONENT dev)
