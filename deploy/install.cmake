@@ -10,6 +10,17 @@ include(CMakePackageConfigHelpers)
 set(WEFT_CMAKE_PACKAGE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/weft)
 
 install(TARGETS weftd weft_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT server)
+# Manual pages, compressed as Debian wants them (gzip -9n: no name, no time stamp).
+file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/deploy)
+foreach(page weftd.8 weft.1)
+  string(REGEX REPLACE "^.*\\.([0-9])$" "\\1" section ${page})
+  execute_process(COMMAND gzip -9nc ${CMAKE_CURRENT_LIST_DIR}/man/${page}
+                  OUTPUT_FILE ${CMAKE_BINARY_DIR}/deploy/${page}.gz)
+  install(FILES ${CMAKE_BINARY_DIR}/deploy/${page}.gz
+          DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section} COMPONENT server)
+endforeach()
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/man/weftd.8
+             ${CMAKE_CURRENT_LIST_DIR}/man/weft.1 ${CMAKE_CURRENT_LIST_DIR}/debian/changelog)
 install(TARGETS weft_shared EXPORT weftTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT dev)
 install(TARGETS weft EXPORT weftTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)

@@ -48,7 +48,8 @@ for deb in "$SERVER" "$RUNTIME" "$DEV"; do
     dpkg-deb -x "$deb" "$ROOT"
 done
 for f in usr/bin/weftd usr/bin/weft etc/weft/weftd.conf lib/systemd/system/weftd.service \
-    usr/include/weft/client.h usr/share/doc/weft/copyright usr/share/doc/libweft1/changelog.Debian.gz; do
+    usr/include/weft/client.h usr/share/doc/weft/copyright usr/share/doc/libweft1/changelog.Debian.gz \
+    usr/share/man/man8/weftd.8.gz usr/share/man/man1/weft.1.gz; do
     [ -e "$ROOT/$f" ] || fail "the packages do not install /$f"
 done
 libdir=$(dirname "$(find "$ROOT/usr/lib" -name 'libweft.so.1' | head -n 1)")
