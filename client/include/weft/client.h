@@ -84,7 +84,7 @@ typedef struct weft_client_opts {
     bool no_retries;             /* true: never retry, whatever retries_max says */
     uint32_t backoff_initial_ms; /* 0 = BACKOFF_INITIAL_MS_DEFAULT */
     uint32_t backoff_max_ms;     /* 0 = BACKOFF_MAX_MS_DEFAULT */
-    uint32_t frame_bytes_max;    /* largest reply accepted; 0 = WEFT_FRAME_BYTES_MAX_DEFAULT */
+    uint32_t frame_bytes_max;    /* largest reply accepted; 0 = the protocol default, 4 MiB */
     const char *client_name;     /* sent in Hello, for server logs; NULL = "libweft" */
     const char *identity;        /* put in requests that leave identity empty; NULL = host:pid */
     const char *token;           /* sent in Hello; reserved for authentication; NULL = none */

@@ -416,7 +416,7 @@ typedef struct weft_history_req {
     weft_str workflow_id;
     weft_str run_id;          /* empty: current run */
     uint64_t first_event_id;  /* page start, default 1 */
-    uint32_t max_events;      /* page size, capped at WEFT_HISTORY_PAGE_EVENTS_DEFAULT */
+    uint32_t max_events;      /* page size, capped by the server (1000) */
     bool wait_new_events;     /* long-poll until an event >= first_event_id exists or the run closes */
     uint64_t wait_timeout_ms; /* cap on the wait; 0 = poll_timeout_ms */
     uint32_t consistency;
@@ -454,7 +454,7 @@ typedef struct weft_list_req {
     weft_str workflow_type;       /* empty = any */
     uint64_t start_time_min_ms;   /* inclusive, 0 = open */
     uint64_t start_time_max_ms;   /* inclusive, 0 = open */
-    uint32_t page_size;           /* default 100, max WEFT_LIST_PAGE_SIZE_MAX */
+    uint32_t page_size;           /* default 100, max 1000 (a server limit) */
     weft_bytes next_page_token;   /* from the previous page */
     uint32_t consistency;
 } weft_list_req;
