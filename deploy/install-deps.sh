@@ -8,8 +8,9 @@ PACKAGES=(
   libraft-dev libuv1-dev liblmdb-dev libmsgpack-dev libxxhash-dev libinih-dev libjansson-dev
   libcmocka-dev lmdb-utils
   # packaging and its tests (tests/package/): C++ for the out-of-tree example, CPack's DEB
-  # generator (dpkg-dev: dpkg-shlibdeps; file), lintian, and systemd-analyze for the unit
-  g++ dpkg-dev file lintian systemd
+  # generator (dpkg-dev: dpkg-shlibdeps; file), lintian, and systemd-analyze and strace for the
+  # unit
+  g++ dpkg-dev file lintian systemd strace
   # the container files' test reads compose.yaml and the Kubernetes manifest
   python3-yaml
 )

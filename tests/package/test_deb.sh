@@ -3,7 +3,8 @@
 # CPack from the build tree, checks their control data, unpacks them into a clean root
 # (dpkg-deb -x), runs the weftd and the weft CLI found there against each other, builds and runs
 # a libweft program with the unpacked libweft-dev, checks the systemd unit with
-# `systemd-analyze verify`, and runs lintian: an error fails the test, warnings are printed.
+# `systemd-analyze verify` and that its system call filter admits what weftd does (strace),
+# and runs lintian: an error fails the test, warnings are printed.
 set -euo pipefail
 BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$2" && pwd)
@@ -95,6 +96,55 @@ for want in 'User=weft' 'StateDirectory=weft' 'KillSignal=SIGTERM' 'Restart=on-f
     grep -qx "$want" "$unit" || fail "weftd.service lacks '$want'"
 done
 grep -qx 'data = /var/lib/weft' "$ROOT/etc/weft/weftd.conf" || fail "weftd.conf does not keep data in /var/lib/weft"
+
+step "the unit's SystemCallFilter and MemoryDenyWriteExecute allow what weftd does"
+# No systemd runs here to start the unit itself, so weftd runs under strace through a start,
+# a workflow start and a clean stop, and every system call it made must be in the unit's
+# filter (@system-service, as systemd-analyze expands it), and no mapping writable and
+# executable (which MemoryDenyWriteExecute refuses).
+command -v strace >/dev/null || fail "strace is missing (deploy/install-deps.sh installs it)"
+check_syscalls() {
+    grep -qx 'SystemCallFilter=@system-service' "$unit" || fail "the unit's SystemCallFilter changed; update this test"
+    expand_filter() {
+        local s
+        for s in $(systemd-analyze syscall-filter "$1" | awk 'NR > 1 && $1 !~ /^#/ && NF {print $1}'); do
+            case $s in @*) expand_filter "$s" ;; *) echo "$s" ;; esac
+        done
+    }
+    expand_filter @system-service | sort -u >"$SCRATCH/allowed.txt"
+    [ "$(wc -l <"$SCRATCH/allowed.txt")" -gt 100 ] || fail "systemd-analyze syscall-filter gave too few calls"
+    port=$(port_pair_pick)
+    # (LeakSanitizer cannot run under ptrace: a sanitized build's leak check is off for this run.)
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+        strace -f -qq -o "$SCRATCH/trace" "$ROOT/usr/bin/weftd" --config "$ROOT/etc/weft/weftd.conf" \
+        --data "$SCRATCH/traced" --listen "127.0.0.1:$port" --raft-listen "127.0.0.1:$((port + 1))" \
+        >"$SCRATCH/traced.log" 2>&1 &
+    tracer=$!
+    WEFTD_PIDS+=("$tracer")
+    deadline=$((SECONDS + WEFTD_READY_TIMEOUT_S))
+    until "$ROOT/usr/bin/weft" --address "127.0.0.1:$port" cluster status >/dev/null 2>&1; do
+        kill -0 "$tracer" 2>/dev/null || { cat "$SCRATCH/traced.log" >&2; fail "weftd under strace exited"; }
+        [ "$SECONDS" -lt "$deadline" ] || fail "weftd under strace did not answer"
+        sleep 0.2
+    done
+    "$ROOT/usr/bin/weft" --address "127.0.0.1:$port" workflow start --id traced --type t --task-queue q \
+        >/dev/null || fail "workflow start on the traced weftd failed"
+    traced=$(pgrep -P "$tracer" -x weftd) || fail "no weftd under strace"
+    kill -TERM "$traced"
+    wait "$tracer" || fail "strace (weftd) exited $? after SIGTERM"
+    grep -q 'stopped' "$SCRATCH/traced.log" || fail "the traced weftd did not stop cleanly"
+    awk '{print $2}' "$SCRATCH/trace" | grep -oE '^[a-z0-9_]+\(' | tr -d '(' | sort -u >"$SCRATCH/used.txt"
+    outside=$(comm -23 "$SCRATCH/used.txt" "$SCRATCH/allowed.txt")
+    [ -z "$outside" ] || fail "weftd makes system calls outside @system-service: $outside"
+    ! grep -E 'PROT_WRITE\|PROT_EXEC|PROT_EXEC\|PROT_WRITE' "$SCRATCH/trace" ||
+        fail "weftd maps memory writable and executable (MemoryDenyWriteExecute would refuse)"
+    echo "$(wc -l <"$SCRATCH/used.txt") system calls, all in @system-service"
+}
+if strace -qq -o /dev/null true 2>/dev/null; then
+    check_syscalls
+else
+    echo "NOT RUN: strace cannot trace processes here (ptrace is not allowed)"
+fi
 
 step "lintian"
 command -v lintian >/dev/null || fail "lintian is missing (deploy/install-deps.sh installs it)"
