@@ -13,6 +13,14 @@
 #include "proto/partition.h"
 #include "weft/client.h"
 
+/* What a weft_response holds (weft/client.h keeps it opaque): the reply frame, the unpacked
+ * msgpack that decoded strings borrow from, and the zone that decoded arrays live in. */
+struct weft_response_priv {
+    uint8_t *frame;      /* the reply frame's bytes (malloc'd) */
+    msgpack_zone *zone;  /* arrays of the decoded response, or NULL */
+    msgpack_unpacked up; /* the unpacked frame; initialised */
+};
+
 /* A reply frame smaller than this cannot hold [type, id, {}] and is refused. */
 #define CLIENT_FRAME_BYTES_MIN 4u
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proto/base.h"
 #include "weft/client.h"
 
 /* Bytes of the caller's text quoted back in an error message: enough to recognise it. */

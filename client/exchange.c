@@ -7,11 +7,13 @@
 #include "client_internal.h"
 
 void weft_response_free(weft_response *h) {
-    if (h == NULL) return;
-    if (h->live) msgpack_unpacked_destroy(&h->up);
-    if (h->zone != NULL) msgpack_zone_free(h->zone);
-    free(h->frame);
-    memset(h, 0, sizeof *h);
+    if (h == NULL || h->priv == NULL) return;
+    struct weft_response_priv *p = h->priv;
+    msgpack_unpacked_destroy(&p->up);
+    if (p->zone != NULL) msgpack_zone_free(p->zone);
+    free(p->frame);
+    free(p);
+    h->priv = NULL;
 }
 
 /* Parses `frame` (ownership moves into `holder`) and checks that it answers our request.
@@ -19,15 +21,21 @@ void weft_response_free(weft_response *h) {
 static int exchange_unpack(weft_client *c, weft_response *holder, uint8_t *frame, size_t len,
                            uint32_t msg_type, uint64_t frame_id, uint32_t *type_out,
                            const msgpack_object **body_out, weft_err *err) {
-    WEFT_ASSERT(holder->frame == NULL && !holder->live);
-    holder->frame = frame;
-    msgpack_unpacked_init(&holder->up);
-    holder->live = true;
+    WEFT_ASSERT(holder->priv == NULL);
+    struct weft_response_priv *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        free(frame);
+        return weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "",
+                            "out of memory holding a %zu-byte reply", len);
+    }
+    p->frame = frame;
+    msgpack_unpacked_init(&p->up);
+    holder->priv = p;
     uint32_t type = 0;
     uint64_t id = 0;
     weft_err perr;
     weft_err_clear(&perr);
-    int rc = weft_frame_parse(frame, len, &holder->up, &type, &id, body_out, &c->limits, &perr);
+    int rc = weft_frame_parse(frame, len, &p->up, &type, &id, body_out, &c->limits, &perr);
     if (rc != 0) {
         return weft_err_set(err, WEFT_E_INTERNAL, perr.field,
                             "undecodable reply to message type %u: %s", msg_type, perr.message);
@@ -104,15 +112,16 @@ int client_exchange(weft_client *c, client_conn *conn, uint32_t msg_type, const 
         out->conn_broken = true; /* a peer that breaks the protocol is not trusted again */
         return rc;
     }
-    holder->zone = msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE);
-    if (holder->zone == NULL) {
+    msgpack_zone *zone = msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE);
+    holder->priv->zone = zone;
+    if (zone == NULL) {
         return weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "", "out of memory decoding reply");
     }
-    if (type == WEFT_MSG_ERROR) return exchange_error(c, rbody, holder->zone, out, err);
+    if (type == WEFT_MSG_ERROR) return exchange_error(c, rbody, zone, out, err);
     if (resp == NULL) return 0;
     weft_err derr;
     weft_err_clear(&derr);
-    rc = weft_schema_decode(resp_schema, rbody, resp, holder->zone, &c->limits, &derr);
+    rc = weft_schema_decode(resp_schema, rbody, resp, zone, &c->limits, &derr);
     if (rc != 0) {
         /* The server's reply does not match our schema: a version skew or a bug, not the
          * caller's argument, hence INTERNAL (with the decoder's field path kept). */

@@ -498,11 +498,18 @@ static int json_pack_struct(const weft_schema *schema, const json_t *v, msgpack_
 
 /* ---- JSON -> struct ---- */
 
+/* What a weft_json_holder holds (weft/json.h keeps it opaque). */
+struct weft_json_holder_priv {
+    uint8_t *buf;        /* the msgpack bytes the JSON became (malloc'd) */
+    msgpack_unpacked up; /* the unpacked buf; initialised */
+};
+
 void weft_json_holder_free(weft_json_holder *h) {
-    if (h == NULL) return;
-    if (h->live) msgpack_unpacked_destroy(&h->up);
-    free(h->buf);
-    memset(h, 0, sizeof *h);
+    if (h == NULL || h->priv == NULL) return;
+    msgpack_unpacked_destroy(&h->priv->up);
+    free(h->priv->buf);
+    free(h->priv);
+    h->priv = NULL;
 }
 
 int weft_json_to_struct(const weft_schema *schema, const json_t *v, void *out, weft_json_holder *h,
@@ -520,14 +527,20 @@ int weft_json_to_struct(const weft_schema *schema, const json_t *v, void *out, w
         msgpack_sbuffer_destroy(&sb);
         return rc;
     }
+    struct weft_json_holder_priv *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        msgpack_sbuffer_destroy(&sb);
+        return weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "",
+                            "out of memory holding %s decoded from JSON", schema->name);
+    }
     size_t len = sb.size;
-    h->buf = (uint8_t *)msgpack_sbuffer_release(&sb);
-    WEFT_ASSERT(h->buf != NULL && len > 0);
-    msgpack_unpacked_init(&h->up);
-    h->live = true;
+    p->buf = (uint8_t *)msgpack_sbuffer_release(&sb);
+    WEFT_ASSERT(p->buf != NULL && len > 0);
+    msgpack_unpacked_init(&p->up);
+    h->priv = p;
     weft_limits limits;
     json_limits(&limits);
-    return weft_schema_decode_buf(schema, h->buf, len, out, &h->up, &limits, err);
+    return weft_schema_decode_buf(schema, p->buf, len, out, &p->up, &limits, err);
 }
 
 /* ---- History files: reading ---- */

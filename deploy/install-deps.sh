@@ -9,6 +9,12 @@ PACKAGES=(
   libcmocka-dev lmdb-utils
   # the chaos harness (jepsen/): its client's SHA-256, namespaces, iptables, clock faults, driver
   libssl-dev iproute2 iptables libfaketime python3
+  # packaging and its tests (tests/package/): C++ for the out-of-tree example, CPack's DEB
+  # generator (dpkg-dev: dpkg-shlibdeps; file), lintian, and systemd-analyze and strace for the
+  # unit
+  g++ dpkg-dev file lintian systemd strace
+  # the container files' test reads compose.yaml and the Kubernetes manifest
+  python3-yaml
 )
 
 missing=()

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "weft/types.h" /* weft_str, weft_bytes and their helpers */
+
 /* Debian's libraft is built with NDEBUG, so these are the only assertions left in the process.
  * They are never compiled out (STYLE rule 8). */
 #define WEFT_ASSERT(cond)                                                                           \
@@ -19,31 +21,8 @@ _Noreturn void weft_assert_fail(const char *expr, const char *file, int line, co
 #define WEFT_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define WEFT_MAX(a, b) ((a) > (b) ? (a) : (b))
 
-/* A borrowed string: not NUL-terminated, valid as long as the buffer it points into. */
-typedef struct weft_str {
-    const char *ptr; /* first byte, or NULL when absent */
-    uint32_t len;    /* length in bytes */
-} weft_str;
-
-/* A borrowed byte string (payloads: inputs, results, details). Same lifetime rule as weft_str. */
-typedef struct weft_bytes {
-    const uint8_t *ptr; /* first byte, or NULL when absent */
-    uint32_t len;       /* length in bytes */
-} weft_bytes;
-
+/* A weft_str over a string literal. C only (a compound literal); internal code uses it. */
 #define WEFT_STR_LIT(s) ((weft_str){.ptr = (s), .len = (uint32_t)(sizeof(s) - 1)})
-
-/* Builds a weft_str over a NUL-terminated C string (borrowed; NULL gives the empty string). */
-weft_str weft_str_c(const char *s);
-
-/* True when two strings have the same bytes. */
-bool weft_str_eq(weft_str a, weft_str b);
-
-/* True when `s` equals the NUL-terminated C string `c`. */
-bool weft_str_eq_c(weft_str a, const char *c);
-
-/* Copies `s` into `dst` (capacity `cap`, NUL-terminated, truncated if needed). Returns dst. */
-char *weft_str_copy(char *dst, size_t cap, weft_str s);
 
 /* True when the bytes are valid UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). */
 bool weft_utf8_valid(const char *p, size_t len);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "proto/limits.h"
+#include "proto/msg.h" /* the CLI is part of the tree: schemas, limits, WEFT_ASSERT */
 #include "weft/client.h"
 #include "weft/json.h"
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/base.h"
 #include "weft/json.h"
 
 /* Dumps `v` like weft_json_dump into memory from `alloc_fn(owner, bytes)`. */

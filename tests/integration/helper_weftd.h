@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "helper_proc.h"
+#include "proto/msg.h" /* tests see the tree's internals: schemas, limits, WEFT_ASSERT */
 #include "weft/client.h"
 
 /* Extra flags one weftd may be given. */

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "proto/msg.h" /* tests see the tree's internals: schemas, limits, WEFT_ASSERT */
 #include "weft/client.h"
 
 /* Pages one wk_history may hold; WEFT_HISTORY_PAGE_EVENTS_DEFAULT events each. */

@@ -6,7 +6,7 @@
  * request at a time per connection), so a worker's 60 s long-poll never delays another
  * thread's start or signal.
  *
- * Errors. Every function returns 0 or -WEFT_E_<code> (proto/errors.h) and never aborts. When
+ * Errors. Every function returns 0 or -WEFT_E_<code> (weft/errors.h) and never aborts. When
  * `err` is not NULL it receives the code, the offending field (INVALID_ARGUMENT) and a message
  * that says what was wrong and what to do. Codes that come from the client itself:
  *   - INVALID_ARGUMENT: a NULL or malformed argument (the message names it);
@@ -42,10 +42,14 @@
 #define WEFT_CLIENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "proto/errors.h"
-#include "proto/msg.h"
+#include "weft/errors.h"
+#include "weft/protocol.h"
+#include "weft/types.h"
+
+WEFT_BEGIN_DECLS
 
 /* ---- Limits and defaults (units at the end of every name) ---- */
 
@@ -80,19 +84,16 @@ typedef struct weft_client_opts {
     bool no_retries;             /* true: never retry, whatever retries_max says */
     uint32_t backoff_initial_ms; /* 0 = BACKOFF_INITIAL_MS_DEFAULT */
     uint32_t backoff_max_ms;     /* 0 = BACKOFF_MAX_MS_DEFAULT */
-    uint32_t frame_bytes_max;    /* largest reply accepted; 0 = WEFT_FRAME_BYTES_MAX_DEFAULT */
+    uint32_t frame_bytes_max;    /* largest reply accepted; 0 = the protocol default, 4 MiB */
     const char *client_name;     /* sent in Hello, for server logs; NULL = "libweft" */
     const char *identity;        /* put in requests that leave identity empty; NULL = host:pid */
     const char *token;           /* sent in Hello; reserved for authentication; NULL = none */
 } weft_client_opts;
 
 /* Holds the received frame that a decoded response borrows from. Zero-initialise it
- * (`weft_response h = {0};`) before its first use. Fields are private. */
+ * (`weft_response h = {0};`) before its first use. Its content is private to libweft. */
 typedef struct weft_response {
-    uint8_t *frame;      /* private: the reply frame's bytes (malloc'd) */
-    msgpack_zone *zone;  /* private: arrays of the decoded response */
-    msgpack_unpacked up; /* private: the unpacked frame */
-    bool live;           /* private: up is initialised */
+    struct weft_response_priv *priv; /* private: the frame and its decoder state, or NULL */
 } weft_response;
 
 /* Frees what `h` holds and zeroes it; responses that borrowed from it become invalid.
@@ -249,5 +250,7 @@ int weft_duration_parse(const char *text, const char *field, uint64_t *ms_out, w
 /* Writes `ms` in the largest unit that divides it exactly ("2s", "90m", "250ms", "0ms") into
  * `buf` (capacity `cap`, NUL-terminated, truncated). Returns buf. */
 char *weft_duration_format(uint64_t ms, char *buf, size_t cap);
+
+WEFT_END_DECLS
 
 #endif

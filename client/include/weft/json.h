@@ -1,7 +1,7 @@
 /* json.h: JSON in libweft (jansson): payload helpers for workflow and activity code, and the JSON
  * form of responses and history events that the `weft` CLI prints and the replayer reads.
  *
- * The JSON form of a struct is its wire form (proto/msg.h schemas) with msgpack turned into
+ * The JSON form of a struct is its wire form (weft/protocol.h schemas) with msgpack turned into
  * JSON: the same keys (snake_case; `namespace_` is "namespace"), enums as their names
  * ("ActivityTaskScheduled", "completed"), zero fields omitted. A byte string (payloads:
  * input, result, details) is a JSON string when its bytes are valid UTF-8, and
@@ -16,6 +16,8 @@
 #include <stdio.h>
 
 #include "weft/worker.h"
+
+WEFT_BEGIN_DECLS
 
 /* Largest history file weft_history_load_json reads (50 MiB of history plus JSON overhead). */
 #define WEFT_HISTORY_FILE_BYTES_MAX (256u * 1024u * 1024u)
@@ -48,9 +50,7 @@ json_t *weft_json_from_struct(const weft_schema *schema, const void *in);
 /* Holds what a struct decoded from JSON borrows. Zero-initialise; free with
  * weft_json_holder_free (safe on a zeroed holder). */
 typedef struct weft_json_holder {
-    uint8_t *buf;        /* private: the msgpack bytes the JSON became */
-    msgpack_unpacked up; /* private */
-    bool live;           /* private */
+    struct weft_json_holder_priv *priv; /* private: the bytes the JSON became, or NULL */
 } weft_json_holder;
 void weft_json_holder_free(weft_json_holder *h);
 
@@ -80,5 +80,7 @@ void weft_history_file_free(weft_history_file *h);
 /* Writes `ev` (borrowed) to `f` as one line of the history-file form. Returns 0, or
  * -WEFT_E_RESOURCE_EXHAUSTED (memory) / -WEFT_E_INTERNAL (write error). */
 int weft_history_write_event_json(FILE *f, const weft_event *ev, weft_err *err);
+
+WEFT_END_DECLS
 
 #endif

@@ -63,6 +63,8 @@
 
 #include "weft/client.h"
 
+WEFT_BEGIN_DECLS
+
 /* ---- Limits and defaults (units at the end of every name; weft_worker_opts overrides) ---- */
 
 /* Workflow tasks processed at once (also the shared-queue pollers per node; see Threads). */
@@ -94,7 +96,7 @@
 /* ---- Outcomes of workflow calls ----
  * The blocking weft_wf_* calls return 0 or one of these negative codes. They are outcomes the
  * workflow is expected to handle, not bugs. Any other negative value is a -WEFT_E_* code from
- * proto/errors.h (INVALID_ARGUMENT for a bad argument, RESOURCE_EXHAUSTED for a limit). */
+ * weft/errors.h (INVALID_ARGUMENT for a bad argument, RESOURCE_EXHAUSTED for a limit). */
 #define WEFT_WF_FAILED (-100)    /* the activity failed or timed out for good; see the failure */
 #define WEFT_WF_CANCELED (-101)  /* canceled (the future, or the workflow: see cancellation) */
 #define WEFT_WF_TIMED_OUT (-102) /* the wait for a signal ran out of time */
@@ -445,5 +447,7 @@ void weft_replayer_free(weft_replayer *r);
  * WorkflowExecutionStarted, ids not dense). */
 int weft_replayer_replay(weft_replayer *r, const weft_event *events, uint32_t events_count,
                          weft_err *err);
+
+WEFT_END_DECLS
 
 #endif
