@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* getopt_long values of the common flags; an extra flag i gets EXAMPLE_OPT_EXTRA + i. */
@@ -105,11 +106,20 @@ static int example_serve(const example_worker *x, weft_worker *w, const example_
     return rc;
 }
 
+/* Monotonic milliseconds, for the wait below. */
+static uint64_t example_mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t example_min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
 /* Tries to reach --address until a node answers or EXAMPLE_CONNECT_WAIT_MS pass, printing
  * each refusal as it comes (at most one line per EXAMPLE_CONNECT_PROGRESS_MS): a worker that
  * waits in silence looks hung. Returns 0 once a node answered. */
 static int example_wait_reachable(const example_worker *x, const example_flags *f, weft_err *err) {
-    uint64_t start_ms = weft_mono_ms();
+    uint64_t start_ms = example_mono_ms();
     uint64_t deadline_ms = start_ms + EXAMPLE_CONNECT_WAIT_MS;
     uint64_t backoff_ms = EXAMPLE_CONNECT_BACKOFF_INITIAL_MS;
     uint64_t said_ms = 0;
@@ -119,7 +129,7 @@ static int example_wait_reachable(const example_worker *x, const example_flags *
         int rc = weft_client_open(f->address, &probe_opts, &probe, err);
         weft_client_close(probe);
         if (rc != -WEFT_E_UNAVAILABLE && rc != -WEFT_E_DEADLINE_EXCEEDED) return rc;
-        uint64_t now_ms = weft_mono_ms();
+        uint64_t now_ms = example_mono_ms();
         if (now_ms >= deadline_ms) {
             weft_err_prefix(err, "cannot reach %s (--address) after %u tries in %.1f s", f->address,
                             attempt, (double)(now_ms - start_ms) / 1000.0);
@@ -134,9 +144,9 @@ static int example_wait_reachable(const example_worker *x, const example_flags *
                     f->address, attempt, (double)(deadline_ms - now_ms) / 1000.0);
             said_ms = now_ms;
         }
-        uint64_t pause_ms = WEFT_MIN(backoff_ms, deadline_ms - now_ms);
+        uint64_t pause_ms = example_min_u64(backoff_ms, deadline_ms - now_ms);
         usleep((useconds_t)(pause_ms * 1000u));
-        backoff_ms = WEFT_MIN(backoff_ms * 2u, (uint64_t)EXAMPLE_CONNECT_BACKOFF_MAX_MS);
+        backoff_ms = example_min_u64(backoff_ms * 2u, (uint64_t)EXAMPLE_CONNECT_BACKOFF_MAX_MS);
     }
 }
 
