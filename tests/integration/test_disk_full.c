@@ -4,10 +4,10 @@
  *     a start is refused with RESOURCE_EXHAUSTED naming the data dir and the flag, a read is
  *     still served, ClusterStatus shows the node's disk as low, and once the filler file is
  *     deleted starts succeed again, without a restart;
- *   - a 3-node cluster with the floor off, so that node 3's raft log writes really fail
- *     (ENOSPC), also after a crash and a restart on the full disk: the node logs which write
- *     failed and where, and once space is freed every replica on it catches up by itself,
- *     without another restart of the process. libraft 0.15's
+ *   - a 3-node cluster with the floor off, whose node 3 crashes and starts again on a disk
+ *     with no room for a raft log segment, so its raft writes really fail (ENOSPC): the node
+ *     logs which write failed and where, and once space is freed every replica on it catches
+ *     up by itself, without another restart of the process. libraft 0.15's
  *     raft_uv stores nothing again after a failed segment preparation, so before the replica
  *     restart on a failed write (raft/guard.h) a replica on node 3 stayed behind for good. */
 #include <setjmp.h>
@@ -33,8 +33,7 @@
 /* Size of the tmpfs a data dir is moved to: room for a few MiB of raft segments and LMDB envs
  * per shard, small enough to fill in a moment. */
 #define DF_TMPFS_BYTES (64ull * 1024u * 1024u)
-/* What the filler file leaves free: under the single node's floor, enough for the cluster's
- * node 3 to take some writes before its disk runs out. */
+/* What the filler file leaves free on the single node: under its floor. */
 #define DF_LEAVE_FREE_BYTES (6ull * 1024u * 1024u)
 /* The single node's floor: above DF_LEAVE_FREE_BYTES, below what a fresh data dir leaves. */
 #define DF_FLOOR_BYTES "12582912"
@@ -42,8 +41,6 @@
 #define DF_SHARDS 4u
 /* Bound on noticing the floor (checked every second) and on recovering once space is back. */
 #define DF_REACT_TIMEOUT_MS 20000u
-/* Starts sent while waiting for node 3's disk to fail, at most. */
-#define DF_FILL_STARTS_MAX 60000u
 /* Bound on a restarted replica catching up once the disk has space again. Before the fix a
  * replica stayed behind for good; raft's own retry (install-snapshot-timeout-ms, 30 s by
  * default) is longer than this and never helped. */
@@ -193,24 +190,27 @@ static void test_floor_refuses_new_work_and_recovers(void **state) {
 
 /* ---- a cluster whose node 3 runs out of disk for real ---- */
 
-/* Free bytes under which node 3's raft_uv can no longer create a segment (1 MiB by default). */
-#define DF_FULL_BYTES (512u * 1024u)
-/* Starts sent once node 3's disk is that full, so that every shard's replica there must try,
- * and fail, to store entries. */
-#define DF_STARTS_WHEN_FULL 400u
+/* What node 3's disk keeps free when it restarts on it: room for raft_uv's 4 KiB probe file
+ * and small metadata writes, not for a 1 MiB log segment, so raft starts and its first append
+ * fails. */
+#define DF_RESTART_FREE_BYTES (256u * 1024u)
+/* Bound on node 3 failing a raft write once it runs on that disk. */
+#define DF_WRITE_FAIL_TIMEOUT_MS 60000u
 
-/* Sends starts through node 1 until node 3's disk is full, then DF_STARTS_WHEN_FULL more. */
-static void df_fill_until_full(hc_cluster *c, weft_client *cl) {
+/* Sends starts through node 1 until node 3's log names a failed raft write. */
+static void df_starts_until_write_fails(hc_cluster *c, weft_client *cl) {
     weft_err err;
-    unsigned when_full = 0;
-    for (unsigned k = 0; k < DF_FILL_STARTS_MAX; k++) {
+    uint64_t deadline = weft_mono_ms() + DF_WRITE_FAIL_TIMEOUT_MS;
+    for (unsigned k = 0;; k++) {
         char wid[64];
         snprintf(wid, sizeof wid, "fill-%u", k);
         (void)df_start(cl, wid, &err); /* may fail while node 3 restarts replicas */
-        if (when_full == 0 && df_free_bytes(c->node[2].data_dir) >= DF_FULL_BYTES) continue;
-        if (++when_full == DF_STARTS_WHEN_FULL) return;
+        if (k % 20 == 0 && weftd_stderr_contains(&c->node[2], "stopping replica: raft")) return;
+        if (weft_mono_ms() >= deadline) {
+            hc_print_stderr(c, 80);
+            fail_msg("node 3 failed no raft write within %u ms", DF_WRITE_FAIL_TIMEOUT_MS);
+        }
     }
-    fail_msg("node 3's disk never filled after %u starts", DF_FILL_STARTS_MAX);
 }
 
 static void test_cluster_replica_recovers_after_disk_full(void **state) {
@@ -226,16 +226,14 @@ static void test_cluster_replica_recovers_after_disk_full(void **state) {
 
     weft_client *cl = NULL;
     assert_int_equal(hc_node_client(&c, 1, "disk-full", &cl), 0);
-    char filler[PATH_MAX];
-    df_fill(c.node[2].data_dir, DF_LEAVE_FREE_BYTES, filler, sizeof filler);
-    df_fill_until_full(&c, cl);
-    /* A crash on the full disk, and a start on it: raft opens its logs (a 4 KiB probe file
-     * fits) but cannot create a segment, so every replica there fails its first write. */
+    /* A crash, and a start on a disk that is all but full: raft opens its logs but cannot
+     * create a segment, so the replicas there fail their first writes. */
     hc_kill9(&c, 3);
+    char filler[PATH_MAX];
+    df_fill(c.node[2].data_dir, DF_RESTART_FREE_BYTES, filler, sizeof filler);
     assert_int_equal(hc_restart(&c, 3), 0);
-    df_fill_until_full(&c, cl);
+    df_starts_until_write_fails(&c, cl);
     /* The log names the raft write that failed and where. */
-    assert_true(weftd_stderr_contains(&c.node[2], "stopping replica: raft"));
     assert_true(weftd_stderr_contains(&c.node[2], c.node[2].data_dir));
 
     assert_int_equal(unlink(filler), 0);
