@@ -120,6 +120,11 @@ int weft_raft_host_init(weft_raft_host **out, uv_loop_t *loop, const weft_raft_o
 
 const char *weft_raft_host_address(const weft_raft_host *h) { return h->address; }
 
+struct weft_raft_listener *weft_raft_host_listener(weft_raft_host *h) {
+    WEFT_ASSERT(h != NULL && h->listener != NULL);
+    return h->listener;
+}
+
 /* Every group's guard calls this for every incoming message (guard.h, recv_filter). */
 bool host_recv_filter(void *data, const struct raft_message *msg) {
     weft_raft_host *h = data;

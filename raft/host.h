@@ -122,6 +122,9 @@ int weft_raft_host_init(weft_raft_host **out, uv_loop_t *loop, const weft_raft_o
                         weft_err *err);
 /* The raft address this node listens on and gives its groups; valid until the host is freed. */
 const char *weft_raft_host_address(const weft_raft_host *h);
+/* The node's raft port, shared by every group: clock probe streams arrive on it too
+ * (weft_raft_listener_set_clock, transport.h). Valid until weft_raft_host_free. */
+struct weft_raft_listener *weft_raft_host_listener(weft_raft_host *h);
 /* Closes every group (raft_close, raft_uv_close, transport), then the listener; `cb` runs
  * once everything is closed. Free the host with weft_raft_host_free only after uv_run has
  * returned (the loop ran dry): libraft 0.15's raft_uv may still call back after its close
