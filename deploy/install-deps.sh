@@ -7,6 +7,8 @@ PACKAGES=(
   build-essential cmake pkg-config
   libraft-dev libuv1-dev liblmdb-dev libmsgpack-dev libxxhash-dev libinih-dev libjansson-dev
   libcmocka-dev lmdb-utils
+  # test_clock_skew runs one node with its wall clock faked (libfaketime's LD_PRELOAD library)
+  faketime libfaketime
 )
 
 missing=()
