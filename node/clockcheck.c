@@ -53,8 +53,10 @@ static void clockcheck_health_set(weft_node *n, const weft_clock_sample *s, unsi
              n->cfg.max_clock_offset_ms);
     clockcheck_describe(n->clock_health, sizeof n->clock_health, s, count);
     size_t used = strlen(n->clock_health);
-    snprintf(n->clock_health + used, sizeof n->clock_health - used,
-             "; not leading until it is fixed");
+    snprintf(n->clock_health + used, sizeof n->clock_health - used, "%s",
+             n->cfg.cluster.replication_factor < 2
+                 ? "; leading anyway: with replication factor 1 no other node can"
+                 : "; not leading until it is fixed");
 }
 
 /* Re-arms the timer gate of every shard this node leads: the gates slept while the clock
@@ -77,8 +79,7 @@ static void clockcheck_state_set(weft_node *n, weft_clock_state next, const weft
     if (next == WEFTD_CLOCK_OFF) {
         clockcheck_health_set(n, s, count);
         weft_log(WEFT_LOG_ERROR, WEFT_LOG_NO_SHARD,
-                 "%s: refusing leadership and handing off the shards it leads (fix the clock, "
-                 "e.g. with NTP; --max-clock-offset-ms sets the bound)",
+                 "%s (fix the clock, e.g. with NTP; --max-clock-offset-ms sets the bound)",
                  n->clock_health);
     } else {
         n->clock_health[0] = '\0';
@@ -200,7 +201,9 @@ const char *weft_clockcheck_health(const weft_node *n) {
     WEFT_ASSERT(n != NULL);
     if (!clockcheck_on(n)) return "";
     if (n->clock_state == WEFTD_CLOCK_UNCHECKED)
-        return "clock not yet compared with its peers'; not leading until it is";
+        return weft_clockcheck_refusal(n) != NULL
+                   ? "clock not yet compared with its peers'; not leading until it is"
+                   : "";
     return n->clock_state == WEFTD_CLOCK_OFF ? n->clock_health : "";
 }
 
