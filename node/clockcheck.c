@@ -27,6 +27,9 @@
 #include "replica.h"
 #include "timergate.h"
 
+_Static_assert(WEFT_CLOCK_PEERS_MAX + 1u >= WEFT_CLUSTER_NODES_MAX,
+               "every other node of a cluster can be probed");
+
 static bool clockcheck_on(const weft_node *n) {
     return n->clock != NULL && n->cfg.max_clock_offset_ms != 0;
 }
