@@ -11,7 +11,10 @@
  *     what it leads, and as a leader proposes nothing (weft_replica_propose), so its clock
  *     neither stamps an entry nor fires a timer in the moment between winning an election and
  *     handing the shard on; ClusterStatus shows why on its row;
- *   - leaderships are not handed to a peer whose clock this (good) node sees off.
+ *   - leaderships are not handed to a peer whose clock this (good) node sees off;
+ *   - a good clock that jumps against the monotonic clock (a step of more than
+ *     WEFTD_CLOCK_JUMP_PCT percent of the bound) stops the node's proposals at once, and the
+ *     node leads again only once fresh probes judged it.
  * Each change of the verdict logs one line naming the offsets and the flag. */
 #include "clockcheck.h"
 
@@ -62,6 +65,27 @@ static void clockcheck_health_set(weft_node *n, const weft_clock_sample *s, unsi
                  : "; not leading until it is fixed");
 }
 
+/* The wall clock minus the monotonic one: constant while nobody sets the wall clock (NTP's
+ * slewing moves it by at most 0.5 ms a second). */
+static int64_t clockcheck_wall_minus_mono_ms(void) {
+    return (int64_t)weft_wall_ms() - (int64_t)weft_mono_ms();
+}
+
+/* How far the wall clock moved against the monotonic one since the clock was last seen good. */
+static int64_t clockcheck_jump_ms(const weft_node *n) {
+    return clockcheck_wall_minus_mono_ms() - n->clock_base_ms;
+}
+
+/* True when the wall clock of a good node jumped by more than WEFTD_CLOCK_JUMP_PCT percent of
+ * the bound since it was last judged: the probes would see it only a second later, and by then
+ * a leader would have stamped entries and fired timers with it. */
+static bool clockcheck_jumped(const weft_node *n) {
+    int64_t jump_ms = clockcheck_jump_ms(n);
+    uint64_t mag_ms = jump_ms < 0 ? (uint64_t)0 - (uint64_t)jump_ms : (uint64_t)jump_ms;
+    return n->clock_state == WEFTD_CLOCK_GOOD &&
+           mag_ms > (uint64_t)n->cfg.max_clock_offset_ms * WEFTD_CLOCK_JUMP_PCT / 100u;
+}
+
 /* Re-arms the timer gate of every shard this node leads: the gates slept while the clock
  * refused (timergate.c), and nothing else wakes a gate whose timers were all added before. */
 static void clockcheck_wake_gates(weft_node *n) {
@@ -74,18 +98,25 @@ static void clockcheck_wake_gates(weft_node *n) {
 /* The one place n->clock_state changes: logs the change and moves leadership accordingly. */
 static void clockcheck_state_set(weft_node *n, weft_clock_state next, const weft_clock_sample *s,
                                  unsigned count) {
-    WEFT_ASSERT(n->clock_state != next && next != WEFTD_CLOCK_UNCHECKED);
+    /* Only a jump sends a clock back to unchecked, and only a good one (clockcheck_rejudge). */
+    WEFT_ASSERT(n->clock_state != next);
+    WEFT_ASSERT(next != WEFTD_CLOCK_UNCHECKED || n->clock_state == WEFTD_CLOCK_GOOD);
     weft_clock_state prev = n->clock_state;
     char offsets[WEFTD_CLOCK_HEALTH_BYTES_MAX] = "";
     clockcheck_describe(offsets, sizeof offsets, s, count);
     n->clock_state = next;
-    if (next == WEFTD_CLOCK_OFF) {
+    if (next == WEFTD_CLOCK_UNCHECKED) {
+        n->clock_health[0] = '\0';
+        /* Samples taken before the jump describe the clock as it was. */
+        weft_clock_forget(n->clock);
+    } else if (next == WEFTD_CLOCK_OFF) {
         clockcheck_health_set(n, s, count);
         weft_log(WEFT_LOG_ERROR, WEFT_LOG_NO_SHARD,
                  "%s (fix the clock, e.g. with NTP; --max-clock-offset-ms sets the bound)",
                  n->clock_health);
     } else {
         n->clock_health[0] = '\0';
+        n->clock_base_ms = clockcheck_wall_minus_mono_ms();
         weft_log(prev == WEFTD_CLOCK_OFF ? WEFT_LOG_WARN : WEFT_LOG_INFO, WEFT_LOG_NO_SHARD,
                  "clock %s: within max-clock-offset-ms (%" PRIu32
                  " ms) of its peers (peers' clocks minus this one: %s); taking leaderships",
@@ -131,10 +162,25 @@ static void clockcheck_judge(weft_node *n) {
     }
 }
 
+/* A good clock that jumped is compared with its peers again before the node leads. */
+static void clockcheck_rejudge(weft_node *n) {
+    WEFT_ASSERT(clockcheck_jumped(n));
+    weft_log(WEFT_LOG_WARN, WEFT_LOG_NO_SHARD,
+             "clock jumped: this node's wall clock moved %+" PRId64
+             " ms against its monotonic clock since it was last compared with its peers' "
+             "(more than %u%% of max-clock-offset-ms, %" PRIu32
+             " ms); not leading until it is compared again",
+             clockcheck_jump_ms(n), WEFTD_CLOCK_JUMP_PCT, n->cfg.max_clock_offset_ms);
+    clockcheck_state_set(n, WEFTD_CLOCK_UNCHECKED, NULL, 0);
+}
+
 static void clockcheck_timer_cb(uv_timer_t *t) {
     weft_node *n = t->data;
     WEFT_ASSERT(n != NULL && &n->clock_timer == t);
     if (n->state != WEFT_NODE_RUNNING || !clockcheck_on(n)) return;
+    if (clockcheck_jumped(n)) clockcheck_rejudge(n);
+    /* An honest clock's base follows NTP's slewing, so only a jump between two looks counts. */
+    if (n->clock_state == WEFTD_CLOCK_GOOD) n->clock_base_ms = clockcheck_wall_minus_mono_ms();
     clockcheck_judge(n);
     clockcheck_peers(n);
     const char *why = weft_clockcheck_refusal(n);
@@ -155,6 +201,7 @@ static int clockcheck_add_peers(weft_node *n, weft_err *err) {
 int weft_clockcheck_start(weft_node *n, weft_err *err) {
     WEFT_ASSERT(n != NULL && n->host != NULL && n->clock == NULL);
     n->clock_state = n->cfg.max_clock_offset_ms == 0 ? WEFTD_CLOCK_GOOD : WEFTD_CLOCK_UNCHECKED;
+    n->clock_base_ms = clockcheck_wall_minus_mono_ms();
     if (n->cfg.cluster.nodes_count < 2) {
         n->clock_state = WEFTD_CLOCK_GOOD; /* nothing to compare with */
         return 0;
@@ -192,7 +239,12 @@ const char *weft_clockcheck_refusal(const weft_node *n) {
     WEFT_ASSERT(n != NULL);
     if (!clockcheck_on(n) || n->cfg.cluster.replication_factor < 2) return NULL;
     switch (n->clock_state) {
-    case WEFTD_CLOCK_GOOD: return NULL;
+    case WEFTD_CLOCK_GOOD:
+        /* Checked at every proposal, so a jump stops the stamps at once, not at the next
+         * judgement. */
+        return clockcheck_jumped(n) ? "its wall clock jumped since it was last compared with "
+                                      "its peers'"
+                                    : NULL;
     case WEFTD_CLOCK_UNCHECKED: return "its clock has not been compared with its peers' yet";
     case WEFTD_CLOCK_OFF: return "its clock is off from its peers' (max-clock-offset-ms)";
     }

@@ -11,6 +11,10 @@
 /* How often the node judges its own clock from the latest probe samples (raft/clock.h). Half
  * the probe interval, so a sample is acted on within half a second of its arrival. */
 #define WEFTD_CLOCK_CHECK_INTERVAL_MS 500u
+/* A good clock whose wall time moves by more than this percentage of the bound against the
+ * monotonic clock between two judgements has jumped (a step, not NTP's slewing, which moves it
+ * by at most 0.5 ms a second): the node stops proposing at once and is judged afresh. */
+#define WEFTD_CLOCK_JUMP_PCT 50u
 /* The first judgement after start: soon, since the node leads nothing until it has one. */
 #define WEFTD_CLOCK_CHECK_FIRST_MS 100u
 

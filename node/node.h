@@ -133,6 +133,7 @@ struct weft_node {
     struct weft_clock *clock;   /* probes of the peers' clocks (raft/clock.h); NULL: none */
     uv_timer_t clock_timer;     /* judges this node's clock (clockcheck.c) */
     weft_clock_state clock_state; /* changed only by clockcheck.c */
+    int64_t clock_base_ms;      /* wall minus monotonic ms when last seen good (clockcheck.c) */
     char clock_health[WEFTD_CLOCK_HEALTH_BYTES_MAX]; /* what ClusterStatus shows while off */
     bool clock_peer_ok[WEFT_CLUSTER_NODES_MAX]; /* by cluster index: peer_ok at the last look */
     uv_signal_t sigterm;        /* SIGTERM: graceful stop */

@@ -84,6 +84,7 @@ struct weft_clock {
     unsigned answerers_count;                     /* length of answerers */
     uv_timer_t timer;                             /* the probe tick */
     uint64_t next_seq;                            /* for pings */
+    uint64_t forgot_mono_us;                      /* answers to pings sent before: ignored */
     unsigned handles_open;                        /* our handles whose close cb has not run */
     bool started;                                 /* the tick runs */
     bool closed;                                  /* weft_clock_close ran */
@@ -162,6 +163,8 @@ static void link_close(clock_link *lk, const char *why) {
 
 static void link_sample(clock_link *lk, uint64_t t2_wall_us) {
     clock_peer *p = lk->peer;
+    lk->outstanding = false;
+    if (lk->sent_mono_us < lk->c->forgot_mono_us) return; /* weft_clock_forget */
     uint64_t rtt_us = clock_mono_us() - lk->sent_mono_us;
     /* offset = t2 - (t1 + rtt / 2), in signed arithmetic that cannot overflow for any clock
      * within ~292,000 years of the other. */
@@ -170,7 +173,6 @@ static void link_sample(clock_link *lk, uint64_t t2_wall_us) {
     p->uncertainty_us = rtt_us / 2u + 1u; /* +1: a round trip under 2 us still is not exact */
     p->sample_mono_ms = uv_now(lk->c->loop);
     p->have_sample = true;
-    lk->outstanding = false;
 }
 
 static void link_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -503,6 +505,12 @@ static bool clock_peer_fresh(const weft_clock *c, const clock_peer *p, weft_cloc
                                .uncertainty_us = p->uncertainty_us,
                                .age_ms = now_ms - p->sample_mono_ms};
     return true;
+}
+
+void weft_clock_forget(weft_clock *c) {
+    WEFT_ASSERT(c != NULL);
+    c->forgot_mono_us = clock_mono_us() + 1u;
+    for (unsigned i = 0; i < c->peers_count; i++) c->peers[i].have_sample = false;
 }
 
 unsigned weft_clock_samples(const weft_clock *c, weft_clock_sample *out, unsigned cap) {

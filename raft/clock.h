@@ -89,6 +89,9 @@ int weft_clock_init(weft_clock **out, uv_loop_t *loop, uint64_t self_id, const c
 int weft_clock_add_peer(weft_clock *c, uint64_t id, const char *raft_address, weft_err *err);
 /* Starts probing every peer: at once, then every WEFT_CLOCK_PROBE_INTERVAL_MS. */
 void weft_clock_start(weft_clock *c);
+/* Drops every sample, and the answers to pings already sent: this node's clock jumped, so
+ * they describe it as it was. */
+void weft_clock_forget(weft_clock *c);
 /* Fills `out` (cap entries) with the fresh sample of every peer that has one; returns how many. */
 unsigned weft_clock_samples(const weft_clock *c, weft_clock_sample *out, unsigned cap);
 /* The fresh sample of peer `id`; false when there is none. */

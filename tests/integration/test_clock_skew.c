@@ -8,7 +8,12 @@
  *   - node 3 leads no shard once its clock was checked, and ClusterStatus from node 3 says why
  *     on its row, naming the offset measured (about -30 s to each peer) and the flag;
  *   - restarted without libfaketime, node 3 leads its preferred shard again, without waiting
- *     out the rebalance backoff its refusals caused (WEFTD_REBALANCE_RETRY_MS, 60 s). */
+ *     out the rebalance backoff its refusals caused (WEFTD_REBALANCE_RETRY_MS, 60 s).
+ * And a clock that jumps: node 3 leads its preferred shard with an honest clock, a 20 s timer
+ * starts there, then node 3's clock steps 30 s forward (libfaketime reading its offset from a
+ * file). The timer still does not fire early, node 3 hands the shard off and says why. Without
+ * the jump check the probes noticed the step only about a second later, and the timer gate,
+ * which looks at the clock every second, could fire first. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -76,8 +81,10 @@ static void cs_workflow_on(uint32_t shard, char *out, size_t cap) {
 }
 
 /* Starts `wid` and completes its first workflow task with one timer of CS_TIMER_MS, through
- * the shard's leader. Returns the test's monotonic ms when the completion was acknowledged. */
-static uint64_t cs_start_timer(hc_cluster *c, uint32_t shard, const char *wid) {
+ * the shard's leader, which must be node `leader_want` (0: any but node 3). Returns the test's
+ * monotonic ms when the completion was acknowledged. */
+static uint64_t cs_start_timer(hc_cluster *c, uint32_t shard, const char *wid,
+                               uint64_t leader_want) {
     weft_client *cl = NULL;
     assert_int_equal(hc_client(c, "clock-starter", &cl), 0);
     weft_start_req s = {
@@ -89,7 +96,8 @@ static uint64_t cs_start_timer(hc_cluster *c, uint32_t shard, const char *wid) {
     wk_start_acked(cl, &s, run_id, sizeof run_id, NULL);
     weft_client_close(cl);
     uint64_t leader = hc_wait_leader(c, shard, HC_READY_TIMEOUT_MS);
-    assert_true(leader != 0 && leader != 3);
+    assert_true(leader != 0);
+    assert_true(leader_want != 0 ? leader == leader_want : leader != 3);
     weft_client *worker = NULL;
     assert_int_equal(hc_node_client(c, (unsigned)leader, "clock-worker", &worker), 0);
     weft_poll_wft_resp t;
@@ -184,15 +192,43 @@ static void cs_wait_refusing(hc_cluster *c) {
     assert_true(weftd_stderr_contains(&c->node[2], "clock off"));
 }
 
-/* libfaketime in node 3, its wall clock CS_SKEW; under ASan, which wants to be the first
- * library loaded, the link order check is relaxed (the test's own options kept). */
-static void cs_fake_clock(weftd *w) {
+/* ASAN_OPTIONS for a node under libfaketime: ASan wants to be the first library loaded, so
+ * its link order check is relaxed (the test's own options kept). */
+static const char *cs_asan_options(void) {
     static char asan[1024];
     const char *had = getenv("ASAN_OPTIONS");
     snprintf(asan, sizeof asan, "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
              had != NULL ? had : "", had != NULL && had[0] != '\0' ? ":" : "");
+    return asan;
+}
+
+/* libfaketime in node 3, its wall clock CS_SKEW (the monotonic clock, raft's, untouched). */
+static void cs_fake_clock(weftd *w) {
     const char *const env[] = {"LD_PRELOAD=" CS_FAKETIME_LIB, "FAKETIME=" CS_SKEW,
-                               "FAKETIME_DONT_FAKE_MONOTONIC=1", asan, NULL};
+                               "FAKETIME_DONT_FAKE_MONOTONIC=1", cs_asan_options(), NULL};
+    weftd_set_env(w, env);
+}
+
+/* Writes `text` to `path` whole (a rename), so libfaketime never reads half of it. */
+static void cs_write_file(const char *path, const char *text) {
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    assert_non_null(f);
+    assert_true(fputs(text, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(rename(tmp, path), 0);
+}
+
+/* libfaketime in node 3 with its offset read from the file `rc_path`, again every
+ * CS_FAKETIME_CACHE_S seconds, so that the test can step node 3's clock while it runs. */
+#define CS_FAKETIME_CACHE_S "1"
+static void cs_steppable_clock(weftd *w, const char *rc_path) {
+    static char file_var[PATH_MAX + 32];
+    snprintf(file_var, sizeof file_var, "FAKETIME_TIMESTAMP_FILE=%s", rc_path);
+    const char *const env[] = {"LD_PRELOAD=" CS_FAKETIME_LIB, file_var,
+                               "FAKETIME_CACHE_DURATION=" CS_FAKETIME_CACHE_S,
+                               "FAKETIME_DONT_FAKE_MONOTONIC=1", cs_asan_options(), NULL};
     weftd_set_env(w, env);
 }
 
@@ -209,7 +245,7 @@ static void test_fast_clock_does_not_lead(void **state) {
 
     /* Node 3 down: the timer starts under another leader, by honest clocks. */
     assert_int_equal(hc_stop(&c, 3), 0);
-    uint64_t acked_ms = cs_start_timer(&c, shard, wid);
+    uint64_t acked_ms = cs_start_timer(&c, shard, wid, 0);
     cs_fake_clock(&c.node[2]);
     assert_int_equal(hc_restart(&c, 3), 0);
     uint64_t fired_ms = cs_wait_fired(&c, wid, acked_ms);
@@ -243,9 +279,48 @@ static void test_fast_clock_does_not_lead(void **state) {
     hc_destroy(&c);
 }
 
+static void test_clock_step_stops_leading(void **state) {
+    (void)state;
+    static hc_cluster c;
+    assert_int_equal(hc_start(&c, CS_NODES, CS_SHARDS, CS_NODES, NULL), 0);
+    uint32_t shard = cs_preferred_shard(&c, 3);
+    char wid[64];
+    cs_workflow_on(shard, wid, sizeof wid);
+    char rc_path[PATH_MAX];
+    snprintf(rc_path, sizeof rc_path, "%s/faketime.rc", c.node[2].dir);
+    cs_write_file(rc_path, "+0\n");
+    assert_int_equal(hc_stop(&c, 3), 0);
+    cs_steppable_clock(&c.node[2], rc_path);
+    assert_int_equal(hc_restart(&c, 3), 0);
+    /* Node 3, its clock honest so far, leads its preferred shard again. */
+    uint64_t deadline_ms = weft_mono_ms() + CS_LEADS_AGAIN_TIMEOUT_MS;
+    while (hc_leader(&c, shard) != 3) {
+        if (weft_mono_ms() > deadline_ms) {
+            hc_print_stderr(&c, 40);
+            fail_msg("node 3 does not lead its preferred shard %u", shard);
+        }
+        proc_sleep_ms(CS_POLL_MS);
+    }
+    uint64_t acked_ms = cs_start_timer(&c, shard, wid, 3);
+    cs_write_file(rc_path, CS_SKEW "\n"); /* the step, seen within CS_FAKETIME_CACHE_S */
+    uint64_t took_ms = cs_wait_fired(&c, wid, acked_ms) - acked_ms;
+    fprintf(stderr, "clock step: the %u ms timer on shard %u was seen fired after %llu ms\n",
+            CS_TIMER_MS, shard, (unsigned long long)took_ms);
+    if (took_ms + CS_TIMER_SLACK_MS < CS_TIMER_MS) {
+        hc_print_stderr(&c, 40);
+        fail_msg("a %u ms timer fired after %llu ms of real time: node 3's clock step fired it",
+                 CS_TIMER_MS, (unsigned long long)took_ms);
+    }
+    cs_wait_refusing(&c);
+    assert_true(weftd_stderr_contains(&c.node[2], "clock jumped"));
+    assert_int_equal(hc_stop_all(&c), 0);
+    hc_destroy(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fast_clock_does_not_lead),
+        cmocka_unit_test(test_clock_step_stops_leading),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
