@@ -15,6 +15,8 @@
  * monotonic clock between two judgements has jumped (a step, not NTP's slewing, which moves it
  * by at most 0.5 ms a second): the node stops proposing at once and is judged afresh. */
 #define WEFTD_CLOCK_JUMP_PCT 50u
+/* Reads of (monotonic, wall, monotonic) per look for a step, at most: the tightest counts. */
+#define WEFTD_CLOCK_READ_TRIES 3u
 /* The first judgement after start: soon, since the node leads nothing until it has one. */
 #define WEFTD_CLOCK_CHECK_FIRST_MS 100u
 
