@@ -2,9 +2,10 @@
  *   - the verdict (weft_clock_judge): off only from a strict majority of the peers measured,
  *     a peer counts as off only when it surely is (the uncertainty of a slow round trip never
  *     condemns a clock), and hysteresis: an off clock clears only well inside the bound;
- *   - two probers on loopback listeners measure each other: offsets near 0, small uncertainty;
- *   - hostile probe streams on the raft port, one from a node that is no peer and one of
- *     another cluster, are closed unanswered. */
+ *   - two probers on loopback listeners measure each other (offsets near 0, small uncertainty),
+ *     and measure afresh after weft_clock_forget (a step of our clock);
+ *   - hostile probe streams on the raft port, one from a node that is no peer, one of another
+ *     cluster, and one to a port that takes no probes, are closed unanswered. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -171,6 +172,10 @@ static void test_probe_loopback(void **state) {
     assert_true(mag_us <= s[0].uncertainty_us + 50000u);
     assert_true(s[0].uncertainty_us < 1000000u);
     assert_int_equal(weft_clock_judge(s, 1, BOUND_MS, false), WEFT_CLOCK_GOOD);
+    /* After a step of our clock: no sample until fresh probes (once a second) measured again. */
+    weft_clock_forget(a.c);
+    assert_int_equal(weft_clock_samples(a.c, s, WEFT_CLOCK_PEERS_MAX), 0);
+    assert_true(run_until(&loop, both_sampled, &p));
     node_close(&loop, &a);
     node_close(&loop, &b);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
@@ -261,6 +266,14 @@ static void test_hostile_probes_closed(void **state) {
                                           "127.0.0.1:1"));
     r.out_bytes = WEFT_RAFT_PREAMBLE_BYTES + WEFT_CLOCK_PING_BYTES;
     raw_expect_closed(&loop, &r, to);
+    /* A node whose raft port takes no probes (no clock registered) closes them too. */
+    weft_raft_listener_set_clock(b.l, NULL);
+    memset(&r, 0, sizeof r);
+    assert_true(weft_raft_preamble_encode(r.out, WEFT_CLOCK_PREAMBLE_MAGIC, 0, 1, "c1",
+                                          "127.0.0.1:1"));
+    r.out_bytes = WEFT_RAFT_PREAMBLE_BYTES + WEFT_CLOCK_PING_BYTES;
+    raw_expect_closed(&loop, &r, to);
+    weft_raft_listener_set_clock(b.l, b.c);
     node_close(&loop, &b);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     node_free(&b);
