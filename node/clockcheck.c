@@ -8,7 +8,8 @@
  *     surely off by more than --max-clock-offset-ms from a majority of the peers measured,
  *     with hysteresis);
  *   - while off, or before the first judgement, it refuses leadership transfers, hands off
- *     what it leads, and as a leader proposes nothing (weft_replica_propose), so its clock
+ *     what it leads, and as a leader proposes nothing (weft_replica_propose) and stamps nothing
+ *     (the raft host asks clockcheck_stamp_check right before each stamp), so its clock
  *     neither stamps an entry nor fires a timer in the moment between winning an election and
  *     handing the shard on; ClusterStatus shows why on its row;
  *   - leaderships are not handed to a peer whose clock this (good) node sees off;
@@ -218,6 +219,11 @@ static int clockcheck_add_peers(weft_node *n, weft_err *err) {
     return 0;
 }
 
+/* The raft host asks this right before it stamps an entry (raft/host.h). */
+static const char *clockcheck_stamp_check(void *data) {
+    return weft_clockcheck_refusal(data);
+}
+
 int weft_clockcheck_start(weft_node *n, weft_err *err) {
     WEFT_ASSERT(n != NULL && n->host != NULL && n->clock == NULL);
     n->clock_state = n->cfg.max_clock_offset_ms == 0 ? WEFTD_CLOCK_GOOD : WEFTD_CLOCK_UNCHECKED;
@@ -235,6 +241,7 @@ int weft_clockcheck_start(weft_node *n, weft_err *err) {
         return rc;
     }
     weft_raft_listener_set_clock(weft_raft_host_listener(n->host), n->clock);
+    weft_raft_host_set_stamp_check(n->host, clockcheck_stamp_check, n);
     weft_clock_start(n->clock);
     uv_timer_start(&n->clock_timer, clockcheck_timer_cb, WEFTD_CLOCK_CHECK_FIRST_MS,
                    WEFTD_CLOCK_CHECK_INTERVAL_MS);

@@ -324,7 +324,8 @@ int weft_replica_propose(weft_replica *rep, uint8_t *cmd, size_t cmd_len, weft_p
          * the entry it would append carries this node's wall clock as the shard clock
          * (raft/propose.c), so a node whose clock is off or unchecked must append none, even
          * in the moment between winning an election and handing the shard on
-         * (clockcheck.c). */
+         * (clockcheck.c). The raft host asks again right at the stamp, for a clock that steps
+         * between this call and the end of the loop turn. */
         rc = weft_err_set(err, WEFT_E_UNAVAILABLE, "",
                           "node %llu does not lead shard %u now: %s; retry (the shard moves to "
                           "another node)",

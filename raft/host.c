@@ -162,6 +162,13 @@ void weft_raft_host_refuse_leadership(weft_raft_host *h, const char *why) {
     snprintf(h->refuse_why, sizeof h->refuse_why, "%s", refuse ? why : "");
 }
 
+void weft_raft_host_set_stamp_check(weft_raft_host *h, const char *(*check)(void *data),
+                                    void *data) {
+    WEFT_ASSERT(h != NULL && (check != NULL || data == NULL));
+    h->stamp_check = check;
+    h->stamp_check_data = data;
+}
+
 static void host_maybe_closed(weft_raft_host *h) {
     if (!h->closing || h->groups != NULL || h->handles_open > 0) return;
     WEFT_LOGF(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "raft host closed");
