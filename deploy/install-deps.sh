@@ -8,7 +8,7 @@ PACKAGES=(
   libraft-dev libuv1-dev liblmdb-dev libmsgpack-dev libxxhash-dev libinih-dev libjansson-dev
   libcmocka-dev lmdb-utils
   # the chaos harness (jepsen/): its client's SHA-256, namespaces, iptables, clock faults, driver
-  libssl-dev iproute2 iptables libfaketime python3
+  libssl-dev iproute2 iptables faketime libfaketime python3
   # packaging and its tests (tests/package/): C++ for the out-of-tree example, CPack's DEB
   # generator (dpkg-dev: dpkg-shlibdeps; file), lintian, and systemd-analyze and strace for the
   # unit

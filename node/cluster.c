@@ -9,6 +9,7 @@
 
 #include "../proto/base.h"
 #include "../proto/log.h"
+#include "clockcheck.h"
 #include "replica.h"
 
 /* ---- peers ---- */
@@ -48,6 +49,7 @@ uint64_t weft_cluster_leader_guess(const weft_replica *rep) {
 static bool cluster_caught_up(const weft_node *n, const weft_replica *rep, uint64_t to) {
     if (to == 0 || to == n->datadir.node_id) return false;
     if (!cluster_heard_within(n, to, n->cfg.election_timeout_ms)) return false;
+    if (!weft_clockcheck_peer_ok(n, to)) return false; /* its clock is off: it would refuse */
     uint64_t last = weft_group_last_index(rep->group);
     return last > 0 && weft_group_match_index(rep->group, to) == last;
 }
@@ -90,9 +92,10 @@ static void cluster_transfer(weft_replica *rep, uint64_t to, const char *why) {
 static void cluster_rebalance_cb(uv_timer_t *t) {
     weft_node *n = t->data;
     if (!weft_node_serving(n)) return;
-    if (n->disk_low) {
+    const char *why = weft_node_leadership_refusal(n);
+    if (why != NULL) {
         /* An election may have handed this node a shard since the last look. */
-        weft_cluster_shed_leadership(n, "its data dir's disk is low");
+        weft_cluster_shed_leadership(n, why);
         return;
     }
     uint64_t now_ms = weft_mono_ms();

@@ -42,6 +42,13 @@
  * each replica pre-allocates raft segments (--segment-bytes) and writes snapshots of its
  * whole state. 0 turns the check off. */
 #define WEFTD_DISK_FREE_BYTES_MIN_DEFAULT (256ull * 1024u * 1024u)
+/* How far this node's wall clock may be from its peers' before it stops leading
+ * (--max-clock-offset-ms; node/clockcheck.c). A leader's clock stamps its entries and fires
+ * timers, so this bounds how early in real time a timer can fire. NTP keeps clocks within a few
+ * ms; 500 ms is CockroachDB's default --max-offset. 0 turns the check off. */
+#define WEFTD_MAX_CLOCK_OFFSET_MS_DEFAULT 500u
+/* The bound's upper limit: an hour is no longer a clock check. */
+#define WEFTD_MAX_CLOCK_OFFSET_MS_MAX 3600000u
 #define WEFTD_LISTEN_DEFAULT "127.0.0.1:7400"
 #define WEFTD_DATA_DIR_DEFAULT "./weft-data"
 #define WEFTD_SHARDS_DEFAULT 8u
@@ -88,6 +95,7 @@ typedef struct weft_config {
     uint32_t forward_inflight_max;
     uint32_t forward_connect_timeout_ms;
     uint64_t disk_free_bytes_min; /* --disk-free-bytes-min; 0: no floor */
+    uint32_t max_clock_offset_ms; /* --max-clock-offset-ms; 0: no clock check */
 } weft_config;
 
 /* Fills every default. */

@@ -5,6 +5,7 @@
 #include "node.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -13,6 +14,7 @@
 #include "../proto/base.h"
 #include "../proto/log.h"
 #include "../storage/store.h"
+#include "clockcheck.h"
 #include "cluster.h"
 #include "disk.h"
 #include "forward.h"
@@ -109,6 +111,7 @@ static void node_host_closed(weft_node *n) {
     uv_close((uv_handle_t *)&n->drain_timer, node_handle_closed_cb);
     uv_close((uv_handle_t *)&n->rebalance_timer, node_handle_closed_cb);
     uv_close((uv_handle_t *)&n->disk_timer, node_handle_closed_cb);
+    uv_close((uv_handle_t *)&n->clock_timer, node_handle_closed_cb);
     weft_signals_close(n);
     weft_node_set_state(n, WEFT_NODE_STOPPED);
 }
@@ -126,6 +129,7 @@ void weft_node_close(weft_node *n) {
     uv_timer_stop(&n->drain_timer);
     weft_cluster_rebalance_stop(n);
     weft_disk_stop(n);
+    weft_clockcheck_close(n);
     if (n->server != NULL) weft_server_stop_listening(n->server);
     weft_forward_close(n);
     for (uint32_t i = 0; i < n->replicas_count; i++)
@@ -161,13 +165,25 @@ void weft_node_handoff_wait(weft_node *n, uint64_t delay_ms) {
     uv_timer_start(&n->drain_timer, node_drain_timer_cb, delay_ms, 0);
 }
 
+const char *weft_node_leadership_refusal(const weft_node *n) {
+    WEFT_ASSERT(n != NULL);
+    if (n->state != WEFT_NODE_RUNNING) return "this node is stopping";
+    if (n->disk_low) return "its data dir's disk is low";
+    return weft_clockcheck_refusal(n);
+}
+
 void weft_node_leadership_refresh(weft_node *n) {
     WEFT_ASSERT(n != NULL);
     if (n->host == NULL || n->cfg.cluster.replication_factor < 2) return;
-    const char *why = n->state != WEFT_NODE_RUNNING ? "this node is stopping"
-                      : n->disk_low                 ? "its data dir's disk is low"
-                                                    : NULL;
-    weft_raft_host_refuse_leadership(n->host, why);
+    weft_raft_host_refuse_leadership(n->host, weft_node_leadership_refusal(n));
+}
+
+const char *weft_node_health(const weft_node *n, char *buf, size_t cap) {
+    WEFT_ASSERT(n != NULL && buf != NULL && cap > 0);
+    const char *disk = weft_disk_health(n);
+    const char *clock = weft_clockcheck_health(n);
+    snprintf(buf, cap, "%s%s%s", disk, disk[0] != '\0' && clock[0] != '\0' ? "; " : "", clock);
+    return buf;
 }
 
 void weft_node_drain_check(weft_node *n) {
@@ -316,6 +332,9 @@ int weft_node_start(weft_node *n, uv_loop_t *loop) {
     rc = uv_timer_init(loop, &n->disk_timer);
     WEFT_ASSERT(rc == 0);
     n->disk_timer.data = n;
+    rc = uv_timer_init(loop, &n->clock_timer);
+    WEFT_ASSERT(rc == 0);
+    n->clock_timer.data = n;
     n->pump_timer.data = n;
     n->drain_timer.data = n;
     n->rebalance_timer.data = n;
@@ -346,11 +365,14 @@ int weft_node_start(weft_node *n, uv_loop_t *loop) {
         return node_fail(n, 1, &err);
     }
     if ((rc = node_begin_run(n, &err)) != 0) return node_fail(n, 1, &err);
+    /* Before any replica opens: no group may lead before the clock is judged. */
+    if ((rc = weft_clockcheck_start(n, &err)) != 0) return node_fail(n, 1, &err);
     if ((rc = node_open_replicas(n, &err)) != 0) return node_fail(n, 1, &err);
     weft_node_set_state(n, WEFT_NODE_RUNNING);
     n->served = true;
     weft_cluster_rebalance_start(n);
     weft_disk_start(n);
+    weft_node_leadership_refresh(n);
     weft_log(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "weftd listening on %s, data %s, %u shards",
              n->cfg.listen, n->datadir.path, n->replicas_count);
     node_log_cluster(n);
@@ -362,6 +384,7 @@ int weft_node_start(weft_node *n, uv_loop_t *loop) {
 
 void weft_node_free(weft_node *n) {
     WEFT_ASSERT(n->state == WEFT_NODE_STOPPED);
+    weft_clockcheck_free(n);
     if (n->host != NULL) weft_raft_host_free(n->host);
     n->host = NULL;
     free(n->replicas);

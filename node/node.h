@@ -77,6 +77,16 @@ typedef struct weft_pollers {
     uint32_t rr_next_shard; /* round-robin start for the next poll (DESIGN section 8) */
 } weft_pollers;
 
+/* What this node knows of its own wall clock (clockcheck.c). */
+typedef enum weft_clock_state {
+    WEFTD_CLOCK_UNCHECKED, /* not yet compared with its peers': leads nothing */
+    WEFTD_CLOCK_GOOD,      /* within --max-clock-offset-ms of its peers (or no check) */
+    WEFTD_CLOCK_OFF,       /* off from a majority of its peers: leads nothing */
+} weft_clock_state;
+
+/* Bytes of the clock's health text (a line naming each peer's offset). */
+#define WEFTD_CLOCK_HEALTH_BYTES_MAX 1024u
+
 typedef enum weft_node_state {
     WEFT_NODE_STARTING, /* opening the data dir, shards and groups */
     WEFT_NODE_RUNNING,  /* serving */
@@ -120,6 +130,12 @@ struct weft_node {
     bool disk_low;              /* under --disk-free-bytes-min; changed only by disk.c */
     uint64_t disk_free_bytes;   /* free bytes at the last check */
     char disk_health[PATH_MAX + 256]; /* what ClusterStatus shows while disk_low */
+    struct weft_clock *clock;   /* probes of the peers' clocks (raft/clock.h); NULL: none */
+    uv_timer_t clock_timer;     /* judges this node's clock (clockcheck.c) */
+    weft_clock_state clock_state; /* changed only by clockcheck.c */
+    int64_t clock_base_ms;      /* wall minus monotonic ms when last seen good (clockcheck.c) */
+    char clock_health[WEFTD_CLOCK_HEALTH_BYTES_MAX]; /* what ClusterStatus shows while off */
+    bool clock_peer_ok[WEFT_CLUSTER_NODES_MAX]; /* by cluster index: peer_ok at the last look */
     uv_signal_t sigterm;        /* SIGTERM: graceful stop */
     uv_signal_t sigint;         /* SIGINT: graceful stop */
     int exit_code;              /* what main returns */
@@ -142,8 +158,16 @@ void weft_node_free(weft_node *n);
 void weft_node_pump_schedule(weft_node *n);
 
 /* Tells raft whether this node takes leadership now: not while it stops, nor while its disk
- * is low (disk.c). Call after either changes. */
+ * is low (disk.c), nor while its clock is off or unchecked (clockcheck.c). Call after any of
+ * them changes. */
 void weft_node_leadership_refresh(weft_node *n);
+/* Why this node must not lead now (a static string), or NULL when it may. */
+const char *weft_node_leadership_refusal(const weft_node *n);
+/* Bytes weft_node_health may write: the disk's and the clock's texts and a separator. */
+#define WEFTD_NODE_HEALTH_BYTES_MAX (PATH_MAX + 256u + WEFTD_CLOCK_HEALTH_BYTES_MAX + 2u)
+/* Writes into buf (cap bytes) what is wrong with this node (disk, clock), as ClusterStatus
+ * shows it on its row, "" when it is fine; returns buf. */
+const char *weft_node_health(const weft_node *n, char *buf, size_t cap);
 
 /* Called by proposals and barriers as they finish, so that draining can end. */
 void weft_node_drain_check(weft_node *n);

@@ -11,6 +11,7 @@
 
 #include "../proto/base.h"
 #include "../proto/log.h"
+#include "clockcheck.h"
 #include "cluster.h"
 #include "poll.h"
 #include "timergate.h"
@@ -310,6 +311,7 @@ int weft_replica_propose(weft_replica *rep, uint8_t *cmd, size_t cmd_len, weft_p
     WEFT_ASSERT(cmd != NULL && cmd_len > 0 && cb != NULL);
     weft_node *n = rep->node;
     replica_call *call = NULL;
+    const char *why = NULL;
     int rc;
     uint64_t hint = 0;
     if (!rep->hosted) {
@@ -317,6 +319,17 @@ int weft_replica_propose(weft_replica *rep, uint8_t *cmd, size_t cmd_len, weft_p
     } else if (n->state >= WEFT_NODE_CLOSING || rep->group == NULL) {
         rc = weft_err_set(err, WEFT_E_UNAVAILABLE, "",
                           "node is shutting down; retry on another node");
+    } else if ((why = weft_clockcheck_refusal(n)) != NULL) {
+        /* The one gate every leader proposal passes (writes, timer fires, dispatches, polls):
+         * the entry it would append carries this node's wall clock as the shard clock
+         * (raft/propose.c), so a node whose clock is off or unchecked must append none, even
+         * in the moment between winning an election and handing the shard on
+         * (clockcheck.c). The raft host asks again right at the stamp, for a clock that steps
+         * between this call and the end of the loop turn. */
+        rc = weft_err_set(err, WEFT_E_UNAVAILABLE, "",
+                          "node %llu does not lead shard %u now: %s; retry (the shard moves to "
+                          "another node)",
+                          (unsigned long long)n->datadir.node_id, rep->shard_id, why);
     } else if ((call = calloc(1, sizeof *call)) == NULL) {
         rc = weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "", "node is out of memory; retry later");
     } else {

@@ -10,6 +10,7 @@
 
 #include "../proto/base.h"
 #include "../proto/log.h"
+#include "clockcheck.h"
 #include "replica.h"
 
 static void timergate_fire_cb(uv_timer_t *t);
@@ -25,10 +26,13 @@ void weft_timergate_init(weft_timergate *g, weft_replica *rep) {
     g->timer.data = g;
 }
 
+/* A leader whose clock is off or unchecked sleeps: its clock must not decide what is due, and
+ * its FIRE_TIMERS would be refused anyway (weft_replica_propose). clockcheck.c wakes the gates
+ * once the clock is good. */
 static bool timergate_active(const weft_timergate *g) {
     const weft_replica *rep = g->replica;
     return !g->closed && rep->role == WEFT_ROLE_LEADER_READY &&
-           rep->node->state == WEFT_NODE_RUNNING;
+           rep->node->state == WEFT_NODE_RUNNING && weft_clockcheck_refusal(rep->node) == NULL;
 }
 
 /* The time the gate fires against: never behind the shard clock (section 9). */

@@ -139,6 +139,7 @@ static int topology_encode(const weft_node *n, bool status, const topology_peer 
     }
     if (peers != NULL) topology_merge(shards, n->replicas_count, peers, peers_count);
     weft_node_info nodes[WEFT_CLUSTER_NODES_MAX];
+    char self_health[WEFTD_NODE_HEALTH_BYTES_MAX]; /* this node's row borrows it */
     WEFT_ASSERT(cl->nodes_count >= 1 && cl->nodes_count <= WEFT_CLUSTER_NODES_MAX);
     for (uint32_t i = 0; i < cl->nodes_count; i++) {
         nodes[i] = (weft_node_info){
@@ -147,7 +148,7 @@ static int topology_encode(const weft_node *n, bool status, const topology_peer 
             .up = weft_cluster_peer_up(n, cl->nodes[i].id),
         };
         if (nodes[i].node_id == n->datadir.node_id)
-            nodes[i].health = weft_str_c(weft_disk_health(n));
+            nodes[i].health = weft_str_c(weft_node_health(n, self_health, sizeof self_health));
         for (uint32_t k = 0; peers != NULL && k < peers_count; k++) {
             if (peers[k].node_id != nodes[i].node_id) continue;
             nodes[i].up = peers[k].answered;

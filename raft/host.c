@@ -120,6 +120,11 @@ int weft_raft_host_init(weft_raft_host **out, uv_loop_t *loop, const weft_raft_o
 
 const char *weft_raft_host_address(const weft_raft_host *h) { return h->address; }
 
+struct weft_raft_listener *weft_raft_host_listener(weft_raft_host *h) {
+    WEFT_ASSERT(h != NULL && h->listener != NULL);
+    return h->listener;
+}
+
 /* Every group's guard calls this for every incoming message (guard.h, recv_filter). */
 bool host_recv_filter(void *data, const struct raft_message *msg) {
     weft_raft_host *h = data;
@@ -155,6 +160,13 @@ void weft_raft_host_refuse_leadership(weft_raft_host *h, const char *why) {
     }
     h->refuse_leadership = refuse;
     snprintf(h->refuse_why, sizeof h->refuse_why, "%s", refuse ? why : "");
+}
+
+void weft_raft_host_set_stamp_check(weft_raft_host *h, const char *(*check)(void *data),
+                                    void *data) {
+    WEFT_ASSERT(h != NULL && (check != NULL || data == NULL));
+    h->stamp_check = check;
+    h->stamp_check_data = data;
 }
 
 static void host_maybe_closed(weft_raft_host *h) {

@@ -122,6 +122,9 @@ int weft_raft_host_init(weft_raft_host **out, uv_loop_t *loop, const weft_raft_o
                         weft_err *err);
 /* The raft address this node listens on and gives its groups; valid until the host is freed. */
 const char *weft_raft_host_address(const weft_raft_host *h);
+/* The node's raft port, shared by every group: clock probe streams arrive on it too
+ * (weft_raft_listener_set_clock, transport.h). Valid until weft_raft_host_free. */
+struct weft_raft_listener *weft_raft_host_listener(weft_raft_host *h);
 /* Closes every group (raft_close, raft_uv_close, transport), then the listener; `cb` runs
  * once everything is closed. Free the host with weft_raft_host_free only after uv_run has
  * returned (the loop ran dry): libraft 0.15's raft_uv may still call back after its close
@@ -198,6 +201,13 @@ uint64_t weft_raft_host_heard_ms(const weft_raft_host *h, uint64_t id);
  * given others meanwhile. NULL accepts transfers again. An election it wins is not refused:
  * the node hands such a leadership on itself (node/cluster.c). */
 void weft_raft_host_refuse_leadership(weft_raft_host *h, const char *why);
+/* Asked right before a leader stamps an entry with its wall clock (the shard clock, DESIGN
+ * section 9): a non-NULL answer (a static reason) fails the waiting proposals with UNAVAILABLE
+ * instead of appending them. The node answers whether its clock may stamp (node/clockcheck.c);
+ * asking at the stamp itself leaves no moment between a check and the stamp. NULL: no check.
+ * `data` must outlive the host. */
+void weft_raft_host_set_stamp_check(weft_raft_host *h, const char *(*check)(void *data),
+                                    void *data);
 
 /* Entry framing: [version, leader_time_ms, [cmd bytes...]] plus zero padding to 8 bytes,
  * which raft_uv needs (batch.h) (DESIGN section 5). Exposed for the simulation tests, which

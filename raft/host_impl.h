@@ -152,6 +152,8 @@ struct weft_raft_host {
     unsigned heard_count;                   /* entries used in heard */
     bool refuse_leadership;                 /* drop TimeoutNow (weft_raft_host_refuse_...) */
     char refuse_why[128];                   /* why, for the log line of each one dropped */
+    const char *(*stamp_check)(void *data); /* weft_raft_host_set_stamp_check; NULL: none */
+    void *stamp_check_data;                 /* for stamp_check */
     bool closing;                           /* close was called */
     bool listener_closing;                  /* listener close was called */
     unsigned handles_open;                  /* check, idle; listener counts as one */

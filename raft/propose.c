@@ -221,9 +221,18 @@ static uint64_t group_leader_time(weft_group *g) {
 
 /* Appends one entry built from the head of the queue, carrying the waiting reads. */
 static void group_append_batch(weft_group *g) {
+    weft_err err;
+    const char *why = g->h->stamp_check != NULL ? g->h->stamp_check(g->h->stamp_check_data) : NULL;
+    if (why != NULL) {
+        /* Never appended: the reads wait for a barrier, which carries no stamp. */
+        weft_err_set(&err, WEFT_E_UNAVAILABLE, NULL,
+                     "shard %u: this leader's wall clock may not stamp entries now (%s); retry",
+                     g->id, why);
+        queue_fail(g, g->queue_count, &err, 0);
+        return;
+    }
     weft_bytes *cmds = g->h->scratch;
     uint32_t n = batch_take(g, cmds);
-    weft_err err;
     batch_req *b = malloc(sizeof *b + (size_t)n * sizeof b->waiters[0]);
     if (b == NULL) {
         weft_err_set(&err, WEFT_E_RESOURCE_EXHAUSTED, NULL,

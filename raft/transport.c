@@ -12,6 +12,7 @@
 
 #include "../proto/base.h"
 #include "../proto/log.h"
+#include "clock.h"
 
 typedef struct transport_impl transport_impl;
 
@@ -33,6 +34,8 @@ struct weft_raft_listener {
     uv_tcp_t server;                                    /* the raft port */
     char address[WEFT_RAFT_ADDRESS_BYTES_MAX];          /* address actually bound */
     char cluster_id[WEFT_RAFT_PREAMBLE_CLUSTER_BYTES];  /* every preamble must carry it */
+    weft_clock *clock;                                  /* takes clock probe streams; NULL:
+                                                           they are closed (clock.h) */
     transport_impl *groups;                             /* transports that are listening */
     accept_conn *accepts;                               /* connections reading a preamble */
     unsigned accepts_count;                             /* length of `accepts` */
@@ -147,27 +150,39 @@ static bool field_put(uint8_t *dst, size_t cap, const char *s) {
 static bool field_ok(const uint8_t *p, size_t cap) { return memchr(p, '\0', cap) != NULL; }
 
 typedef struct preamble {
+    bool clock;              /* a clock probe stream (clock.h), not a group's raft stream */
     uint32_t group_id;
     uint64_t from_id;
     const char *cluster_id;  /* points into the preamble bytes */
     const char *from_address;
 } preamble;
 
-static void preamble_encode(uint8_t *p, const transport_impl *impl) {
+bool weft_raft_preamble_encode(uint8_t *p, uint64_t magic, uint32_t group_id, uint64_t from_id,
+                               const char *cluster_id, const char *address) {
+    WEFT_ASSERT(p != NULL && cluster_id != NULL && address != NULL);
+    WEFT_ASSERT(magic == WEFT_RAFT_PREAMBLE_MAGIC || magic == WEFT_CLOCK_PREAMBLE_MAGIC);
     memset(p, 0, WEFT_RAFT_PREAMBLE_BYTES);
-    be_put(p, WEFT_RAFT_PREAMBLE_MAGIC, 8);
+    be_put(p, magic, 8);
     be_put(p + 8, WEFT_RAFT_PREAMBLE_VERSION, 4);
-    be_put(p + 12, impl->group_id, 4);
-    be_put(p + 16, impl->id, 8);
-    bool ok = field_put(p + 24, WEFT_RAFT_PREAMBLE_CLUSTER_BYTES, impl->l->cluster_id);
-    ok = ok && field_put(p + 88, WEFT_RAFT_PREAMBLE_ADDRESS_BYTES, impl->address);
+    be_put(p + 12, group_id, 4);
+    be_put(p + 16, from_id, 8);
+    bool ok = field_put(p + 24, WEFT_RAFT_PREAMBLE_CLUSTER_BYTES, cluster_id);
+    return ok && field_put(p + 88, WEFT_RAFT_PREAMBLE_ADDRESS_BYTES, address);
+}
+
+static void preamble_encode(uint8_t *p, const transport_impl *impl) {
+    bool ok = weft_raft_preamble_encode(p, WEFT_RAFT_PREAMBLE_MAGIC, impl->group_id, impl->id,
+                                        impl->l->cluster_id, impl->address);
     /* Both were length-checked when stored. */
     WEFT_ASSERT(ok);
 }
 
 /* Validates a complete preamble; returns a static reason on failure, NULL when sound. */
 static const char *preamble_decode(const uint8_t *p, preamble *out) {
-    if (be_get(p, 8) != WEFT_RAFT_PREAMBLE_MAGIC) return "bad magic (not a weft raft peer)";
+    uint64_t magic = be_get(p, 8);
+    if (magic != WEFT_RAFT_PREAMBLE_MAGIC && magic != WEFT_CLOCK_PREAMBLE_MAGIC)
+        return "bad magic (not a weft raft peer)";
+    out->clock = magic == WEFT_CLOCK_PREAMBLE_MAGIC;
     if (be_get(p + 8, 4) != WEFT_RAFT_PREAMBLE_VERSION) return "unsupported preamble version";
     if (!field_ok(p + 24, WEFT_RAFT_PREAMBLE_CLUSTER_BYTES)) return "cluster id not terminated";
     if (!field_ok(p + 88, WEFT_RAFT_PREAMBLE_ADDRESS_BYTES)) return "address not terminated";
@@ -235,12 +250,35 @@ static transport_impl *listener_find(weft_raft_listener *l, uint32_t group_id) {
     return NULL;
 }
 
+/* Hands the stream of a sound clock probe preamble to the clock (clock.h), or closes it. */
+static void conn_complete_clock(accept_conn *c, const preamble *pre) {
+    weft_raft_listener *l = c->l;
+    if (l->clock == NULL) {
+        WEFT_LOGF(WEFT_LOG_WARN, WEFT_LOG_NO_SHARD,
+                  "raft port %s: closing a clock probe from node %llu: no clock check here",
+                  l->address, (unsigned long long)pre->from_id);
+        conn_fail(c);
+        return;
+    }
+    uv_tcp_t *tcp = c->tcp;
+    c->tcp = NULL;
+    c->handles_open--;
+    conn_unlink(c);
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, conn_timer_close_cb);
+    weft_clock_accept(l->clock, tcp, pre->from_id);
+}
+
 static void conn_complete(accept_conn *c) {
     weft_raft_listener *l = c->l;
     preamble pre;
     const char *why = preamble_decode(c->preamble, &pre);
     uint32_t shard = why == NULL ? pre.group_id : WEFT_LOG_NO_SHARD;
     if (why == NULL && strcmp(pre.cluster_id, l->cluster_id) != 0) why = "wrong cluster id";
+    if (why == NULL && pre.clock) {
+        conn_complete_clock(c, &pre);
+        return;
+    }
     transport_impl *impl = why == NULL ? listener_find(l, pre.group_id) : NULL;
     if (why == NULL && impl == NULL) why = "no such group on this node (yet)";
     if (why != NULL) {
@@ -417,6 +455,11 @@ int weft_raft_listener_init(weft_raft_listener **out, uv_loop_t *loop, const cha
 }
 
 const char *weft_raft_listener_address(const weft_raft_listener *l) { return l->address; }
+
+void weft_raft_listener_set_clock(weft_raft_listener *l, weft_clock *c) {
+    WEFT_ASSERT(l != NULL && !l->closing);
+    l->clock = c;
+}
 
 void weft_raft_listener_close(weft_raft_listener *l, void (*cb)(void *data), void *data) {
     WEFT_ASSERT(!l->closing);

@@ -6,6 +6,7 @@
 
 #include <raft.h>
 #include <raft/uv.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -55,6 +56,14 @@ const char *weft_raft_listener_address(const weft_raft_listener *l);
 void weft_raft_listener_close(weft_raft_listener *l, void (*cb)(void *data), void *data);
 /* Frees the listener after its close callback ran. */
 void weft_raft_listener_free(weft_raft_listener *l);
+/* Streams opening with the clock probe magic (clock.h) go to `c` (borrowed; NULL: they are
+ * closed). Set it to NULL before `c` closes. */
+struct weft_clock;
+void weft_raft_listener_set_clock(weft_raft_listener *l, struct weft_clock *c);
+/* Writes a preamble (the layout above) with `magic` (the raft or the clock probe one) into p,
+ * WEFT_RAFT_PREAMBLE_BYTES long. False when cluster_id or address does not fit its field. */
+bool weft_raft_preamble_encode(uint8_t *p, uint64_t magic, uint32_t group_id, uint64_t from_id,
+                               const char *cluster_id, const char *address);
 
 /* Builds the raft_uv_transport of group `group_id` on this listener. `t` must outlive the
  * raft_uv instance using it. raft_uv calls init, listen, connect and close; after close's

@@ -67,9 +67,26 @@ void weftd_set_extra(weftd *w, const char *const *extra) {
     w->extra[w->extra_count] = NULL;
 }
 
+void weftd_set_env(weftd *w, const char *const *env) {
+    for (unsigned i = 0; i < w->env_count; i++)
+        free(w->env[i]);
+    w->env_count = 0;
+    for (unsigned i = 0; env != NULL && env[i] != NULL; i++) {
+        WEFT_ASSERT(w->env_count + 1 < WEFTD_ENV_MAX && strchr(env[i], '=') != NULL);
+        w->env[w->env_count] = strdup(env[i]);
+        WEFT_ASSERT(w->env[w->env_count] != NULL);
+        w->env_count++;
+    }
+    w->env[w->env_count] = NULL;
+}
+
 int weftd_spawn(weftd *w) {
-    char *argv[8 + WEFTD_EXTRA_ARGS_MAX]; /* NULL-terminated */
+    char *argv[9 + WEFTD_ENV_MAX + WEFTD_EXTRA_ARGS_MAX]; /* NULL-terminated */
     unsigned n = 0;
+    /* env execs weftd in the same process, so the pid, kill -9 and the death signal hold. */
+    if (w->env_count > 0) argv[n++] = (char *)"/usr/bin/env";
+    for (unsigned i = 0; i < w->env_count; i++)
+        argv[n++] = w->env[i];
     argv[n++] = (char *)WEFTD_PATH;
     argv[n++] = (char *)"--data";
     argv[n++] = w->data_dir;
@@ -200,6 +217,7 @@ void weftd_destroy(weftd *w) {
     }
     w->dir[0] = '\0';
     weftd_set_extra(w, NULL);
+    weftd_set_env(w, NULL);
     proc_cleanup_unregister(w);
 }
 

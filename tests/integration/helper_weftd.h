@@ -15,6 +15,8 @@
 
 /* Extra flags one weftd may be given. */
 #define WEFTD_EXTRA_ARGS_MAX 24u
+/* Environment variables one weftd may be given on top of the test's (weftd_set_env). */
+#define WEFTD_ENV_MAX 8u
 /* Longest "127.0.0.1:port". */
 #define WEFTD_ADDR_BYTES 32u
 /* How long weftd may take to answer Hello and make every shard ready after a (re)start. */
@@ -35,6 +37,8 @@ typedef struct weftd {
     char raft_listen[WEFTD_ADDR_BYTES]; /* --raft-listen 127.0.0.1:port */
     char *extra[WEFTD_EXTRA_ARGS_MAX];  /* copies of the extra flags, NULL-terminated */
     unsigned extra_count;               /* entries used in extra */
+    char *env[WEFTD_ENV_MAX];           /* copies of "NAME=value" added, NULL-terminated */
+    unsigned env_count;                 /* entries used in env */
 } weftd;
 
 /* Creates a fresh temp dir, picks two free loopback ports and starts weftd with `extra`
@@ -55,6 +59,9 @@ int weftd_restart(weftd *w);
 
 /* Replaces the extra flags (NULL-terminated, borrowed) used by the next (re)start. */
 void weftd_set_extra(weftd *w, const char *const *extra);
+/* Replaces the "NAME=value" variables (NULL-terminated, borrowed; NULL: none) the next
+ * (re)start adds to the test's environment, through /usr/bin/env (e.g. libfaketime's). */
+void weftd_set_env(weftd *w, const char *const *env);
 
 /* Spawns the process without waiting for readiness. Returns 0 or -1. */
 int weftd_spawn(weftd *w);

@@ -1,7 +1,8 @@
 /* test_raft_host.c: the multi-raft host over real raft_uv in temporary directories: batching
  * per loop turn, the barrier-before-serving rule, clean close, restart and replay, snapshots
- * and restore, restart after a storage failure, limits, and the single-port transport with
- * three nodes in one process. */
+ * and restore, restart after a storage failure, limits, the stamp check (a leader whose clock
+ * may not stamp appends nothing), and the single-port transport with three nodes in one
+ * process. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -472,6 +473,41 @@ static void test_one_entry_per_turn(void **state) {
     assert_true(x->fsm.last_leader_time_ms <= weft_wall_ms());
     assert_int_equal(weft_group_applied_index(x->g), x->fsm.applied_index);
     assert_int_equal(weft_group_commit_index(x->g), x->fsm.applied_index);
+    fx_stop(x);
+}
+
+/* The node's answer to "may this leader's clock stamp an entry now?" (test_stamp_check). */
+static const char *stamp_refusal(void *data) { return *(const char **)data; }
+
+/* A stamp check that refuses fails the waiting proposals with UNAVAILABLE naming its reason
+ * and appends nothing; reads still complete (a barrier carries no stamp); once it accepts,
+ * proposals are appended again. */
+static void test_stamp_check(void **state) {
+    fx *x = *state;
+    fx_start(x);
+    const char *why = "its clock is off";
+    weft_raft_host_set_stamp_check(x->host, stamp_refusal, &why);
+    assert_true(run_until(&x->loop, fx_ready, x, RUN_TIMEOUT_MS));
+    pending refused = {0};
+    assert_int_equal(propose_text(x->g, "stamped-by-a-bad-clock", &refused), 0);
+    int read = 1;
+    weft_err err;
+    assert_int_equal(weft_group_barrier(x->g, barrier_cb, &read, &err), 0);
+    pendings ps = {&refused, 1};
+    assert_true(run_until(&x->loop, all_answered, &ps, RUN_TIMEOUT_MS));
+    assert_int_equal(refused.calls, 1);
+    assert_int_equal(refused.code, WEFT_E_UNAVAILABLE);
+    assert_true(run_until(&x->loop, barrier_done, &read, RUN_TIMEOUT_MS));
+    assert_int_equal(read, 0);
+    assert_int_equal(x->fsm.apply_calls, 0);
+    why = NULL;
+    pending ok = {0};
+    assert_int_equal(propose_text(x->g, "stamped", &ok), 0);
+    ps = (pendings){&ok, 1};
+    assert_true(run_until(&x->loop, all_answered, &ps, RUN_TIMEOUT_MS));
+    assert_int_equal(ok.code, 0);
+    assert_string_equal(ok.body, "ok:stamped");
+    assert_int_equal(x->fsm.batches_count, 1);
     fx_stop(x);
 }
 
@@ -1116,6 +1152,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_barrier_before_serving, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_one_entry_per_turn, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_reads_and_gathering, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stamp_check, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_restart_replays, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_and_restore, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_async_during_applies, fx_setup,
