@@ -27,4 +27,17 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 run_suite build "plain build"
 run_suite build-asan "ASan+UBSan build"
+
+# The chaos harness's smoke run (docs/jepsen.md): every workload on a 3-node cluster in network
+# namespaces, once under kill -9 of nodes and once under network partitions, each judged by
+# every checker. Fixed seeds, so a failure replays with the command the run prints; set
+# WEFT_JEPSEN_SEED to draw other schedules. About 2 minutes a run.
+jepsen_smoke() {
+  local nemesis=$1 seed=$2
+  echo "== chaos harness smoke: --nemesis $nemesis --seed $seed" >&2
+  "$here/jepsen/run" --workload all --nemesis "$nemesis" --time "${WEFT_JEPSEN_SMOKE_S:-90}" \
+    --seed "$seed" --build-dir "$here/build" || status=1
+}
+jepsen_smoke kill "${WEFT_JEPSEN_SEED:-1}"
+jepsen_smoke partition "${WEFT_JEPSEN_SEED:-2}"
 exit $status
