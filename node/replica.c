@@ -99,10 +99,12 @@ void weft_replica_notice_failure(weft_replica *rep) {
     size_t cmd_len = 0;
     weft_err err = {0};
     int rc = weft_schema_encode_buf(&weft_shard_cmd_schema, &noop, &cmd, &cmd_len);
-    if (rc == 0 && cmd_len == 0) rc = -WEFT_E_INTERNAL;
-    if (rc == 0) rc = weft_replica_propose(rep, cmd, cmd_len, replica_noop_cb, NULL, &err);
-    if (rc != 0) {
+    if (rc != 0 || cmd_len == 0) {
         free(cmd);
+        return;
+    }
+    /* weft_replica_propose owns cmd from here, and frees it itself when it fails. */
+    if (weft_replica_propose(rep, cmd, cmd_len, replica_noop_cb, NULL, &err) != 0) {
         return; /* not leader or closing: the next notice tries again */
     }
     rep->restart_asked = true;
