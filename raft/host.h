@@ -186,6 +186,8 @@ bool weft_group_transferring(const weft_group *g);
  * this replica does not lead or `id` is not another member. */
 uint64_t weft_group_match_index(const weft_group *g, uint64_t id);
 
+/* uv_now (ms) when the host was created: the moment from which silence from peers counts. */
+uint64_t weft_raft_host_started_ms(const weft_raft_host *h);
 /* uv_now (ms) when this node last received a raft message from node `id`, in any group;
  * 0 when never. Liveness as raft sees it: leaders heartbeat their followers and followers
  * answer, so two nodes that share a group with a leader on one of them hear from each other

@@ -147,6 +147,7 @@ struct weft_raft_host {
     host_heard heard[WEFT_RAFT_HEARD_MAX];  /* last message from each peer */
     unsigned heard_count;                   /* entries used in heard */
     bool refuse_leadership;                 /* drop TimeoutNow (weft_raft_host_refuse_...) */
+    uint64_t started_ms;                    /* uv_now at init */
     bool closing;                           /* close was called */
     bool listener_closing;                  /* listener close was called */
     unsigned handles_open;                  /* check, idle; listener counts as one */
