@@ -32,8 +32,8 @@
 #define FS_READY_SLACK_MS 250u
 #define FS_READY_BOUND_MS (FS_ELECTION_TIMEOUT_MS + FS_READY_SLACK_MS)
 /* Runs (seeds) per group size; WEFT_SIM_RUNS overrides, WEFT_SIM_SEED runs one. */
-#define FS_RUNS_THREE 300u
-#define FS_RUNS_FIVE 100u
+#define FS_RUNS_THREE 200u
+#define FS_RUNS_FIVE 60u
 /* The leader is killed at a random instant this long after the first ready leader, plus up
  * to FS_KILL_SPREAD_MS, so the kill falls anywhere between two heartbeats and two entries. */
 #define FS_KILL_AFTER_MS 1500u
