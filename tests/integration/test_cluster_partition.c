@@ -16,6 +16,10 @@
  *   - PT_STARTS starts through a client whose only seed is the isolated node, with the CLI's
  *     retry count (8), all succeed, each within PT_START_MS_MAX: the client moves to the
  *     nodes the isolated one named;
+ *   - an SDK worker that polls every node, started before the partition, completes each of
+ *     PT_SDK_RUNS runs (a workflow task, an activity, a workflow task) started during it within
+ *     PT_SDK_RUN_MS_MAX: its polls on the cut-off node hold back nothing on the others, and its
+ *     completions reach the shards' leaders through the other nodes;
  *   - once the rules are removed, it is no longer cut off and the cluster is ready again.
  * The rules carry a comment naming this run (its raft port) and are removed on every exit path:
  * teardown, exit, and the fatal signals. */
@@ -36,6 +40,8 @@
 #include <unistd.h>
 
 #include "helper_cluster.h"
+#include "helper_sdk.h"
+#include "weft/worker.h"
 
 #define PT_NODES 3u
 #define PT_SHARDS 8u
@@ -56,6 +62,15 @@
  * led some shards before its restart). */
 #define PT_STARTS 6u
 #define PT_START_MS_MAX (PT_ELECTION_TIMEOUT_MS + 6000u)
+/* Runs of the SDK worker started during the partition, and the bound on each from its start
+ * to its completion: two workflow tasks and an activity, each a poll and a commit; room for a
+ * loaded machine. Before the fix, a completion sent to the cut-off node (the client's routing
+ * named it) spent the client's retries there (about 12 s) and the task timed out. */
+#define PT_SDK_RUNS 6u
+#define PT_SDK_RUN_MS_MAX 5000u
+#define PT_SDK_QUEUE "q-partition-sdk"
+/* The worker's long-poll wait: short, so its stop drains quickly. */
+#define PT_SDK_POLL_MS 1000u
 /* A wait for a condition polls this often. */
 #define PT_POLL_MS 50u
 /* iptables rules of this run, at most. */
@@ -160,9 +175,52 @@ static void pt_rules_add(void) {
 /* ---- The test ---- */
 
 typedef struct pt {
-    hc_cluster c;  /* the three nodes */
-    bool passed;   /* teardown prints the nodes' stderr otherwise */
+    hc_cluster c;          /* the three nodes */
+    bool passed;           /* teardown prints the nodes' stderr otherwise */
+    weft_client *wclient;  /* the SDK worker's, every address */
+    weft_client *driver;   /* starts and awaits the SDK runs, every address */
+    weft_worker *worker;   /* polls every node */
+    sdk_runner runner;     /* runs the worker */
 } pt;
+
+/* The SDK worker's activity and workflow: one activity, then complete with its result. */
+static int pt_echo(weft_act *act, weft_bytes input, weft_bytes *out, void *arg) {
+    (void)act, (void)arg;
+    *out = input;
+    return 0;
+}
+
+static int pt_workflow(weft_wf *wf, weft_bytes input, weft_bytes *out, void *arg) {
+    (void)arg;
+    weft_activity_opts o = {.start_to_close_timeout_ms = 30000};
+    if (weft_wf_activity(wf, "echo", input, &o, out) != 0) {
+        return weft_wf_fail(wf, "EchoFailed", "the echo activity failed");
+    }
+    return WEFT_WF_RESULT_COMPLETE;
+}
+
+static void pt_worker_start(pt *t) {
+    weft_err err;
+    assert_int_equal(hc_client(&t->c, "partition-worker", &t->wclient), 0);
+    assert_int_equal(hc_client(&t->c, "partition-driver", &t->driver), 0);
+    weft_worker_opts o = {.task_queue = PT_SDK_QUEUE, .poll_timeout_ms = PT_SDK_POLL_MS};
+    assert_int_equal(weft_worker_new(t->wclient, &o, &t->worker, &err), 0);
+    assert_int_equal(weft_worker_register_workflow(t->worker, "echo-flow", pt_workflow, NULL, &err),
+                     0);
+    assert_int_equal(weft_worker_register_activity(t->worker, "echo", pt_echo, NULL, &err), 0);
+    sdk_runner_start(&t->runner, t->worker);
+}
+
+/* Starts run `id` and waits for it to complete; returns how long that took. */
+static uint64_t pt_sdk_run(pt *t, const char *id) {
+    uint64_t t0 = weft_mono_ms();
+    sdk_start(t->driver, id, "echo-flow", PT_SDK_QUEUE, id, NULL, 0);
+    char result[64];
+    assert_int_equal(sdk_result(t->driver, id, 60000u, result, sizeof result),
+                     WEFT_STATUS_COMPLETED);
+    assert_string_equal(result, id);
+    return weft_mono_ms() - t0;
+}
 
 static int pt_setup(void **state) {
     static pt t;
@@ -177,6 +235,10 @@ static int pt_setup(void **state) {
 static int pt_teardown(void **state) {
     pt *t = *state;
     pt_rules_remove();
+    if (t->runner.running) (void)sdk_runner_stop(&t->runner);
+    weft_worker_free(t->worker);
+    weft_client_close(t->wclient);
+    weft_client_close(t->driver);
     if (!t->passed) hc_print_stderr(&t->c, WEFTD_STDERR_TAIL_LINES);
     hc_destroy(&t->c);
     return 0;
@@ -266,6 +328,9 @@ static void test_cluster_partition(void **state) {
     pt *t = *state;
     pt_rules_build(&t->c, PT_ISOLATED);
     assert_int_equal(pt_cut_off(t, PT_ISOLATED), 0);
+    pt_worker_start(t);
+    fprintf(stderr, "an SDK run before the partition took %llu ms\n",
+            (unsigned long long)pt_sdk_run(t, "sdk-before"));
     hc_kill9(&t->c, PT_ISOLATED);
     pt_rules_add();
     assert_int_equal(weftd_spawn(&t->c.node[PT_ISOLATED - 1]), 0);
@@ -279,12 +344,21 @@ static void test_cluster_partition(void **state) {
     }
     pt_check_fast_answers(t, PT_ISOLATED);
     pt_check_starts(t, PT_ISOLATED);
+    for (unsigned k = 0; k < PT_SDK_RUNS; k++) {
+        char id[32];
+        snprintf(id, sizeof id, "sdk-during-%u", k);
+        uint64_t took_ms = pt_sdk_run(t, id);
+        fprintf(stderr, "SDK run %s during the partition: %llu ms\n", id,
+                (unsigned long long)took_ms);
+        assert_true(took_ms <= PT_SDK_RUN_MS_MAX);
+    }
     pt_rules_remove();
     uint64_t healed_ms = weft_mono_ms();
     pt_wait_cut_off(t, PT_ISOLATED, 0, healed_ms, HC_READY_TIMEOUT_MS);
     assert_int_equal(hc_wait_ready(&t->c, HC_READY_TIMEOUT_MS), 0);
     fprintf(stderr, "healed: node %u back with its peers after %llu ms\n", PT_ISOLATED,
             (unsigned long long)(weft_mono_ms() - healed_ms));
+    assert_int_equal(sdk_runner_stop(&t->runner), 0);
     t->passed = true;
 }
 
