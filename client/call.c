@@ -208,20 +208,31 @@ static uint32_t call_follow_leader(weft_client *c, const call_plan *p, const cli
     return idx;
 }
 
-/* Sleeps before retry `attempt` (1-based): exponential, capped, with jitter of up to half so
+/* The pause before retry `attempt` (1-based): exponential, capped, with jitter of up to half so
  * that many clients retrying after one failure do not arrive together. */
-static void call_backoff(weft_client *c, uint32_t attempt) {
+static uint64_t call_backoff_ms(weft_client *c, uint32_t attempt) {
     WEFT_ASSERT(attempt >= 1);
     uint64_t delay = (uint64_t)c->backoff_initial_ms << WEFT_MIN(attempt - 1, 20u);
     delay = WEFT_MIN(delay, (uint64_t)c->backoff_max_ms);
     pthread_mutex_lock(&c->mu);
     uint64_t jitter = client_rand(c) % (delay / 2 + 1);
     pthread_mutex_unlock(&c->mu);
-    delay = delay - delay / 2 + jitter;
-    struct timespec ts = {.tv_sec = (time_t)(delay / 1000),
-                          .tv_nsec = (long)(delay % 1000) * 1000000L};
+    return delay - delay / 2 + jitter;
+}
+
+static void call_sleep_ms(uint64_t ms) {
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+/* Pauses before retry `attempt` unless the pause would end past the call's deadline; false
+ * then, and the call gives up. */
+static bool call_backoff(weft_client *c, uint32_t attempt, uint64_t deadline_ms) {
+    uint64_t delay = call_backoff_ms(c, attempt);
+    if (weft_mono_ms() + delay >= deadline_ms) return false;
+    call_sleep_ms(delay);
+    return true;
 }
 
 /* Whether a failed attempt may be sent again. A request that never left the client, or that a
@@ -236,10 +247,11 @@ static bool call_retryable(const call_plan *p, int rc, const client_outcome *o) 
     return false;
 }
 
-/* One attempt on node `node`. */
-static int call_attempt(weft_client *c, const call_plan *p, uint32_t node, const char *body,
-                        size_t body_len, void *resp, weft_response *holder, client_outcome *o,
-                        weft_err *err) {
+/* One attempt on node `node`, waiting for its reply no longer than the call timeout, nor past
+ * the call's deadline (plus the long-poll wait the request asks for). */
+static int call_attempt(weft_client *c, const call_plan *p, uint32_t node, uint64_t deadline_ms,
+                        const char *body, size_t body_len, void *resp, weft_response *holder,
+                        client_outcome *o, weft_err *err) {
     memset(o, 0, sizeof *o);
     client_conn *conn = NULL;
     int rc = client_pool_get(c, node, &conn, err);
@@ -247,7 +259,9 @@ static int call_attempt(weft_client *c, const call_plan *p, uint32_t node, const
         o->no_conn = true; /* o->sent stays false: safe to retry anything */
         return rc;
     }
-    uint64_t timeout_ms = (uint64_t)c->call_timeout_ms + p->wait_ms;
+    uint64_t now_ms = weft_mono_ms();
+    uint64_t left_ms = deadline_ms > now_ms ? deadline_ms - now_ms : 1u;
+    uint64_t timeout_ms = WEFT_MIN((uint64_t)c->call_timeout_ms, left_ms) + p->wait_ms;
     rc = client_exchange(c, conn, p->op->msg_type, body, body_len, timeout_ms, p->op->resp_schema,
                          resp, holder, o, err);
     if (o->conn_broken) {
@@ -264,11 +278,25 @@ static int call_attempt(weft_client *c, const call_plan *p, uint32_t node, const
     return rc;
 }
 
-/* The retry loop around call_attempt. */
+/* Says why a call that may not retry any more stopped: the count or the deadline ran out
+ * (nothing to say when retries are off). */
+static void call_give_up(weft_client *c, const call_plan *p, uint32_t attempt, uint64_t start_ms,
+                         weft_err *err) {
+    if (c->retries_max == 0) return;
+    weft_err_prefix(err, "%s gave up after %u retries in %llu ms (call deadline %u ms)",
+                    p->op->name, attempt, (unsigned long long)(weft_mono_ms() - start_ms),
+                    c->call_deadline_ms);
+}
+
+/* The retry loop around call_attempt. Every retry goes to another node than the one that just
+ * failed, if the client knows another (call_route): a node that is down, hung or cut off from
+ * its peers must not take every attempt while the others could answer. */
 static int call_run(weft_client *c, const call_plan *p, const char *body, size_t body_len,
                     void *resp, weft_response *holder, weft_err *err) {
     WEFT_ASSERT(c != NULL && p != NULL && p->op != NULL);
     WEFT_ASSERT(body != NULL && body_len > 0 && holder != NULL);
+    uint64_t start_ms = weft_mono_ms();
+    uint64_t deadline_ms = start_ms + c->call_deadline_ms;
     uint32_t failed_node = UINT32_MAX;
     uint32_t next_node = UINT32_MAX;
     int rc = 0;
@@ -284,7 +312,7 @@ static int call_run(weft_client *c, const call_plan *p, const char *body, size_t
             break;
         }
         client_outcome o;
-        rc = call_attempt(c, p, node, body, body_len, resp, holder, &o, err);
+        rc = call_attempt(c, p, node, deadline_ms, body, body_len, resp, holder, &o, err);
         if (rc == 0) break;
         if (p->routing == CALL_ROUTE_NODE) {
             /* Pinned: the caller backs off. Only a pooled connection that turned out dead
@@ -294,9 +322,8 @@ static int call_run(weft_client *c, const call_plan *p, const char *body, size_t
             break;
         }
         if (!call_retryable(p, rc, &o)) break;
-        if (attempt >= c->retries_max) {
-            if (attempt > 0)
-                weft_err_prefix(err, "%s gave up after %u retries", p->op->name, attempt);
+        if (attempt >= c->retries_max || weft_mono_ms() >= deadline_ms) {
+            call_give_up(c, p, attempt, start_ms, err);
             break;
         }
         if (rc == -WEFT_E_NOT_LEADER) {
@@ -308,12 +335,18 @@ static int call_run(weft_client *c, const call_plan *p, const char *body, size_t
              * given up on yet (they do after an election timeout). Back off, and keep asking
              * the other nodes until they name a new one. */
             if (failed_node != UINT32_MAX) {
-                call_backoff(c, attempt + 1);
+                if (!call_backoff(c, attempt + 1, deadline_ms)) {
+                    call_give_up(c, p, attempt, start_ms, err);
+                    break;
+                }
                 continue;
             }
         }
-        failed_node = (rc == -WEFT_E_UNAVAILABLE && o.conn_broken) || !o.sent ? node : UINT32_MAX;
-        call_backoff(c, attempt + 1);
+        failed_node = node;
+        if (!call_backoff(c, attempt + 1, deadline_ms)) {
+            call_give_up(c, p, attempt, start_ms, err);
+            break;
+        }
     }
     return rc;
 }

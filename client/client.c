@@ -18,6 +18,8 @@ static void client_apply_opts(weft_client *c, const weft_client_opts *opts) {
         opts->call_timeout_ms ? opts->call_timeout_ms : WEFT_CLIENT_CALL_TIMEOUT_MS_DEFAULT;
     c->retries_max = opts->retries_max ? opts->retries_max : WEFT_CLIENT_RETRIES_DEFAULT;
     if (opts->no_retries) c->retries_max = 0;
+    c->call_deadline_ms =
+        opts->call_deadline_ms ? opts->call_deadline_ms : WEFT_CLIENT_CALL_DEADLINE_MS_DEFAULT;
     c->backoff_initial_ms = opts->backoff_initial_ms ? opts->backoff_initial_ms
                                                      : WEFT_CLIENT_BACKOFF_INITIAL_MS_DEFAULT;
     c->backoff_max_ms =

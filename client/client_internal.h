@@ -56,6 +56,7 @@ struct weft_client {
     uint32_t connect_timeout_ms;                  /* TCP connect plus Hello */
     uint32_t call_timeout_ms;                     /* one attempt's reply wait */
     uint32_t retries_max;                         /* retries after the first attempt */
+    uint32_t call_deadline_ms;                    /* a call's whole time, retries included */
     uint32_t backoff_initial_ms;                  /* first retry's delay */
     uint32_t backoff_max_ms;                      /* cap on one delay */
     uint32_t frame_bytes_max;                     /* largest reply frame accepted */

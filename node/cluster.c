@@ -5,6 +5,7 @@
 #include "cluster.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../proto/base.h"
@@ -27,6 +28,59 @@ bool weft_cluster_peer_up(const weft_node *n, uint64_t node_id) {
     if (node_id == n->datadir.node_id || node_id == n->cfg.node_id) return true;
     return cluster_heard_within(
         n, node_id, (uint64_t)WEFTD_PEER_UP_ELECTION_TIMEOUTS * n->cfg.election_timeout_ms);
+}
+
+/* True when this node heard, within window_ms, from a majority of shard `i`'s replicas,
+ * itself included. */
+static bool cluster_shard_quorum_heard(const weft_node *n, uint32_t i, uint64_t window_ms) {
+    const weft_cluster *cl = &n->cfg.cluster;
+    uint32_t heard = 0;
+    for (uint32_t j = 0; j < cl->replication_factor; j++) {
+        uint64_t id = cl->nodes[weft_placement_node(i, j, cl->nodes_count)].id;
+        if (id == n->datadir.node_id || cluster_heard_within(n, id, window_ms)) heard++;
+    }
+    return heard > cl->replication_factor / 2u;
+}
+
+bool weft_cluster_cut_off(const weft_node *n) {
+    WEFT_ASSERT(n != NULL);
+    const weft_cluster *cl = &n->cfg.cluster;
+    if (n->host == NULL || cl->nodes_count < 2 || cl->replication_factor < 2) return false;
+    uint64_t window_ms = (uint64_t)WEFTD_CUT_OFF_ELECTION_TIMEOUTS * n->cfg.election_timeout_ms;
+    uint64_t now_ms = uv_now(n->loop);
+    if (now_ms < weft_raft_host_started_ms(n->host) + window_ms) return false;
+    bool holds_any = false;
+    for (uint32_t i = 0; i < n->replicas_count; i++) {
+        if (!n->replicas[i].hosted) continue;
+        holds_any = true;
+        if (cluster_shard_quorum_heard(n, i, window_ms)) return false;
+    }
+    return holds_any;
+}
+
+int weft_cluster_cut_off_err(const weft_node *n, weft_err *err) {
+    char others[WEFTD_CLUSTER_OTHERS_TEXT_BYTES];
+    weft_cluster_others_text(n, others, sizeof others);
+    return weft_err_set(err, WEFT_E_UNAVAILABLE, "",
+                        "node %" PRIu64 " is cut off from its peers: it has heard from no "
+                        "majority of its shards' replicas for %u ms; send the request to "
+                        "another node: %s",
+                        n->datadir.node_id,
+                        WEFTD_CUT_OFF_ELECTION_TIMEOUTS * n->cfg.election_timeout_ms, others);
+}
+
+void weft_cluster_others_text(const weft_node *n, char *buf, size_t cap) {
+    WEFT_ASSERT(n != NULL && buf != NULL && cap > 0);
+    const weft_cluster *cl = &n->cfg.cluster;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (uint32_t i = 0; i < cl->nodes_count && used < cap; i++) {
+        if (cl->nodes[i].id == n->datadir.node_id) continue;
+        int k = snprintf(buf + used, cap - used, "%snode %" PRIu64 " (%s)", used > 0 ? ", " : "",
+                         cl->nodes[i].id, cl->nodes[i].client_address);
+        if (k < 0) break;
+        used += (size_t)k;
+    }
 }
 
 const char *weft_cluster_client_address(const weft_node *n, uint64_t node_id) {

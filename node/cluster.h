@@ -5,6 +5,7 @@
 #define WEFT_NODE_CLUSTER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "node.h"
@@ -35,6 +36,26 @@
  * logging `why`. Used while the node refuses leadership (disk.c); a transfer already under way
  * is left alone. */
 void weft_cluster_shed_leadership(weft_node *n, const char *why);
+
+/* A node is cut off from its peers when, for this many election timeouts, it has heard from
+ * no majority of the replicas of any shard it holds (itself counted). One election timeout is
+ * what a follower waits for its leader before it stands for election, and what libraft's
+ * leader waits for a majority before it steps down: a node that heard no majority for that
+ * long can neither lead nor reach a leader, so it answers at once rather than holding
+ * requests it cannot serve (issue 9). */
+#define WEFTD_CUT_OFF_ELECTION_TIMEOUTS 1u
+/* Bytes of the "node 2 (127.0.0.1:7401), node 3 (...)" list of the other nodes. */
+#define WEFTD_CLUSTER_OTHERS_TEXT_BYTES 1024u
+
+/* True when this node is cut off from its peers (WEFTD_CUT_OFF_ELECTION_TIMEOUTS). Never true
+ * for a single node, with R = 1, or within an election timeout of the start. */
+bool weft_cluster_cut_off(const weft_node *n);
+/* Sets `err` to the answer of a cut-off node: UNAVAILABLE, saying so and naming the other
+ * nodes to send the request to. Returns -WEFT_E_UNAVAILABLE. */
+int weft_cluster_cut_off_err(const weft_node *n, weft_err *err);
+/* Writes "node 2 (127.0.0.1:7401), node 3 (127.0.0.1:7402)": every other member with its
+ * client address, for messages that tell a client where to go instead. Truncated to cap. */
+void weft_cluster_others_text(const weft_node *n, char *buf, size_t cap);
 
 /* True for this node, and for a peer heard from within WEFTD_PEER_UP_ELECTION_TIMEOUTS. */
 bool weft_cluster_peer_up(const weft_node *n, uint64_t node_id);

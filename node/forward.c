@@ -509,6 +509,7 @@ int weft_forward_call(weft_node *n, uint64_t node_id, uint32_t msg_type, const u
         return weft_err_set(err, WEFT_E_UNAVAILABLE, "",
                             "node is shutting down; retry on another node");
     }
+    if (weft_cluster_cut_off(n)) return weft_cluster_cut_off_err(n, err);
     uint64_t now = weft_mono_ms();
     if ((p->state == FWD_IDLE || p->state == FWD_CLOSING) && now < p->retry_after_ms) {
         return weft_err_set(err, WEFT_E_UNAVAILABLE, "",
@@ -594,6 +595,11 @@ bool weft_forward_req(weft_req *r, uint64_t node_id, uint64_t wait_ms) {
     WEFT_ASSERT(!r->finished && r->wait == WEFT_REQ_WAIT_NONE);
     if (!weft_forward_allowed(r, node_id)) return false;
     weft_err err = {0};
+    if (weft_cluster_cut_off(r->node)) {
+        weft_cluster_cut_off_err(r->node, &err);
+        weft_req_err(r, &err, 0);
+        return true;
+    }
     if (weft_forward_call(r->node, node_id, r->op->msg_type, r->body, r->body_len, wait_ms,
                           forward_req_cb, r, &err) != 0) {
         WEFT_LOGF(WEFT_LOG_DEBUG, WEFT_LOG_NO_SHARD, "request %s not forwarded: %s", r->op->name,

@@ -53,8 +53,9 @@ void weft_forward_free(weft_node *n);
 /* Sends request `msg_type` with `body` (an encoded request map, copied) to node `node_id`, a
  * peer of the cluster other than this node, to be answered within forward-timeout-ms plus
  * `wait_ms` (the request's own long-poll wait). Returns 0 when `cb` will be called, or an error
- * (UNAVAILABLE: the peer could not be dialled lately, or forward-inflight-max requests are
- * already out to it; INVALID_ARGUMENT: not a peer) and then `cb` is never called. */
+ * (UNAVAILABLE: this node is cut off from its peers (cluster.h), the peer could not be dialled
+ * lately, or forward-inflight-max requests are already out to it; INVALID_ARGUMENT: not a peer)
+ * and then `cb` is never called. */
 int weft_forward_call(weft_node *n, uint64_t node_id, uint32_t msg_type, const uint8_t *body,
                       size_t body_len, uint64_t wait_ms, weft_forward_cb cb, void *data,
                       weft_err *err);
@@ -66,9 +67,11 @@ bool weft_forward_from_client(const weft_req *r);
 bool weft_forward_allowed(const weft_req *r, uint64_t node_id);
 
 /* Forwards client request `r` to node `node_id` and answers it with what comes back (the
- * request is held with async_pending meanwhile). Returns true when it was forwarded; false
- * when it may not or could not be (weft_forward_allowed, or weft_forward_call failed), and then
- * the caller answers `r` itself, normally with the NOT_LEADER that sent it here. */
+ * request is held with async_pending meanwhile). A node cut off from its peers (cluster.h)
+ * answers it at once instead: UNAVAILABLE, naming the other nodes. Returns true when `r` was
+ * forwarded or answered so; false when it may not or could not be forwarded
+ * (weft_forward_allowed, or weft_forward_call failed), and then the caller answers `r` itself,
+ * normally with the NOT_LEADER that sent it here. */
 bool weft_forward_req(weft_req *r, uint64_t node_id, uint64_t wait_ms);
 
 #endif

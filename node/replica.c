@@ -286,6 +286,7 @@ int weft_replica_check_leader(const weft_replica *rep, weft_err *err, uint64_t *
                             rep->shard_id, (unsigned long long)leader,
                             weft_cluster_client_address(rep->node, leader));
     }
+    if (weft_cluster_cut_off(rep->node)) return weft_cluster_cut_off_err(rep->node, err);
     return weft_err_set(err, WEFT_E_UNAVAILABLE, "", "shard %u has no leader yet; retry",
                         rep->shard_id);
 }

@@ -4,7 +4,8 @@
  * leader it knows, term and readiness (DESIGN section 10), so clients can route straight to
  * leaders. A shard with no replica here shows leader 0 and term 0: this node does not know.
  * ClusterStatus adds per shard the commit and applied index and its replicas, with each one's
- * lag where this node leads the shard (the only node that knows it). */
+ * lag where this node leads the shard (the only node that knows it). Both say when this node
+ * is cut off from its peers (cluster.h), whose view of the leaders is then stale. */
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,7 @@ static int topology_encode(const weft_node *n, bool status, const topology_peer 
         .shards_count = n->replicas_count,
         .nodes = nodes,
         .nodes_count = cl->nodes_count,
+        .cut_off = weft_cluster_cut_off(n),
     };
     int rc = weft_schema_encode_buf(&weft_hello_resp_schema, &resp, out, out_len);
     free(replicas);

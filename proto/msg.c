@@ -183,6 +183,7 @@ static const weft_field hello_resp_rows[] = {
     U32(weft_hello_resp, shard_count),
     ARR(weft_hello_resp, shards, weft_shard_info_schema, WEFT_SHARDS_MAX),
     ARR(weft_hello_resp, nodes, weft_node_info_schema, 0),
+    BOOL(weft_hello_resp, cut_off),
 };
 const weft_schema weft_hello_resp_schema = WEFT_SCHEMA(weft_hello_resp, hello_resp_rows);
 

@@ -72,6 +72,156 @@ static raft_index guard_result_limit(weft_io_guard *g, raft_id leader, raft_term
     return limit;
 }
 
+/* ---- recv: vote requests (how long a group is without a leader) ----
+ *
+ * After a leader dies, a group of weftd replicas must elect within the election timeout, the
+ * longest wait libraft draws (raft/host.h), so that timers due meanwhile fire within it plus
+ * a second (DESIGN G6). libraft 0.15 misses that on two paths, both found and measured by
+ * tests/sim/test_failover_sim.c; the guard closes them on the way in, and libraft still
+ * decides every vote itself (terms, log comparison, one vote per term).
+ *
+ * 1. A silent leader still blocks votes. Raft thesis 4.2.3: a server that receives a
+ *    RequestVote "within the minimum election timeout of hearing from a current leader" does
+ *    not grant it. libraft refuses for as long as it still names a leader (has_leader &&
+ *    !disrupt_leader), and forgets the leader only when its own timer fires, up to twice the
+ *    minimum later. So the first follower to time out is refused; when its log is the most up
+ *    to date the others cannot win either, and the group waits for that follower's second
+ *    timeout: up to four times the minimum, twice the election timeout. The guard applies the
+ *    thesis' rule: once this follower has heard nothing from its leader for the minimum
+ *    election timeout, less one heartbeat for the spread between followers' last messages,
+ *    the request passes as if no leader were known (disrupt_leader). election_timer_start is
+ *    the last contact: a follower restarts it on every AppendEntries or InstallSnapshot from
+ *    its leader and on granting a vote.
+ *
+ * 2. Two candidates split the vote. Each then waits a fresh timeout of one to two minimums
+ *    before trying again, which overshoots the bound. With pre-vote, a split needs both to pass
+ *    pre-vote in the same term, which happens in two races this guard settles:
+ *    - a candidate in its real election already voted for itself in its term, so it would
+ *      refuse the requester's real vote in that term anyway: granting that requester's
+ *      pre-vote for the same term only makes it a rival. The guard withholds it.
+ *    - two candidates in pre-vote at once, with equal logs, grant each other. While its own
+ *      pre-vote round is younger than one heartbeat (a round trip is well within it), the
+ *      lower id withholds its pre-vote from the higher one, which grants the lower one's:
+ *      one of them wins. Later, or when logs differ (libraft then refuses the less up to
+ *      date), nothing is withheld, so a candidate whose own messages are lost cannot block
+ *      another for more than a heartbeat.
+ *    Withholding drops the request unanswered: to a pre-vote candidate that is the same as a
+ *    refusal, since only a higher term in a refusal would change what it does, and here the
+ *    refuser's term is not higher. */
+
+static raft_term guard_last_term(const struct raft *r) {
+    const struct raft_log *l = &r->log;
+    if (l->back == l->front) return l->snapshot.last_term;
+    WEFT_ASSERT(l->size > 0);
+    return l->entries[(l->back + l->size - 1) % l->size].term;
+}
+
+/* The follower's leader has been silent for at least the minimum election timeout (less a
+ * heartbeat): a vote request is let through as if no leader were known (1 above). */
+static void guard_vote_past_silent_leader(weft_io_guard *g, struct raft *r,
+                                          struct raft_request_vote *rv, raft_time now) {
+    if (rv->disrupt_leader || r->state != RAFT_FOLLOWER) return;
+    if (r->follower_state.current_leader.id == 0) return;
+    raft_time silent_ms = now > r->election_timer_start ? now - r->election_timer_start : 0;
+    WEFT_ASSERT(r->heartbeat_timeout < r->election_timeout);
+    if (silent_ms + r->heartbeat_timeout < r->election_timeout) return;
+    rv->disrupt_leader = true;
+    g->votes_unblocked++;
+}
+
+/* True when this candidate should withhold its pre-vote from `rv` (2 above). */
+static bool guard_prevote_withheld(const struct raft *r, const struct raft_request_vote *rv,
+                                   raft_time now) {
+    if (!rv->pre_vote || r->state != RAFT_CANDIDATE) return false;
+    if (!r->candidate_state.in_pre_vote) {
+        /* Campaigning in rv->term already, with our own vote. */
+        return rv->term == r->current_term;
+    }
+    raft_time round_ms = now > r->election_timer_start ? now - r->election_timer_start : 0;
+    return rv->term == r->current_term + 1 && round_ms < r->heartbeat_timeout &&
+           rv->last_log_term == guard_last_term(r) &&
+           rv->last_log_index == raft_last_index((struct raft *)r) && r->id < rv->candidate_id;
+}
+
+/* Returns false when the request is withheld from raft (it owns no buffers). */
+static bool guard_vote_request(weft_io_guard *g, struct raft_request_vote *rv) {
+    struct raft *r = g->io.data;
+    WEFT_ASSERT(r != NULL && rv != NULL);
+    raft_time now = g->inner->time(g->inner);
+    if (guard_prevote_withheld(r, rv, now)) {
+        g->prevotes_withheld++;
+        return false;
+    }
+    guard_vote_past_silent_leader(g, r, rv, now);
+    return true;
+}
+
+/* ---- recv: a leader's replication after a follower's rejection ----
+ *
+ * libraft's progress states (src/progress.h; raft.h names the field, not its values).
+ * tests/sim/test_raft_sim.c's canary fails if a version numbers them otherwise. */
+#define GUARD_PROGRESS_SNAPSHOT 2u
+
+static struct raft_progress *guard_progress_of(struct raft *r, raft_id id) {
+    const struct raft_configuration *conf = &r->configuration;
+    for (unsigned i = 0; i < conf->n; i++) {
+        if (conf->servers[i].id == id && id != r->id) return &r->leader_state.progress[i];
+    }
+    return NULL;
+}
+
+/* A lost snapshot: the follower answers a heartbeat, sent after the snapshot, without it.
+ * libraft sends a follower it cannot feed from its log one InstallSnapshot, then only
+ * heartbeats, and waits for the install's result up to install-snapshot-timeout-ms (30 s by
+ * default); the follower's rejections meanwhile are ignored unless they name the snapshot's
+ * own index, which they never do (they name the heartbeat's). When the message is lost (the
+ * follower restarted before it stored it, or the connection broke after raft_uv had written
+ * it, or the follower did not take it), the follower gets nothing for the whole timeout, and
+ * its shard commits only while both other replicas are up (issue 9; tests/sim/
+ * test_raft_sim.c, test_sim_lost_snapshot, which shows all of this). A follower installing a
+ * snapshot reports last index 0 in its rejections (its last_stored is 0 until the snapshot is
+ * stored), one that holds it reports at least its index; any other rejection received an
+ * election timeout or more after the snapshot went out (what was sent before the snapshot
+ * has been answered by then) says the follower neither has it nor installs it. The guard
+ * then names the snapshot's index as the rejected one, so libraft itself abandons the
+ * snapshot and probes the follower again, which sends a fresh one. At most one resend per
+ * election timeout. */
+static bool guard_snapshot_lost(struct raft *r, const struct raft_progress *p,
+                                const struct raft_append_entries_result *res, raft_time now) {
+    if (p->state != GUARD_PROGRESS_SNAPSHOT) return false;
+    if (res->last_log_index == 0 || res->last_log_index >= p->snapshot_index) return false;
+    return now >= p->snapshot_last_send && now - p->snapshot_last_send >= r->election_timeout;
+}
+
+/* Raft (figure 2): when AppendEntries fails for a log inconsistency, the leader decrements
+ * nextIndex and retries. libraft 0.15 sends a follower in probe mode at most one
+ * AppendEntries per heartbeat, the retry included (progress last_send; a rejection in
+ * pipeline mode turns it to probe mode first, and so does a finished install), and every
+ * follower of a new leader starts in probe mode: a follower that lacks the old leader's last
+ * entry rejects the new leader's first heartbeat, and the entries it needs, with the new
+ * leader's barrier, come up to two heartbeats later (test_failover_sim measured 200 ms of a
+ * failover so); after an install, what followed the snapshot waits a heartbeat likewise.
+ * Clearing last_send of the follower before raft reads its answer lets what raft sends next
+ * go at once. The field only paces sending; what is sent is still raft's choice. */
+static void guard_append_result(weft_io_guard *g, struct raft_message *msg) {
+    struct raft *r = g->io.data;
+    struct raft_append_entries_result *res = &msg->append_entries_result;
+    WEFT_ASSERT(r != NULL);
+    if (r->state != RAFT_LEADER || res->term != r->current_term) return;
+    struct raft_progress *p = guard_progress_of(r, msg->server_id);
+    if (p == NULL) return;
+    bool snapshot = p->state == GUARD_PROGRESS_SNAPSHOT;
+    if (res->rejected != 0 && guard_snapshot_lost(r, p, res, g->inner->time(g->inner))) {
+        res->rejected = p->snapshot_index;
+        g->snapshots_resent++;
+    } else if (snapshot ? res->rejected != 0 || res->last_log_index < p->snapshot_index
+                        : res->rejected == 0) {
+        /* An install still under way, or an ordinary success (pipeline mode sends on). */
+        return;
+    }
+    p->last_send = 0;
+}
+
 /* ---- recv: cap leader_commit, remember what the request covers ---- */
 
 static void guard_recv_cb(struct raft_io *inner, struct raft_message *msg) {
@@ -83,6 +233,8 @@ static void guard_recv_cb(struct raft_io *inner, struct raft_message *msg) {
         g->timeout_nows_dropped++;
         return;
     }
+    if (msg->type == RAFT_IO_REQUEST_VOTE && !guard_vote_request(g, &msg->request_vote)) return;
+    if (msg->type == RAFT_IO_APPEND_ENTRIES_RESULT) guard_append_result(g, msg);
     if (msg->type != RAFT_IO_APPEND_ENTRIES) {
         g->recv_cb(&g->io, msg);
         return;

@@ -1,5 +1,6 @@
 /* guard.h: a raft_io wrapper that keeps libraft 0.15 from counting, or committing, the part of a
- * follower's log that the current leader never checked.
+ * follower's log that the current leader never checked, and that closes three liveness gaps
+ * of that version (at the end).
  *
  * The bug (found by tests/sim/test_raft_sim.c, seed 0x1273c823ba66eec0 before this guard
  * existed; the same two lines are still in upstream canonical/raft's replication.c as we read
@@ -18,7 +19,18 @@
  *   - outgoing successful AppendEntries results: last_log_index is capped at what this
  *     follower has checked against that leader in that term (the answered request's
  *     prevLogIndex + len(entries), or what earlier requests validated), and never below its
- *     own commit index, which is safe once followers commit only validated entries. */
+ *     own commit index, which is safe once followers commit only validated entries.
+ *
+ * The same seam carries three liveness fixes (issue 9; guard.c explains each), none of which
+ * changes what raft decides, only when it hears or sends:
+ *   - incoming RequestVote: passed as disrupt_leader to a follower whose leader has been
+ *     silent for the minimum election timeout (thesis 4.2.3), and withheld where granting it
+ *     would split the vote between two candidates;
+ *   - incoming AppendEntries results at a leader: a rejection from a follower that neither
+ *     holds nor installs the snapshot sent to it an election timeout ago names the snapshot's
+ *     index, so raft sends a new one instead of waiting install-snapshot-timeout-ms; and the
+ *     answer that makes raft retry or send on (a rejection, a finished install) is not held
+ *     to raft's one-message-per-heartbeat probe pace. */
 #ifndef WEFT_RAFT_GUARD_H
 #define WEFT_RAFT_GUARD_H
 
@@ -45,6 +57,9 @@ typedef struct weft_io_guard {
     bool append_answered;          /* a reply went out while handling it */
     uint64_t results_capped;       /* results whose last_log_index we lowered */
     uint64_t commits_capped;       /* requests whose leader_commit we lowered */
+    uint64_t votes_unblocked;      /* vote requests let past a silent leader (guard.c) */
+    uint64_t prevotes_withheld;    /* pre-votes withheld to avoid a split vote (guard.c) */
+    uint64_t snapshots_resent;     /* snapshots abandoned as lost, so raft sends anew */
     /* Optional (NULL: every message goes to raft). Sees every incoming message before raft
      * does; returning false drops it, which is allowed for RAFT_IO_TIMEOUT_NOW only (it owns
      * no buffers). The host uses it to note which peers it hears from and to refuse

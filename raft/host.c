@@ -97,6 +97,7 @@ int weft_raft_host_init(weft_raft_host **out, uv_loop_t *loop, const weft_raft_o
     }
     h->loop = loop;
     h->opts = *opts;
+    h->started_ms = uv_now(loop);
     h->scratch = scratch;
     rc = weft_raft_listener_init(&h->listener, loop, opts->raft_address, opts->cluster_id, err);
     if (rc != 0) {
@@ -141,6 +142,11 @@ bool host_recv_filter(void *data, const struct raft_message *msg) {
         return false;
     }
     return true;
+}
+
+uint64_t weft_raft_host_started_ms(const weft_raft_host *h) {
+    WEFT_ASSERT(h != NULL);
+    return h->started_ms;
 }
 
 uint64_t weft_raft_host_heard_ms(const weft_raft_host *h, uint64_t id) {

@@ -19,10 +19,13 @@
 /* Raft timing, set explicitly on every group (the notes: never trust 0.15's defaults).
  * The election timeout is the LONGEST a follower waits without hearing a leader before it
  * stands for election: libraft draws each wait from [base, 2 base], so weft gives it base =
- * half the timeout (WEFT_RAFT_ELECTION_BASE_DIVISOR). A follower that still knows a leader
- * refuses votes (libraft 0.15), so a group elects only once enough followers have timed out:
- * with the base at half, a dead leader is replaced within the election timeout plus a tick,
- * whatever the draws. The default keeps libraft's waits at 1 to 2 s. */
+ * half the timeout (WEFT_RAFT_ELECTION_BASE_DIVISOR). libraft 0.15 makes a follower that
+ * still knows a leader refuse votes until its own timer fires, and lets two candidates split
+ * a vote; the guard (guard.h) lets a vote through once the leader has been silent for the
+ * base, less a heartbeat (thesis 4.2.3), and settles the pre-vote races that split votes. So
+ * a dead leader is replaced within the election timeout plus a tick and a few round trips,
+ * whatever the draws (tests/sim/test_failover_sim.c holds every seed to it). The default
+ * keeps libraft's waits at 1 to 2 s. */
 #define WEFT_RAFT_ELECTION_TIMEOUT_MS_DEFAULT 2000u
 #define WEFT_RAFT_ELECTION_BASE_DIVISOR 2u
 #define WEFT_RAFT_HEARTBEAT_TIMEOUT_MS_DEFAULT 100u
@@ -190,6 +193,8 @@ bool weft_group_transferring(const weft_group *g);
  * this replica does not lead or `id` is not another member. */
 uint64_t weft_group_match_index(const weft_group *g, uint64_t id);
 
+/* uv_now (ms) when the host was created: the moment from which silence from peers counts. */
+uint64_t weft_raft_host_started_ms(const weft_raft_host *h);
 /* uv_now (ms) when this node last received a raft message from node `id`, in any group;
  * 0 when never. Liveness as raft sees it: leaders heartbeat their followers and followers
  * answer, so two nodes that share a group with a leader on one of them hear from each other

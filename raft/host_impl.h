@@ -154,6 +154,7 @@ struct weft_raft_host {
     char refuse_why[128];                   /* why, for the log line of each one dropped */
     const char *(*stamp_check)(void *data); /* weft_raft_host_set_stamp_check; NULL: none */
     void *stamp_check_data;                 /* for stamp_check */
+    uint64_t started_ms;                    /* uv_now at init */
     bool closing;                           /* close was called */
     bool listener_closing;                  /* listener close was called */
     unsigned handles_open;                  /* check, idle; listener counts as one */

@@ -34,8 +34,14 @@ static void cluster_replicas_text(const weft_shard_info *s, char *out, size_t ca
 }
 
 static void cluster_print_table(const weft_cluster_status_resp *r) {
-    printf("cluster_id: %.*s\nanswered_by: node %llu\nshards: %u\n\n", CLI_STR(r->cluster_id),
+    printf("cluster_id: %.*s\nanswered_by: node %llu\nshards: %u\n", CLI_STR(r->cluster_id),
            (unsigned long long)r->node_id, r->shard_count);
+    if (r->cut_off) {
+        printf("cut_off: yes: node %llu hears from no majority of its peers; its leaders below "
+               "are stale, ask another node\n",
+               (unsigned long long)r->node_id);
+    }
+    printf("\n");
     int aw = cluster_address_width(r);
     printf("%-6s  %-*s  %s\n", "NODE", aw, "ADDRESS", "STATE");
     for (uint32_t i = 0; i < r->nodes_count; i++) {

@@ -710,6 +710,69 @@ static void fake_pair_start(fake *a, fake *b) {
     }
 }
 
+/* A node that takes requests and never answers (hung, or cut off and holding them) must not hold
+ * a call past its deadline, whatever the call timeout and the retry count allow (issue 9: a
+ * CLI start took its 8 retries, about 5 s, and a call could take 11 attempts of 10 s). */
+#define DEADLINE_TEST_MS 1500u
+/* Room for a loaded machine; the call timeout alone (10 s) is far above it. */
+#define DEADLINE_TEST_SLACK_MS 2500u
+
+static void test_call_deadline_bounds_a_silent_node(void **state) {
+    (void)state;
+    static fake f;
+    fake_start(&f, 1);
+    const fake_action script[] = {FAKE_SILENT, FAKE_SILENT, FAKE_SILENT, FAKE_SILENT,
+                                  FAKE_SILENT, FAKE_SILENT, FAKE_SILENT, FAKE_SILENT};
+    fake_script(&f, script, 8);
+    weft_client_opts o = {.call_timeout_ms = WEFT_CLIENT_CALL_TIMEOUT_MS_DEFAULT,
+                          .retries_max = 10,
+                          .call_deadline_ms = DEADLINE_TEST_MS,
+                          .backoff_initial_ms = 5,
+                          .backoff_max_ms = 20,
+                          .connect_timeout_ms = 1000,
+                          .identity = "tester@host"};
+    weft_client *c = NULL;
+    weft_err err;
+    assert_int_equal(weft_client_open(f.address, &o, &c, &err), 0);
+    uint64_t t0 = weft_mono_ms();
+    int rc = start_wf(c, NULL, NULL, &err);
+    uint64_t took_ms = weft_mono_ms() - t0;
+    fprintf(stderr, "start on a silent node: %s after %llu ms: %s\n", weft_error_name(rc),
+            (unsigned long long)took_ms, err.message);
+    assert_int_equal(rc, -WEFT_E_DEADLINE_EXCEEDED);
+    assert_true(took_ms >= DEADLINE_TEST_MS - 100u);
+    assert_true(took_ms <= DEADLINE_TEST_MS + DEADLINE_TEST_SLACK_MS);
+    assert_non_null(strstr(err.message, "call deadline"));
+    weft_client_close(c);
+    fake_stop(&f);
+}
+
+/* A retry goes to another node than the one that failed: a node that answers UNAVAILABLE (as a
+ * node cut off from its peers does) or never answers, and that the client thinks leads the
+ * shard, must not take every attempt while another node answers. */
+static void test_retry_moves_to_another_node(void **state) {
+    (void)state;
+    static fake a, b;
+    fake_pair_start(&a, &b);
+    /* Both say node 1 (a) leads both shards: every start is routed to a first. */
+    a.shard_leaders[1] = b.shard_leaders[1] = 1;
+    const fake_action script[] = {FAKE_UNAVAILABLE, FAKE_SILENT};
+    fake_script(&a, script, 2);
+    weft_client *c = open_client(a.address, 300, 5);
+    char run[64];
+    weft_err err;
+    assert_int_equal(start_wf(c, NULL, run, &err), 0); /* a: UNAVAILABLE, then b */
+    assert_string_equal(run, "run-of-node-2");
+    assert_int_equal(start_wf(c, NULL, run, &err), 0); /* a: no answer in 300 ms, then b */
+    assert_string_equal(run, "run-of-node-2");
+    assert_int_equal(fake_count(&a, WEFT_MSG_START_WORKFLOW), 2);
+    assert_int_equal(fake_count(&b, WEFT_MSG_START_WORKFLOW), 2);
+    weft_client_close(c);
+    fake_stop(&a);
+    fake_stop(&b);
+}
+
+
 static void fake_set_tasks(fake *f, unsigned total) {
     WEFT_ASSERT(total <= FAKE_TASKS_MAX);
     pthread_mutex_lock(&f->mu);
@@ -1114,6 +1177,8 @@ int main(void) {
         cmocka_unit_test(test_not_leader_is_followed),
         cmocka_unit_test(test_nobody_listening),
         cmocka_unit_test(test_shared_by_threads),
+        cmocka_unit_test(test_call_deadline_bounds_a_silent_node),
+        cmocka_unit_test(test_retry_moves_to_another_node),
         cmocka_unit_test(test_token_routed_to_shard_leader),
         cmocka_unit_test(test_nodes_and_pinned_polls),
         cmocka_unit_test(test_seed_and_topology_are_one_node),

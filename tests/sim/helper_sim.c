@@ -202,7 +202,7 @@ static void sim_hook(struct raft_fixture *f, struct raft_fixture_event *event) {
     (void)event;
     sim *s = (sim *)((char *)f - offsetof(sim, f));
     sim_check_commits(s);
-    sim_redraw_timeouts(s);
+    if (!s->opts.real_timers) sim_redraw_timeouts(s);
     sim_poll_leaders(s);
 }
 
@@ -285,17 +285,38 @@ static int sim_io_truncate(struct raft_io *io, raft_index index) {
     return 0;
 }
 
+/* raft_uv's io->random: a fresh value in [min, max] at every call, so each election timer
+ * reset (libraft's electionResetTimer) draws its own wait; here from the seed. */
+static int sim_io_random(struct raft_io *io, int min, int max) {
+    unsigned i;
+    sim *s = sim_of_io(io, &i);
+    WEFT_ASSERT(min <= max);
+    return min + (int)sim_rand(s, (uint64_t)(max - min) + 1u);
+}
+
 static void sim_fix_fixture_io(sim *s, unsigned i) {
     struct raft_io *io = &s->f.servers[i].io;
     fixture_io_prefix *p = io->impl;
     WEFT_ASSERT(p->io == io && p->index == i && p->time == &s->f.time);
     s->persisted_first[i] = 1;
     io->truncate = sim_io_truncate;
+    if (s->opts.real_timers) io->random = sim_io_random;
+}
+
+/* Separate processes tick at unrelated phases; the fixture ticks every server at the same
+ * instants, which makes simultaneous elections far likelier than they are. */
+static void sim_spread_ticks(sim *s) {
+    for (unsigned i = 0; i < s->opts.servers; i++) {
+        fixture_io_prefix *p = s->f.servers[i].io.impl;
+        p->next_tick = sim_time_ms(s) + 1u + sim_rand(s, s->opts.heartbeat_timeout_ms);
+    }
 }
 
 /* ---- Setup ---- */
 
 static void sim_randomize_timeouts(sim *s, unsigned i) {
+    /* With real timers raft draws every wait itself (sim_io_random). */
+    if (s->opts.real_timers) return;
     unsigned base = s->opts.election_timeout_ms;
     raft_fixture_set_randomized_election_timeout(&s->f, i, base + (unsigned)sim_rand(s, base));
 }
@@ -336,7 +357,7 @@ void sim_init(sim *s, const sim_opts *o, const weft_group_fsm *const *fsms, uint
         raft_set_snapshot_threshold(r, o->snapshot_threshold);
         raft_set_snapshot_trailing(r, o->snapshot_trailing);
         raft_set_pre_vote(r, o->pre_vote);
-        sim_randomize_timeouts(s, i);
+        if (!o->real_timers) sim_randomize_timeouts(s, i);
         sim_randomize_latencies(s, i);
     }
     struct raft_configuration conf;
@@ -344,6 +365,7 @@ void sim_init(sim *s, const sim_opts *o, const weft_group_fsm *const *fsms, uint
     assert_int_equal(raft_fixture_bootstrap(&s->f, &conf), 0);
     raft_configuration_close(&conf);
     assert_int_equal(raft_fixture_start(&s->f), 0);
+    if (o->real_timers) sim_spread_ticks(s);
     raft_fixture_hook(&s->f, sim_hook);
 }
 

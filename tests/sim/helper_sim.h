@@ -33,6 +33,11 @@ typedef struct sim_opts {
                                        never does: libraft 0.15 then stalls commits) */
     bool unguarded;                 /* run without raft/guard.h (the host always has it) */
     bool count_violations;          /* count commit-safety violations instead of failing */
+    bool real_timers;               /* time raft as separate processes do: every election
+                                       timer reset draws afresh from the seed, as raft_uv's
+                                       io->random does, instead of one fixed value per server
+                                       redrawn on term changes; each server ticks at its own
+                                       phase. election_timeout_ms is then libraft's base. */
 } sim_opts;
 
 void sim_opts_default(sim_opts *o);

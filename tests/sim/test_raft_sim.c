@@ -371,6 +371,101 @@ static void test_sim_snapshot_install(void **state) {
     free(s);
 }
 
+/* A lost InstallSnapshot (issue 9: a restarted replica gained nothing for 11 to 34 s). A
+ * follower falls behind the leader's snapshots, so the leader sends it one; that message is
+ * dropped (as when the follower restarts before storing it, or the connection breaks after
+ * raft_uv wrote it). libraft then waits install-snapshot-timeout-ms before sending anything
+ * else while the follower keeps rejecting its heartbeats; raft/guard.c reads those rejections
+ * as what they mean (guard_snapshot_lost) and the leader sends a new snapshot. The follower
+ * must have applied the leader's commit index within LS_CATCH_UP_MS_MAX of rejoining, for
+ * every seed. Also the canary for the progress states guard.c assumes: libraft numbers
+ * "sending a snapshot" 2 (GUARD_PROGRESS_SNAPSHOT). */
+#define LS_ELECTION_BASE_MS 1000u
+/* An election timeout before the leader may read a rejection as "the snapshot is lost" (all it
+ * sent before the snapshot has been answered by then), a heartbeat for that rejection to come,
+ * the new snapshot's round trip and the entries after it. Before the fix: the 30 s timeout. */
+#define LS_CATCH_UP_MS_MAX (2u * LS_ELECTION_BASE_MS)
+#define LS_RUNS 8u
+
+static void lost_snapshot_run(uint64_t seed) {
+    sim_opts o;
+    sim_opts_default(&o);
+    o.election_timeout_ms = LS_ELECTION_BASE_MS;
+    o.snapshot_threshold = 16;
+    o.snapshot_trailing = 4;
+    o.latency_max_ms = 3;
+    o.disk_latency_max_ms = 8;
+    o.real_timers = true;
+    run *r = calloc(1, sizeof *r);
+    sim *s = calloc(1, sizeof *s);
+    r->s = s;
+    const weft_group_fsm *fsms[SIM_SERVERS_MAX];
+    for (unsigned i = 0; i < o.servers; i++) {
+        toy *t = calloc(1, sizeof *t);
+        *t = (toy){.s = &r->s, .w = &r->w, .server = i};
+        t->fsm = (weft_group_fsm){.ctx = t,
+                                  .apply = toy_apply,
+                                  .snapshot = toy_snapshot,
+                                  .restore = toy_restore};
+        r->toys[i] = t;
+        fsms[i] = &t->fsm;
+    }
+    sim_init(s, &o, fsms, seed);
+    for (unsigned i = 0; i < o.servers; i++)
+        raft_set_install_snapshot_timeout(sim_raft(s, i),
+                                          WEFT_RAFT_INSTALL_SNAPSHOT_TIMEOUT_MS_DEFAULT);
+    unsigned leader = sim_wait_ready_leader(s, 10000);
+    SIM_CHECK(s, leader != SIM_NONE);
+    unsigned lagging = (leader + 1) % o.servers;
+    sim_isolate(s, lagging);
+    for (int i = 0; i < 30; i++) {
+        client_propose(s, &r->c);
+        sim_run_ms(s, 100);
+    }
+    sim_rejoin(s, lagging);
+    uint64_t rejoin_ms = sim_time_ms(s);
+    /* Wait for the leader to start sending the snapshot, then drop what it sends meanwhile. */
+    struct raft *lr = sim_raft(s, leader);
+    struct raft_progress *p = NULL;
+    for (unsigned k = 0; k < lr->configuration.n; k++)
+        if (lr->configuration.servers[k].id == lagging + 1u) p = &lr->leader_state.progress[k];
+    SIM_CHECK(s, p != NULL);
+    while (raft_state(lr) == RAFT_LEADER && p->state != 2u && sim_time_ms(s) - rejoin_ms < 5000) {
+        if (s->inflight == 0) client_propose(s, &r->c);
+        raft_fixture_step(&s->f);
+    }
+    /* Canary: libraft's "sending a snapshot" state is 2, as raft/guard.c assumes. */
+    SIM_CHECK(s, raft_state(lr) == RAFT_LEADER && p->state == 2u && p->snapshot_index > 0);
+    raft_fixture_saturate(&s->f, leader, lagging);
+    sim_run_ms(s, 20);
+    raft_fixture_desaturate(&s->f, leader, lagging);
+    uint64_t target = lr->commit_index;
+    while (raft_last_applied(sim_raft(s, lagging)) < target &&
+           sim_time_ms(s) - rejoin_ms <= LS_CATCH_UP_MS_MAX * 20u) {
+        if (s->inflight == 0) client_propose(s, &r->c);
+        raft_fixture_step(&s->f);
+    }
+    uint64_t took_ms = sim_time_ms(s) - rejoin_ms;
+    fprintf(stderr, "sim: seed 0x%016llx: snapshot dropped; follower applied %llu %llu ms after "
+            "it rejoined (bound %u ms)\n",
+            (unsigned long long)seed, (unsigned long long)target, (unsigned long long)took_ms,
+            LS_CATCH_UP_MS_MAX);
+    SIM_CHECK(s, raft_last_applied(sim_raft(s, lagging)) >= target);
+    SIM_CHECK(s, took_ms <= LS_CATCH_UP_MS_MAX);
+    run_check_converged(r, o.servers);
+    sim_close(s);
+    for (unsigned i = 0; i < o.servers; i++) free(r->toys[i]);
+    free(r->w.digest);
+    free(r->w.chain);
+    free(r);
+    free(s);
+}
+
+static void test_sim_lost_snapshot(void **state) {
+    (void)state;
+    for (unsigned k = 0; k < sim_seed_count() && k < LS_RUNS; k++) lost_snapshot_run(sim_seed_at(k));
+}
+
 /* Canary for the libraft 0.15 commit stall the host works around (host_impl.h,
  * WEFT_RAFT_ENTRIES_INFLIGHT_MAX): with a new entry every 100 ms and followers slower than that,
  * a leader that appends before the previous entry is acknowledged never advances its commit
@@ -495,6 +590,7 @@ int main(void) {
         cmocka_unit_test(test_sim_three_servers),
         cmocka_unit_test(test_sim_five_servers),
         cmocka_unit_test(test_sim_snapshot_install),
+        cmocka_unit_test(test_sim_lost_snapshot),
         cmocka_unit_test(test_libraft_015_commit_stall_canary),
         cmocka_unit_test(test_libraft_stale_suffix_canary),
     };

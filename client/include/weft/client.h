@@ -17,7 +17,11 @@
  * Every other code is the server's, passed through (with its field and message).
  *
  * Retries. UNAVAILABLE, DEADLINE_EXCEEDED and lost connections are retried with exponential
- * backoff for every operation the WEFT_OPS table marks idempotent. StartWorkflow,
+ * backoff for every operation the WEFT_OPS table marks idempotent, each retry on another node
+ * than the one that just failed (a node that is down, hung or cut off from its peers must not
+ * take every attempt), until the call's deadline (call_deadline_ms, 30 s by default) or
+ * retries_max retries, whichever comes first: a call returns within its deadline, plus the
+ * wait a long-poll asks for, however the nodes fail. StartWorkflow,
  * SignalWorkflow, SignalWithStart, CancelWorkflow and TerminateWorkflow carry a request id: if
  * the caller leaves it empty the client generates one (128 random bits, hex) before the first
  * attempt, and every retry sends the SAME id, so the server applies the request at most once
@@ -65,6 +69,11 @@ WEFT_BEGIN_DECLS
 #define WEFT_CLIENT_CALL_TIMEOUT_MS_DEFAULT 10000u
 /* Attempts after the first one, for retryable failures. */
 #define WEFT_CLIENT_RETRIES_DEFAULT 10u
+/* The longest a call takes, its retries included (a long-poll adds the wait it asks for): no
+ * attempt waits past it and no retry starts after it. Longer than a leader failover (an
+ * election timeout, 2 s by default, and the election) and than a node takes to see it is cut
+ * off, with room; short enough that a caller hears back while it still cares. */
+#define WEFT_CLIENT_CALL_DEADLINE_MS_DEFAULT 30000u
 /* Backoff before retry n is initial * 2^(n-1), capped at the maximum, with jitter of up to half. */
 #define WEFT_CLIENT_BACKOFF_INITIAL_MS_DEFAULT 50u
 #define WEFT_CLIENT_BACKOFF_MAX_MS_DEFAULT 2000u
@@ -81,6 +90,8 @@ typedef struct weft_client_opts {
     uint32_t connect_timeout_ms; /* TCP connect + Hello; 0 = CONNECT_TIMEOUT_MS_DEFAULT */
     uint32_t call_timeout_ms;    /* one attempt's reply wait; 0 = CALL_TIMEOUT_MS_DEFAULT */
     uint32_t retries_max;        /* 0 = RETRIES_DEFAULT (see no_retries) */
+    uint32_t call_deadline_ms;   /* a call's whole time, retries included;
+                                  * 0 = CALL_DEADLINE_MS_DEFAULT */
     bool no_retries;             /* true: never retry, whatever retries_max says */
     uint32_t backoff_initial_ms; /* 0 = BACKOFF_INITIAL_MS_DEFAULT */
     uint32_t backoff_max_ms;     /* 0 = BACKOFF_MAX_MS_DEFAULT */

@@ -294,6 +294,9 @@ typedef struct weft_hello_resp {
     uint32_t shards_count;
     weft_node_info *nodes;
     uint32_t nodes_count;
+    bool cut_off; /* the answering node has heard from no majority of its shards' replicas for
+                   * an election timeout (node/cluster.h): its view of leaders is stale, and it
+                   * answers requests it cannot serve with UNAVAILABLE */
 } weft_hello_resp;
 
 typedef weft_hello_resp weft_cluster_status_resp;
