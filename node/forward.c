@@ -14,6 +14,7 @@
 #include "../proto/frame.h"
 #include "../proto/log.h"
 #include "../proto/msg.h"
+#include "../raft/transport.h"
 #include "cluster.h"
 #include "conn.h"
 #include "placement.h"
@@ -344,6 +345,9 @@ static void peer_connect_cb(uv_connect_t *req, int status) {
         return;
     }
     uv_tcp_nodelay(&p->tcp, 1);
+    /* A forwarding connection that lived through a partition must not wait out TCP's
+     * retransmission backoff once the network heals (raft/transport.h). */
+    weft_tcp_set_peer_timeouts(&p->tcp, WEFT_RAFT_TCP_USER_TIMEOUT_MS, 0);
     peer_set_state(p, FWD_OPEN);
     weft_hello_req hello = {
         .protocol_version = WEFT_PROTOCOL_VERSION,

@@ -265,8 +265,10 @@ static void link_dial(weft_clock *c, clock_peer *p) {
     bool ok = weft_raft_preamble_encode(lk->preamble, WEFT_CLOCK_PREAMBLE_MAGIC, 0, c->self_id,
                                         c->cluster_id, c->self_address);
     WEFT_ASSERT(ok); /* lengths checked by weft_clock_init */
-    int rc = uv_tcp_init(c->loop, &lk->tcp);
+    int rc = uv_tcp_init_ex(c->loop, &lk->tcp, AF_INET);
     WEFT_ASSERT(rc == 0);
+    /* As raft's own dials (transport.h): no two-minute connect into a partition. */
+    weft_tcp_set_peer_timeouts(&lk->tcp, WEFT_RAFT_TCP_USER_TIMEOUT_MS, WEFT_RAFT_DIAL_SYN_RETRIES);
     lk->tcp.data = lk;
     lk->connect.data = lk;
     lk->preamble_write.data = lk;

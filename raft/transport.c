@@ -6,6 +6,8 @@
  * src/transport.c, which does the same to share a port with its client protocol. */
 #include "transport.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,6 +338,15 @@ static void conn_timeout_cb(uv_timer_t *t) {
 
 static void tcp_free_close_cb(uv_handle_t *h) { raft_free(h); }
 
+void weft_tcp_set_peer_timeouts(uv_tcp_t *tcp, unsigned user_timeout_ms, int syn_retries) {
+    WEFT_ASSERT(tcp != NULL && user_timeout_ms > 0);
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)tcp, &fd) != 0) return;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
+    if (syn_retries > 0)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_SYNCNT, &syn_retries, sizeof syn_retries);
+}
+
 static void listener_refuse(uv_tcp_t *tcp, const char *why, weft_raft_listener *l) {
     WEFT_LOGF(WEFT_LOG_WARN, WEFT_LOG_NO_SHARD, "raft port %s: refusing a connection: %s",
               l->address, why);
@@ -362,6 +373,7 @@ static void conn_start(weft_raft_listener *l, uv_tcp_t *tcp) {
     l->accepts_count++;
     l->open_count++;
     uv_tcp_nodelay(tcp, 1);
+    weft_tcp_set_peer_timeouts(tcp, WEFT_RAFT_TCP_USER_TIMEOUT_MS, 0);
     rc = uv_read_start((uv_stream_t *)tcp, conn_alloc_cb, conn_read_cb);
     if (rc != 0) conn_fail(c);
 }
@@ -617,8 +629,10 @@ static int impl_connect(struct raft_uv_transport *t, struct raft_uv_connect *req
         raft_free(tcp);
         return RAFT_NOMEM;
     }
-    int rc = uv_tcp_init(impl->l->loop, tcp);
+    /* The socket exists before connect, so that the dial's SYNs are bounded too. */
+    int rc = uv_tcp_init_ex(impl->l->loop, tcp, AF_INET);
     WEFT_ASSERT(rc == 0);
+    weft_tcp_set_peer_timeouts(tcp, WEFT_RAFT_TCP_USER_TIMEOUT_MS, WEFT_RAFT_DIAL_SYN_RETRIES);
     d->impl = impl;
     d->req = req;
     d->tcp = tcp;

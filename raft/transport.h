@@ -22,6 +22,24 @@
  *   [24, 88)   cluster id
  *   [88, 152)  raft address of the dialing node
  *   [152, 160) reserved, zero */
+/* A raft connection whose sent bytes stay unacknowledged this long is dropped (TCP_USER_TIMEOUT),
+ * and raft_uv dials again after its retry delay. Without it a connection that lived through a
+ * partition that drops packets (not refuses them) waits, after the network heals, for TCP's
+ * doubling retransmission timer: a node stayed a candidate, deaf to its shard's leader, for 43 s
+ * after an 8 s partition had healed (chaos harness, --nemesis partition --seed 2). Long enough
+ * for a follower that stops reading for a moment (a snapshot being stored) to stay connected. */
+#define WEFT_RAFT_TCP_USER_TIMEOUT_MS 3000u
+/* SYN retransmissions of one dial (after 1 s, then it fails 2 s later): a dial into a partition
+ * fails within about 3 s and raft_uv tries again, instead of hanging in connect for the kernel's
+ * default of about two minutes and then waiting out its SYN backoff once the network heals. */
+#define WEFT_RAFT_DIAL_SYN_RETRIES 1
+
+/* Sets TCP_USER_TIMEOUT (and, for a socket not yet connected, TCP_SYNCNT) on `tcp`, which must
+ * have a socket (connected, accepted, or made by uv_tcp_init_ex). Used for every connection
+ * between nodes (raft, clock probes, forwarding). Best effort: an option the kernel refuses is
+ * left at its default. */
+void weft_tcp_set_peer_timeouts(uv_tcp_t *tcp, unsigned user_timeout_ms, int syn_retries);
+
 #define WEFT_RAFT_PREAMBLE_MAGIC 0x5745465452414654ull
 #define WEFT_RAFT_PREAMBLE_VERSION 1u
 #define WEFT_RAFT_PREAMBLE_CLUSTER_BYTES 64u
