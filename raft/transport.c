@@ -153,15 +153,21 @@ typedef struct preamble {
     const char *from_address;
 } preamble;
 
-static void preamble_encode(uint8_t *p, const transport_impl *impl) {
+bool weft_raft_preamble_encode(uint8_t *p, uint32_t group_id, uint64_t from_id,
+                               const char *cluster_id, const char *from_address) {
     memset(p, 0, WEFT_RAFT_PREAMBLE_BYTES);
     be_put(p, WEFT_RAFT_PREAMBLE_MAGIC, 8);
     be_put(p + 8, WEFT_RAFT_PREAMBLE_VERSION, 4);
-    be_put(p + 12, impl->group_id, 4);
-    be_put(p + 16, impl->id, 8);
-    bool ok = field_put(p + 24, WEFT_RAFT_PREAMBLE_CLUSTER_BYTES, impl->l->cluster_id);
-    ok = ok && field_put(p + 88, WEFT_RAFT_PREAMBLE_ADDRESS_BYTES, impl->address);
-    /* Both were length-checked when stored. */
+    be_put(p + 12, group_id, 4);
+    be_put(p + 16, from_id, 8);
+    bool ok = field_put(p + 24, WEFT_RAFT_PREAMBLE_CLUSTER_BYTES, cluster_id);
+    return ok && field_put(p + 88, WEFT_RAFT_PREAMBLE_ADDRESS_BYTES, from_address);
+}
+
+static void preamble_encode(uint8_t *p, const transport_impl *impl) {
+    bool ok = weft_raft_preamble_encode(p, impl->group_id, impl->id, impl->l->cluster_id,
+                                        impl->address);
+    /* Both strings were length-checked when stored. */
     WEFT_ASSERT(ok);
 }
 

@@ -6,6 +6,7 @@
 
 #include <raft.h>
 #include <raft/uv.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -41,6 +42,12 @@ _Static_assert(24 + WEFT_RAFT_PREAMBLE_CLUSTER_BYTES + WEFT_RAFT_PREAMBLE_ADDRES
                "preamble layout adds up");
 
 typedef struct weft_raft_listener weft_raft_listener;
+
+/* Writes the preamble a dialer of group `group_id` sends (WEFT_RAFT_PREAMBLE_BYTES into `p`).
+ * Returns false when `cluster_id` or `from_address` (borrowed) does not fit its field. Used
+ * by the transport's dials, and by tests/fuzz to seed its corpus. */
+bool weft_raft_preamble_encode(uint8_t *p, uint32_t group_id, uint64_t from_id,
+                               const char *cluster_id, const char *from_address);
 
 /* Binds and listens on `address` ("a.b.c.d:port"; port 0 picks a free port, see
  * weft_raft_listener_address). `cluster_id` (borrowed, copied) must match every incoming
