@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libraft-dev libuv1-dev liblmdb-dev libmsgpack-dev libxxhash-dev libinih-dev libjansson-dev
   libcmocka-dev lmdb-utils
+  clang libclang-rt-14-dev
 )
 
 missing=()
