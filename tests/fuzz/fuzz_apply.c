@@ -168,3 +168,68 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fa_close(&follower);
     return 0;
 }
+
+#ifdef WEFT_FUZZ_LIBFUZZER
+/* Commands one mutated entry may hold: as many as an entry may. */
+static weft_bytes fa_mut_cmds[WEFT_RAFT_BATCH_CMDS_MAX];
+
+/* Mutates one command of the entry, re-framed with weft_batch_encode so the entry still
+ * decodes: half the time the client body inside the command (re-encoded as a
+ * weft_shard_cmd), otherwise the command's bytes; now and then the leader's time too. */
+static size_t fa_mutate_entry(uint8_t *rec, size_t len, size_t cap, uint64_t *rng) {
+    uint64_t leader_time_ms = 0;
+    uint32_t n = 0;
+    weft_err err = {0};
+    if (cap < 16 || fuzz_rand(rng) % 8 == 0 ||
+        weft_batch_decode(rec, len, &leader_time_ms, fa_mut_cmds, WEFT_RAFT_BATCH_CMDS_MAX, &n,
+                          &err) != 0)
+        return LLVMFuzzerMutate(rec, len, cap);
+    uint32_t k = (uint32_t)(fuzz_rand(rng) % n);
+    uint8_t *cmd = malloc(cap);
+    uint8_t *body = malloc(cap);
+    WEFT_ASSERT(cmd != NULL && body != NULL);
+    size_t cmd_len = fa_mut_cmds[k].len;
+    memcpy(cmd, fa_mut_cmds[k].ptr, cmd_len);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    weft_shard_cmd sc;
+    uint8_t *encoded = NULL;
+    size_t encoded_len = 0;
+    if (fuzz_rand(rng) % 2 == 0 &&
+        weft_schema_decode_buf(&weft_shard_cmd_schema, cmd, cmd_len, &sc, &up, &fa_limits,
+                               &err) == 0) {
+        size_t body_len = sc.body.len;
+        if (body_len > 0) memcpy(body, sc.body.ptr, body_len);
+        body_len = LLVMFuzzerMutate(body, body_len, cap / 2);
+        sc.body = (weft_bytes){.ptr = body, .len = (uint32_t)body_len};
+        if (weft_schema_encode_buf(&weft_shard_cmd_schema, &sc, &encoded, &encoded_len) == 0 &&
+            encoded_len <= cap) {
+            memcpy(cmd, encoded, encoded_len);
+            cmd_len = encoded_len;
+        }
+        free(encoded);
+    } else {
+        cmd_len = LLVMFuzzerMutate(cmd, cmd_len, cap / 2);
+    }
+    msgpack_unpacked_destroy(&up);
+    fa_mut_cmds[k] = (weft_bytes){.ptr = cmd, .len = (uint32_t)cmd_len};
+    if (fuzz_rand(rng) % 8 == 0) leader_time_ms += fuzz_rand(rng) % 100000u;
+    void *entry = NULL;
+    size_t entry_len = 0;
+    size_t out = 0;
+    if (weft_batch_encode(leader_time_ms, fa_mut_cmds, n, &entry, &entry_len, malloc) == 0 &&
+        entry_len <= cap) {
+        memcpy(rec, entry, entry_len);
+        out = entry_len;
+    }
+    free(entry);
+    free(cmd);
+    free(body);
+    return out > 0 ? out : LLVMFuzzerMutate(rec, len, cap);
+}
+
+/* Keeps the entries' framing and mutates inside one of them (fuzz_util.h). */
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned seed) {
+    return fuzz_mutate_records(data, size, max_size, seed, false, fa_mutate_entry);
+}
+#endif

@@ -263,3 +263,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     weft_frame_reader_free(&fn.answers);
     return 0;
 }
+
+#ifdef WEFT_FUZZ_LIBFUZZER
+/* Mostly mutates inside one frame and keeps the stream's framing, so most inputs reach the
+ * handlers rather than the frame reader (fuzz_util.h). */
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned seed) {
+    return fuzz_mutate_records(data, size, max_size, seed, true, NULL);
+}
+#endif
