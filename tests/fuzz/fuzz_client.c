@@ -175,3 +175,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fc_exchange(&weft_ops[data[0] % weft_ops_count], data + 1, size - 1);
     return 0;
 }
+
+#ifdef WEFT_FUZZ_LIBFUZZER
+/* Keeps the answer's length prefix consistent and mutates inside the frame (fuzz_util.h);
+ * sometimes picks another request instead. JSON histories mutate byte-wise. */
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned seed) {
+    if (size < 2 || max_size < 2 || data[0] == FC_MODE_JSON) {
+        return LLVMFuzzerMutate(data, size, max_size);
+    }
+    if (seed % 16 == 0) {
+        data[0] = (uint8_t)(seed / 16 % weft_ops_count);
+        return size;
+    }
+    return 1 + fuzz_mutate_records(data + 1, size - 1, max_size - 1, seed, true, NULL);
+}
+#endif

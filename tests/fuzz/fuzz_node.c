@@ -85,8 +85,10 @@ static bool fn_node_ready(void) {
 
 static void fn_node_start(void) {
     fuzz_tmpdir(fn.dir, sizeof fn.dir, "node");
-    snprintf(fn.listen, sizeof fn.listen, "127.0.0.1:%u", fn_free_port());
-    snprintf(fn.raft_listen, sizeof fn.raft_listen, "127.0.0.1:%u", fn_free_port());
+    unsigned port = fn_free_port(), raft_port = fn_free_port();
+    while (raft_port == port) raft_port = fn_free_port();
+    snprintf(fn.listen, sizeof fn.listen, "127.0.0.1:%u", port);
+    snprintf(fn.raft_listen, sizeof fn.raft_listen, "127.0.0.1:%u", raft_port);
     char *argv[] = {"weftd", "--data", fn.dir, "--listen", fn.listen, "--raft-listen",
                     fn.raft_listen, "--shards", "2", "--log-level", "error",
                     "--poll-timeout-ms", FN_LONG_POLL_MS, "--long-poll-ms-max", FN_LONG_POLL_MS,
