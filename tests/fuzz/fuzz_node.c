@@ -6,6 +6,10 @@
  * Each input is the byte stream one client connection sends after a successful Hello (which
  * this harness sends first). The harness counts the complete frames in it and waits until the
  * node has answered each one (a broken length prefix ends the stream with one error frame).
+ * Frames are pipelined, except that a frame holding a placeholder task token (FN_WFT_TOKEN or
+ * FN_ACT_TOKEN, as a msgpack bin) waits for the answers before it, and is sent with the
+ * placeholder replaced by the last token a workflow or activity poll answered in this input:
+ * so polls and completions in one input run a task's whole life, as a worker would.
  * Beyond "no crash", a request the node never answers is a finding: it aborts after
  * FN_DEADLINE_MS. The node restarts on a fresh data dir every FN_INPUTS_PER_NODE inputs, so
  * its state stays small however long the fuzzer runs. */
@@ -35,6 +39,26 @@
 #define FN_INPUTS_PER_NODE 20000u
 /* How long the node may take to start and lead its shards. */
 #define FN_START_MS 30000u
+/* Frames of one input that are sent one by one (a token may be substituted), at most; the
+ * rest goes as it is. Inputs are a few kilobytes. */
+#define FN_FRAMES_MAX 2048u
+/* Placeholder task tokens (msgpack bin bodies of 19 bytes): fuzz_seeds writes them into the
+ * completions of its node seeds. */
+#define FN_WFT_TOKEN "WEFT-FUZZ-WFT-TOKEN"
+#define FN_ACT_TOKEN "WEFT-FUZZ-ACT-TOKEN"
+#define FN_TOKEN_PLACEHOLDER_BYTES 19u
+/* Longest task token kept for substitution (the node's are a few dozen bytes; bin8). */
+#define FN_TOKEN_BYTES_MAX 255u
+
+_Static_assert(sizeof FN_WFT_TOKEN - 1 == FN_TOKEN_PLACEHOLDER_BYTES &&
+                   sizeof FN_ACT_TOKEN - 1 == FN_TOKEN_PLACEHOLDER_BYTES,
+               "placeholders are bin8 bodies of the same length");
+
+/* One write in flight; `owned` is a substituted frame freed with it. */
+typedef struct fn_write {
+    uv_write_t req;
+    uint8_t *owned;
+} fn_write;
 
 typedef struct fn_state {
     uv_loop_t loop;
@@ -45,10 +69,17 @@ typedef struct fn_state {
     unsigned inputs;         /* inputs served by the current node */
     msgpack_sbuffer hello;   /* the Hello frame sent before each input */
     /* per input */
+    const uint8_t *data;                /* the input */
+    size_t size;                        /* its bytes */
+    size_t frame_end[FN_FRAMES_MAX];    /* end offset of each complete frame, in order */
+    uint32_t frames;                    /* complete frames in frame_end */
+    uint32_t next;                      /* first frame not sent yet */
+    size_t sent_bytes;                  /* input bytes handed to uv_write */
+    bool tail_sent;                     /* bytes after the last complete frame went too */
+    uint8_t tokens[2][FN_TOKEN_BYTES_MAX]; /* last workflow [0] and activity [1] task token */
+    size_t tokens_len[2];               /* their bytes, 0 none yet */
     uv_tcp_t client;
     uv_connect_t connect;
-    uv_write_t write;
-    uv_buf_t bufs[2];
     weft_frame_reader answers; /* splits what the node sends back */
     uint32_t expected;         /* answers the input calls for */
     uint32_t answered;         /* answers read so far */
@@ -147,6 +178,111 @@ static void fn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     *buf = uv_buf_init(chunk, sizeof chunk);
 }
 
+static void fn_write_cb(uv_write_t *req, int status) {
+    fn_write *w = (fn_write *)req;
+    free(w->owned);
+    free(w);
+    if (status < 0) fn_close(); /* the node ended the stream after a broken length prefix */
+}
+
+/* Queues bytes on the connection; `owned` (malloc'd or NULL) is freed once written. */
+static void fn_write_bytes(const uint8_t *bytes, size_t len, uint8_t *owned) {
+    if (len == 0 || uv_is_closing((uv_handle_t *)&fn.client)) {
+        free(owned);
+        return;
+    }
+    fn_write *w = calloc(1, sizeof *w);
+    WEFT_ASSERT(w != NULL);
+    w->owned = owned;
+    uv_buf_t b = uv_buf_init((char *)bytes, (unsigned)len);
+    if (uv_write(&w->req, (uv_stream_t *)&fn.client, &b, 1, fn_write_cb) != 0) {
+        free(owned);
+        free(w);
+        fn_close();
+    }
+}
+
+/* Which placeholder frame i holds: 0 (workflow task token), 1 (activity), or -1 (none). */
+static int fn_placeholder(uint32_t i, const uint8_t **at) {
+    size_t start = i == 0 ? 0 : fn.frame_end[i - 1];
+    size_t len = fn.frame_end[i] - start;
+    static const char *const names[2] = {FN_WFT_TOKEN, FN_ACT_TOKEN};
+    for (int kind = 0; kind < 2; kind++) {
+        uint8_t needle[2 + FN_TOKEN_PLACEHOLDER_BYTES] = {0xc4, FN_TOKEN_PLACEHOLDER_BYTES};
+        memcpy(needle + 2, names[kind], FN_TOKEN_PLACEHOLDER_BYTES);
+        *at = memmem(fn.data + start, len, needle, sizeof needle);
+        if (*at != NULL) return kind;
+    }
+    return -1;
+}
+
+/* Sends frame i with its placeholder (at `at`) replaced by the last token of `kind`, or as it
+ * is when no poll of this input answered with one. */
+static void fn_send_substituted(uint32_t i, int kind, const uint8_t *at) {
+    size_t start = i == 0 ? 0 : fn.frame_end[i - 1];
+    size_t len = fn.frame_end[i] - start;
+    size_t tok = fn.tokens_len[kind];
+    if (tok == 0) {
+        fn_write_bytes(fn.data + start, len, NULL);
+        return;
+    }
+    size_t old_bytes = 2 + FN_TOKEN_PLACEHOLDER_BYTES, new_bytes = 2 + tok;
+    size_t out_len = len - old_bytes + new_bytes;
+    uint8_t *out = malloc(out_len);
+    WEFT_ASSERT(out != NULL);
+    size_t before = (size_t)(at - (fn.data + start));
+    memcpy(out, fn.data + start, before);
+    out[before] = 0xc4;
+    out[before + 1] = (uint8_t)tok;
+    memcpy(out + before + 2, fn.tokens[kind], tok);
+    memcpy(out + before + new_bytes, at + old_bytes, len - before - old_bytes);
+    uint32_t payload = (uint32_t)(out_len - WEFT_FRAME_HEADER_BYTES);
+    for (int b = 0; b < 4; b++) out[b] = (uint8_t)(payload >> (8 * (3 - b)));
+    fn_write_bytes(out, out_len, out);
+}
+
+/* Sends what may go now: frames up to the next one holding a placeholder, which waits until
+ * every frame before it (and the Hello) is answered; after the last frame, the tail. */
+static void fn_send_more(void) {
+    while (fn.next < fn.frames) {
+        const uint8_t *at = NULL;
+        int kind = fn_placeholder(fn.next, &at);
+        if (kind >= 0) {
+            if (fn.answered < 1 + fn.next) return;
+            fn_send_substituted(fn.next, kind, at);
+            fn.sent_bytes = fn.frame_end[fn.next++];
+            continue;
+        }
+        uint32_t run_end = fn.next + 1;
+        while (run_end < fn.frames && fn_placeholder(run_end, &at) < 0) run_end++;
+        size_t until = fn.frame_end[run_end - 1];
+        fn_write_bytes(fn.data + fn.sent_bytes, until - fn.sent_bytes, NULL);
+        fn.sent_bytes = until;
+        fn.next = run_end;
+    }
+    if (!fn.tail_sent) {
+        fn.tail_sent = true;
+        fn_write_bytes(fn.data + fn.sent_bytes, fn.size - fn.sent_bytes, NULL);
+    }
+}
+
+/* Keeps the task token of a poll's answer, for the placeholders that follow. */
+static void fn_take_token(uint32_t type, const msgpack_object *body) {
+    int kind = type == (WEFT_MSG_POLL_WORKFLOW_TASK | WEFT_MSG_RESPONSE_BIT)   ? 0
+               : type == (WEFT_MSG_POLL_ACTIVITY_TASK | WEFT_MSG_RESPONSE_BIT) ? 1
+                                                                               : -1;
+    if (kind < 0) return;
+    for (uint32_t i = 0; i < body->via.map.size; i++) {
+        const msgpack_object *k = &body->via.map.ptr[i].key, *v = &body->via.map.ptr[i].val;
+        if (k->type != MSGPACK_OBJECT_STR || k->via.str.size != 10 ||
+            memcmp(k->via.str.ptr, "task_token", 10) != 0 || v->type != MSGPACK_OBJECT_BIN ||
+            v->via.bin.size == 0 || v->via.bin.size > FN_TOKEN_BYTES_MAX)
+            continue;
+        memcpy(fn.tokens[kind], v->via.bin.ptr, v->via.bin.size);
+        fn.tokens_len[kind] = v->via.bin.size;
+    }
+}
+
 static void fn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     (void)s;
     if (nread == 0) return;
@@ -175,16 +311,16 @@ static void fn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         WEFT_ASSERT(type == WEFT_MSG_ERROR ||
                     ((type & WEFT_MSG_RESPONSE_BIT) != 0 &&
                      weft_op_find(type & ~WEFT_MSG_RESPONSE_BIT) != NULL));
+        fn_take_token(type, body);
         msgpack_unpacked_destroy(&up);
         fn.answered++;
     }
     WEFT_ASSERT(rc == 0);
-    if (fn.answered >= fn.expected) fn_close();
-}
-
-static void fn_write_cb(uv_write_t *req, int status) {
-    (void)req;
-    if (status < 0) fn_close(); /* the node ended the stream after a broken length prefix */
+    if (fn.answered >= fn.expected) {
+        fn_close();
+        return;
+    }
+    fn_send_more();
 }
 
 static void fn_connect_cb(uv_connect_t *req, int status) {
@@ -192,8 +328,8 @@ static void fn_connect_cb(uv_connect_t *req, int status) {
     WEFT_ASSERT(status == 0);
     int rc = uv_read_start((uv_stream_t *)&fn.client, fn_alloc_cb, fn_read_cb);
     WEFT_ASSERT(rc == 0);
-    rc = uv_write(&fn.write, (uv_stream_t *)&fn.client, fn.bufs, 2, fn_write_cb);
-    if (rc != 0) fn_close();
+    fn_write_bytes((const uint8_t *)fn.hello.data, fn.hello.size, NULL);
+    fn_send_more();
 }
 
 /* Answers the stream calls for: one per complete frame, up to and including the first one
@@ -206,8 +342,14 @@ static uint32_t fn_expected(const uint8_t *data, size_t size) {
     int rc = weft_frame_reader_feed(&r, data, size, &err);
     const uint8_t *frame = NULL;
     size_t len = 0;
+    size_t end = 0;
+    fn.frames = 0;
     if (rc == 0) {
-        while ((rc = weft_frame_reader_next(&r, &frame, &len, &err)) == 1) frames++;
+        while ((rc = weft_frame_reader_next(&r, &frame, &len, &err)) == 1) {
+            frames++;
+            end += WEFT_FRAME_HEADER_BYTES + len;
+            if (fn.frames < FN_FRAMES_MAX) fn.frame_end[fn.frames++] = end;
+        }
     }
     fn.broken = rc < 0;
     if (fn.broken) frames++;
@@ -241,12 +383,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fn_node_stop();
         fn_node_start();
     }
+    fn.data = data;
+    fn.size = size;
     fn.expected = fn_expected(data, size);
     fn.answered = 0;
+    fn.next = 0;
+    fn.sent_bytes = 0;
+    fn.tail_sent = false;
+    fn.tokens_len[0] = fn.tokens_len[1] = 0;
     fn.eof = fn.closed = false;
     weft_frame_reader_init(&fn.answers, fn_node.cfg.limits.frame_bytes_max);
-    fn.bufs[0] = uv_buf_init(fn.hello.data, (unsigned)fn.hello.size);
-    fn.bufs[1] = uv_buf_init((char *)data, (unsigned)size);
     int rc = uv_tcp_init(&fn.loop, &fn.client);
     WEFT_ASSERT(rc == 0);
     rc = uv_tcp_connect(&fn.connect, &fn.client, (const struct sockaddr *)&fn.addr,

@@ -9,7 +9,8 @@
  * timers on an advancing shard clock; and reads every kind of answer. Along the way it records
  *   - apply: the raft entries it applied (weft_batch_encode), length-prefixed as fuzz_apply
  *     reads them, per scenario and as prefixes;
- *   - node: each client request as a frame (weft_frame_encode_raw), alone and as one session;
+ *   - node: each client request as a frame (weft_frame_encode_raw), alone and as one session,
+ *     task tokens replaced by fuzz_node's placeholders;
  *   - client: each answer as the node sends it (a frame with the op's index in front), error
  *     frames included, and each history as a JSON history file;
  *   - transport: preambles (weft_raft_preamble_encode) with raft bytes after them. */
@@ -161,15 +162,47 @@ static void gen_apply(gen *g, uint8_t *cmd, size_t cmd_len, weft_reply *reply) {
     free(cmd);
 }
 
+/* Records a task request as a node frame whose task token is fuzz_node's placeholder
+ * (FN_WFT_TOKEN / FN_ACT_TOKEN there): the node's own tokens are not this shard's, and the
+ * harness puts in the token the node answered the poll before with. */
+static void gen_task_request(gen *g, uint32_t msg_type, const uint8_t *body, size_t len,
+                             weft_bytes token) {
+    bool workflow =
+        msg_type == WEFT_MSG_COMPLETE_WORKFLOW_TASK || msg_type == WEFT_MSG_FAIL_WORKFLOW_TASK;
+    const char *placeholder = workflow ? "WEFT-FUZZ-WFT-TOKEN" : "WEFT-FUZZ-ACT-TOKEN";
+    uint8_t needle[2 + 255];
+    if (token.len == 0 || token.len > 255) gen_die("task token", "empty or longer than bin8");
+    needle[0] = 0xc4;
+    needle[1] = (uint8_t)token.len;
+    memcpy(needle + 2, token.ptr, token.len);
+    const uint8_t *at = memmem(body, len, needle, 2 + token.len);
+    if (at == NULL) gen_die("task token", "not found in the request body");
+    size_t before = (size_t)(at - body), after = len - before - 2 - token.len;
+    size_t out_len = before + 2 + strlen(placeholder) + after;
+    uint8_t *out = malloc(out_len);
+    if (out == NULL) gen_die("task request", "out of memory");
+    memcpy(out, body, before);
+    out[before] = 0xc4;
+    out[before + 1] = (uint8_t)strlen(placeholder);
+    memcpy(out + before + 2, placeholder, strlen(placeholder));
+    memcpy(out + before + 2 + strlen(placeholder), at + 2 + token.len, after);
+    gen_request(g, msg_type, out, out_len);
+    free(out);
+}
+
 /* A client request: recorded as a node frame, built into a command, applied; the answer is
- * recorded as a client seed. */
+ * recorded as a client seed. `token` is the task token a task request carries, else empty. */
 static void gen_client(gen *g, uint32_t msg_type, const weft_schema *schema, const void *req,
-                       const char *run_id, weft_reply *reply) {
+                       const char *run_id, weft_bytes token, weft_reply *reply) {
     uint8_t *body = NULL, *cmd = NULL;
     size_t body_len = 0, cmd_len = 0;
     weft_err err = {0};
     if (weft_schema_encode_buf(schema, req, &body, &body_len) != 0) gen_die("encode", schema->name);
-    gen_request(g, msg_type, body, body_len);
+    if (token.len > 0) {
+        gen_task_request(g, msg_type, body, body_len, token);
+    } else {
+        gen_request(g, msg_type, body, body_len);
+    }
     if (weft_shard_client_cmd(g->s, msg_type, body, body_len, weft_str_c(run_id), &cmd, &cmd_len,
                               &err) != 0)
         gen_die("client command", err.message);
@@ -198,7 +231,7 @@ static void gen_start(gen *g, uint32_t msg_type, const char *workflow_id, const 
         req.signal_input = (weft_bytes){.ptr = (const uint8_t *)"\xc3", .len = 1};
     }
     weft_reply reply = {0};
-    gen_client(g, msg_type, &weft_start_req_schema, &req, run_id, &reply);
+    gen_client(g, msg_type, &weft_start_req_schema, &req, run_id, (weft_bytes){0}, &reply);
     weft_reply_reset(&reply);
 }
 
@@ -208,7 +241,8 @@ static void gen_signal(gen *g, const char *workflow_id) {
                            .input = {.ptr = (const uint8_t *)"\xa2ok", .len = 3},
                            .request_id = gen_request_id(g)};
     weft_reply reply = {0};
-    gen_client(g, WEFT_MSG_SIGNAL_WORKFLOW, &weft_signal_req_schema, &req, "", &reply);
+    gen_client(g, WEFT_MSG_SIGNAL_WORKFLOW, &weft_signal_req_schema, &req, "", (weft_bytes){0},
+               &reply);
     weft_reply_reset(&reply);
 }
 
@@ -217,7 +251,7 @@ static void gen_close(gen *g, uint32_t msg_type, const char *workflow_id) {
                           .reason = WEFT_STR_LIT("fuzz seeds"),
                           .request_id = gen_request_id(g)};
     weft_reply reply = {0};
-    gen_client(g, msg_type, &weft_close_req_schema, &req, "", &reply);
+    gen_client(g, msg_type, &weft_close_req_schema, &req, "", (weft_bytes){0}, &reply);
     weft_reply_reset(&reply);
 }
 
@@ -260,14 +294,15 @@ static void gen_run_task(gen *g, const weft_poll_wft_resp *t) {
                                  .identity = WEFT_STR_LIT("fuzz-worker"),
                                  .cause = weft_str_c(res.cause),
                                  .failure = res.failure};
-        gen_client(g, WEFT_MSG_FAIL_WORKFLOW_TASK, &weft_fail_wft_req_schema, &req, "", &reply);
+        gen_client(g, WEFT_MSG_FAIL_WORKFLOW_TASK, &weft_fail_wft_req_schema, &req, "",
+                   t->task_token, &reply);
     } else {
         weft_complete_wft_req req = {.task_token = t->task_token,
                                      .identity = WEFT_STR_LIT("fuzz-worker"),
                                      .commands = res.commands,
                                      .commands_count = res.commands_count};
         gen_client(g, WEFT_MSG_COMPLETE_WORKFLOW_TASK, &weft_complete_wft_req_schema, &req, "",
-                   &reply);
+                   t->task_token, &reply);
     }
     weft_reply_reset(&reply);
     wfe_run_free(run);
@@ -316,7 +351,8 @@ static void gen_activity_answer(gen *g, const weft_poll_activity_resp *a) {
     weft_activity_req hb = {.task_token = a->task_token,
                             .identity = WEFT_STR_LIT("fuzz-worker"),
                             .details = {.ptr = (const uint8_t *)"\x01", .len = 1}};
-    gen_client(g, WEFT_MSG_HEARTBEAT_ACTIVITY, &weft_activity_req_schema, &hb, "", &reply);
+    gen_client(g, WEFT_MSG_HEARTBEAT_ACTIVITY, &weft_activity_req_schema, &hb, "", a->task_token,
+               &reply);
     bool fail = a->attempt == 1 && weft_str_eq_c(a->activity_type, "charge");
     weft_activity_req req = {.task_token = a->task_token, .identity = WEFT_STR_LIT("fuzz-worker")};
     if (fail) {
@@ -326,7 +362,7 @@ static void gen_activity_answer(gen *g, const weft_poll_activity_resp *a) {
         req.result = (weft_bytes){.ptr = (const uint8_t *)"\xa4paid", .len = 5};
     }
     gen_client(g, fail ? WEFT_MSG_FAIL_ACTIVITY : WEFT_MSG_COMPLETE_ACTIVITY,
-               &weft_activity_req_schema, &req, "", &reply);
+               &weft_activity_req_schema, &req, "", a->task_token, &reply);
     weft_reply_reset(&reply);
 }
 
