@@ -26,13 +26,13 @@
 #define FA_MAP_BYTES (64u * 1024u * 1024u)
 
 typedef struct fa_replica {
-    char dir[256];
-    weft_shard *s;
+    char dir[256]; /* its scratch LMDB env */
+    weft_shard *s; /* the shard open on it */
 } fa_replica;
 
-static weft_limits fa_limits;
-static weft_bytes fa_cmds[WEFT_RAFT_BATCH_CMDS_MAX];
-static weft_reply fa_replies[WEFT_RAFT_BATCH_CMDS_MAX];
+static weft_limits fa_limits;                           /* the defaults, as a node's */
+static weft_bytes fa_cmds[WEFT_RAFT_BATCH_CMDS_MAX];    /* one entry's commands */
+static weft_reply fa_replies[WEFT_RAFT_BATCH_CMDS_MAX]; /* and their replies */
 
 /* The leader's observer: its callbacks run after each commit, as node/ runs them. */
 static void fa_task_ready(void *ctx, weft_shard *s, const weft_ready_task *t) {

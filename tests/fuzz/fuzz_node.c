@@ -56,12 +56,12 @@ _Static_assert(sizeof FN_WFT_TOKEN - 1 == FN_TOKEN_PLACEHOLDER_BYTES &&
 
 /* One write in flight; `owned` is a substituted frame freed with it. */
 typedef struct fn_write {
-    uv_write_t req;
-    uint8_t *owned;
+    uv_write_t req; /* libuv's request (first: the callback casts back) */
+    uint8_t *owned; /* malloc'd bytes to free once written, or NULL */
 } fn_write;
 
 typedef struct fn_state {
-    uv_loop_t loop;
+    uv_loop_t loop;          /* the node's loop, which the harness also runs */
     char dir[256];           /* data dir of the current node */
     char listen[64];         /* its client address */
     char raft_listen[64];    /* its raft address */

@@ -22,27 +22,27 @@
 #define FT_DEADLINE_MS 5000u
 
 typedef struct ft_state {
-    uv_loop_t loop;
-    weft_raft_listener *listener;
-    struct raft_uv_transport transports[FT_GROUPS];
-    struct sockaddr_in addr;
+    uv_loop_t loop;                                 /* runs the listener and our peer */
+    weft_raft_listener *listener;                   /* the raft port under test */
+    struct raft_uv_transport transports[FT_GROUPS]; /* groups 1..FT_GROUPS, listening */
+    struct sockaddr_in addr;                        /* where the listener listens */
     /* per input */
-    const uint8_t *data;
-    size_t size;
-    uv_tcp_t client;
-    uv_connect_t connect;
-    uv_write_t write;
-    uv_shutdown_t shutdown;
-    bool client_eof;     /* the listener closed (or reset) the connection */
-    bool client_closed;  /* our end's close callback ran */
-    bool accepted;       /* the accept callback ran */
-    uint32_t accepted_group;
+    const uint8_t *data;      /* the input: what our peer sends */
+    size_t size;              /* its bytes */
+    uv_tcp_t client;          /* our peer's end */
+    uv_connect_t connect;     /* its connect request */
+    uv_write_t write;         /* its one write */
+    uv_shutdown_t shutdown;   /* its half-close after the write */
+    bool client_eof;          /* the listener closed (or reset) the connection */
+    bool client_closed;       /* our end's close callback ran */
+    bool accepted;            /* the accept callback ran */
+    uint32_t accepted_group;  /* the group whose transport accepted */
     uv_stream_t *raft_stream; /* what raft would have been handed */
-    uint8_t *raft_bytes;      /* what it read until EOF */
-    size_t raft_len;
-    bool raft_eof;
-    bool raft_closed;
-    bool done;
+    uint8_t *raft_bytes;      /* what it read until EOF (malloc'd) */
+    size_t raft_len;          /* bytes in raft_bytes */
+    bool raft_eof;            /* raft's stream reached the peer's EOF */
+    bool raft_closed;         /* raft's stream's close callback ran */
+    bool done;                /* every handle of this input closed */
 } ft_state;
 
 static ft_state ft;
