@@ -105,12 +105,9 @@ static int client_first_hello(weft_client *c, weft_err *err) {
     return rc;
 }
 
-int weft_client_open(const char *addresses, const weft_client_opts *opts, weft_client **out,
-                     weft_err *err) {
-    if (addresses == NULL || out == NULL) {
-        return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, addresses ? "out" : "addresses",
-                            "weft_client_open needs an address list and an out pointer");
-    }
+int client_new(const char *addresses, const weft_client_opts *opts, weft_client **out,
+               weft_err *err) {
+    WEFT_ASSERT(addresses != NULL && out != NULL);
     *out = NULL;
     weft_client *c = calloc(1, sizeof *c);
     if (c == NULL) {
@@ -126,6 +123,23 @@ int weft_client_open(const char *addresses, const weft_client_opts *opts, weft_c
     if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) seed = weft_mono_ms();
     c->rng_state = seed | 1u;
     rc = client_parse_seeds(c, addresses, err);
+    if (rc != 0) {
+        weft_client_close(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+int weft_client_open(const char *addresses, const weft_client_opts *opts, weft_client **out,
+                     weft_err *err) {
+    if (addresses == NULL || out == NULL) {
+        return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, addresses ? "out" : "addresses",
+                            "weft_client_open needs an address list and an out pointer");
+    }
+    *out = NULL;
+    weft_client *c = NULL;
+    int rc = client_new(addresses, opts, &c, err);
     if (rc == 0) rc = client_first_hello(c, err);
     if (rc != 0) {
         weft_client_close(c);

@@ -76,6 +76,15 @@ struct weft_client {
     uint64_t rng_state;      /* xorshift state for backoff jitter */
 };
 
+/* ---- client.c ---- */
+
+/* weft_client_open without the first Hello: the options resolved, the seed list parsed, no
+ * connection made. `addresses` and `opts` are borrowed. On success *out belongs to the caller
+ * (weft_client_close). Errors: INVALID_ARGUMENT (seed list), RESOURCE_EXHAUSTED. Used by
+ * weft_client_open, and by tests/fuzz, which runs exchanges on sockets of its own. */
+int client_new(const char *addresses, const weft_client_opts *opts, weft_client **out,
+               weft_err *err);
+
 /* ---- conn.c: sockets and frames ---- */
 
 /* Dials `address` ("host:port") within timeout_ms. On success *fd_out is a connected blocking

@@ -15,6 +15,8 @@ PACKAGES=(
   g++ dpkg-dev file lintian systemd strace
   # the container files' test reads compose.yaml and the Kubernetes manifest
   python3-yaml
+  # the fuzz targets (tests/fuzz/): clang with libFuzzer and the sanitizers' runtimes
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test.sh: Quick start, step two. Installs what is missing, builds weft twice (plain, and with
 # AddressSanitizer + UndefinedBehaviorSanitizer) and runs the whole test suite on both builds:
-# unit tests, deterministic simulations and integration tests with real weftd processes.
+# unit tests, deterministic simulations and integration tests with real weftd processes. Then
+# a third stage builds the libFuzzer targets with clang and runs each for a short while
+# (tests/fuzz/run.sh, WEFT_FUZZ_SECONDS each, default 30; docs/fuzzing.md).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
@@ -27,6 +29,9 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 run_suite build "plain build"
 run_suite build-asan "ASan+UBSan build"
+
+echo "== fuzzing: each target for ${WEFT_FUZZ_SECONDS:-30}s" >&2
+"$here/tests/fuzz/run.sh" "${WEFT_FUZZ_SECONDS:-30}" || status=1
 
 # The chaos harness's smoke run (docs/jepsen.md): every workload on a 3-node cluster in network
 # namespaces, once under kill -9 of nodes and once under network partitions, each judged by

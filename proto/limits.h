@@ -22,6 +22,11 @@
 #define WEFT_COMMANDS_PER_TASK_MAX_DEFAULT 4096u
 /* Signal request ids remembered per run for dedup. */
 #define WEFT_SIGNAL_DEDUP_PER_RUN_MAX_DEFAULT 10000u
+/* The latest time, in ms since the epoch, that a leader may stamp on a raft entry: the start of
+ * the year 10000. No working clock reads later, and every deadline is the shard clock (the
+ * largest stamp applied) plus a duration of at most 100 years (shards/apply.h), which must
+ * never wrap a u64 (DESIGN section 9). raft/batch.c refuses entries stamped later. */
+#define WEFT_LEADER_TIME_MS_MAX 253402300800000ull
 /* Nesting depth the msgpack decoder accepts before it refuses input (STYLE rule 12). */
 #define WEFT_DECODE_DEPTH_MAX 8u
 /* Elements in one decoded array (commands, events, error types). */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../proto/errors.h"
+#include "../proto/limits.h"
 
 /* ---- Encoding ---- */
 
@@ -52,6 +53,7 @@ int weft_batch_encode(uint64_t leader_time_ms, const weft_bytes *cmds, uint32_t 
                       size_t *len, void *(*alloc)(size_t)) {
     WEFT_ASSERT(buf != NULL && len != NULL && alloc != NULL);
     WEFT_ASSERT(cmds != NULL || n == 0);
+    if (leader_time_ms > WEFT_LEADER_TIME_MS_MAX) return -WEFT_E_INVALID_ARGUMENT;
     size_t cmd_bytes = 0;
     int rc = batch_check_cmds(cmds, n, &cmd_bytes);
     if (rc != 0) return rc;
@@ -189,6 +191,13 @@ static int batch_decode_header(batch_reader *r, uint64_t *leader_time_ms, uint64
                             (unsigned long long)version, WEFT_BATCH_VERSION);
     }
     if (!reader_uint(r, leader_time_ms)) return batch_malformed(err, "leader time is missing");
+    if (*leader_time_ms > WEFT_LEADER_TIME_MS_MAX) {
+        /* Applied, it would move the shard clock where deadlines wrap (limits.h). */
+        return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "entry",
+                            "raft entry is stamped with leader time %llu ms, past the year 10000 "
+                            "(WEFT_LEADER_TIME_MS_MAX): the leader's clock is wrong; fix it",
+                            (unsigned long long)*leader_time_ms);
+    }
     if (!reader_array(r, n)) return batch_malformed(err, "command list is not an array");
     if (*n == 0 || *n > WEFT_RAFT_BATCH_CMDS_MAX) {
         return batch_malformed(err, "command count outside 1..WEFT_RAFT_BATCH_CMDS_MAX");

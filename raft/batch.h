@@ -3,6 +3,7 @@
 #ifndef WEFT_RAFT_BATCH_H
 #define WEFT_RAFT_BATCH_H
 
+#include "../proto/limits.h"
 #include "host.h"
 
 /* Format version written into every entry. An entry with another version is refused: a node

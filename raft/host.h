@@ -217,13 +217,15 @@ void weft_raft_host_set_stamp_check(weft_raft_host *h, const char *(*check)(void
 /* Entry framing: [version, leader_time_ms, [cmd bytes...]] plus zero padding to 8 bytes,
  * which raft_uv needs (batch.h) (DESIGN section 5). Exposed for the simulation tests, which
  * drive raft_fixture with the same encoding. `cmds` borrowed; *buf from `alloc` on success.
- * Errors: INVALID_ARGUMENT (n outside 1..WEFT_RAFT_BATCH_CMDS_MAX), RESOURCE_EXHAUSTED (a
- * command or the total past WEFT_RAFT_BATCH_BYTES_MAX, or allocation). */
+ * Errors: INVALID_ARGUMENT (n outside 1..WEFT_RAFT_BATCH_CMDS_MAX, or a leader time past
+ * WEFT_LEADER_TIME_MS_MAX), RESOURCE_EXHAUSTED (a command or the total past
+ * WEFT_RAFT_BATCH_BYTES_MAX, or allocation). */
 int weft_batch_encode(uint64_t leader_time_ms, const weft_bytes *cmds, uint32_t n, void **buf,
                       size_t *len, void *(*alloc)(size_t));
 /* Decodes into `cmds` (caller array of `cap` slots, borrowing from buf: valid while buf is).
- * Strict: exact shape, known version, counts and lengths within the limits, nothing after the
- * padding. Errors: INVALID_ARGUMENT with a message naming what was wrong. */
+ * Strict: exact shape, known version, a leader time no later than WEFT_LEADER_TIME_MS_MAX,
+ * counts and lengths within the limits, nothing after the padding. Errors: INVALID_ARGUMENT
+ * with a message naming what was wrong. */
 int weft_batch_decode(const void *buf, size_t len, uint64_t *leader_time_ms, weft_bytes *cmds,
                       uint32_t cap, uint32_t *n, weft_err *err);
 

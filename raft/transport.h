@@ -79,7 +79,8 @@ void weft_raft_listener_free(weft_raft_listener *l);
 struct weft_clock;
 void weft_raft_listener_set_clock(weft_raft_listener *l, struct weft_clock *c);
 /* Writes a preamble (the layout above) with `magic` (the raft or the clock probe one) into p,
- * WEFT_RAFT_PREAMBLE_BYTES long. False when cluster_id or address does not fit its field. */
+ * WEFT_RAFT_PREAMBLE_BYTES long. False when cluster_id or address (borrowed) does not fit its
+ * field. Used by the transport's dials, the clock's probes, and tests/fuzz to seed its corpus. */
 bool weft_raft_preamble_encode(uint8_t *p, uint64_t magic, uint32_t group_id, uint64_t from_id,
                                const char *cluster_id, const char *address);
 

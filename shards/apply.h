@@ -147,6 +147,9 @@ void sh_fx_free(sh_effects *fx);
 /* Longest duration any timeout or interval may ask for: 100 years. Deadlines are computed as
  * shard clock + duration, which must never wrap. */
 #define SH_DURATION_MS_MAX (100ull * 365ull * 24ull * 3600ull * 1000ull)
+/* The shard clock never passes WEFT_LEADER_TIME_MS_MAX (raft/batch.c refuses later stamps). */
+_Static_assert(WEFT_LEADER_TIME_MS_MAX <= UINT64_MAX - SH_DURATION_MS_MAX,
+               "the shard clock plus the longest duration fits a u64");
 /* Rejects a duration above SH_DURATION_MS_MAX, naming `field`. */
 int sh_check_duration(sh_ctx *c, const char *field, uint64_t ms);
 

@@ -134,7 +134,8 @@ uint64_t weft_shard_clock_ms(const weft_shard *s);
 /* ---- Apply (every replica) ---- */
 
 /* Applies one raft entry: `cmds` are encoded weft_shard_cmd maps, `leader_time_ms` the
- * leader's wall clock when it built the entry. Entries at or below the applied index are
+ * leader's wall clock when it built the entry, at most WEFT_LEADER_TIME_MS_MAX (raft/batch.c
+ * refuses later stamps, which would wrap deadlines). Entries at or below the applied index are
  * skipped (raft re-applies after a restart). All commands apply in one LMDB transaction that
  * also stores `index` as the applied index.
  *

@@ -66,12 +66,13 @@ static void test_round_trip(void **state) {
 
 static void test_round_trip_limits(void **state) {
     (void)state;
-    /* The most commands an entry may hold, and leader times at every integer width. */
+    /* The most commands an entry may hold, and leader times at every integer width (the
+     * widest up to the latest stamp allowed). */
     weft_bytes *cmds = calloc(WEFT_RAFT_BATCH_CMDS_MAX, sizeof *cmds);
     weft_bytes *out = calloc(WEFT_RAFT_BATCH_CMDS_MAX, sizeof *out);
     uint8_t one = 7;
     for (uint32_t i = 0; i < WEFT_RAFT_BATCH_CMDS_MAX; i++) cmds[i] = (weft_bytes){&one, 1};
-    const uint64_t times[] = {0, 127, 128, 65535, 65536, UINT32_MAX, UINT64_MAX};
+    const uint64_t times[] = {0, 127, 128, 65535, 65536, UINT32_MAX, WEFT_LEADER_TIME_MS_MAX};
     for (size_t k = 0; k < WEFT_ARRAY_LEN(times); k++) {
         void *buf = NULL;
         size_t len = 0;
@@ -132,6 +133,51 @@ static void test_encode_refuses(void **state) {
     assert_int_equal(weft_batch_encode(1, &huge, 1, &buf, &len, test_alloc),
                      -WEFT_E_RESOURCE_EXHAUSTED);
     assert_null(buf);
+}
+
+/* Found by tests/fuzz/fuzz_apply: an entry stamped with leader time UINT64_MAX moved the shard
+ * clock so far that the next deadline (clock + duration) wrapped, and apply aborted on
+ * sh_timer_add's assertion on every replica, again at every restart. Such stamps are refused
+ * by the decoder, so every replica skips the entry alike; the encoder never makes one. */
+static void test_leader_time_bounded(void **state) {
+    (void)state;
+    uint8_t b = 0;
+    weft_bytes one = {&b, 1};
+    void *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(weft_batch_encode(WEFT_LEADER_TIME_MS_MAX + 1, &one, 1, &buf, &len,
+                                       test_alloc),
+                     -WEFT_E_INVALID_ARGUMENT);
+    assert_null(buf);
+    assert_int_equal(weft_batch_encode(WEFT_LEADER_TIME_MS_MAX, &one, 1, &buf, &len, test_alloc),
+                     0);
+    uint64_t t = 0;
+    uint32_t n = 0;
+    weft_bytes cmds[1];
+    weft_err err;
+    weft_err_clear(&err);
+    assert_int_equal(weft_batch_decode(buf, len, &t, cmds, 1, &n, &err), 0);
+    assert_true(t == WEFT_LEADER_TIME_MS_MAX);
+    free(buf);
+
+    const uint64_t late[] = {WEFT_LEADER_TIME_MS_MAX + 1, UINT64_MAX};
+    for (unsigned i = 0; i < 2; i++) {
+        raw r;
+        raw_init(&r);
+        msgpack_pack_array(&r.pk, 3);
+        msgpack_pack_uint32(&r.pk, WEFT_BATCH_VERSION);
+        msgpack_pack_uint64(&r.pk, late[i]);
+        msgpack_pack_array(&r.pk, 1);
+        msgpack_pack_bin(&r.pk, 1);
+        msgpack_pack_bin_body(&r.pk, &b, 1);
+        while (r.sb.size % WEFT_BATCH_ALIGN_BYTES != 0) msgpack_sbuffer_write(&r.sb, "", 1);
+        weft_err_clear(&err);
+        n = 99;
+        assert_int_equal(raw_decode(&r, &t, cmds, 1, &n, &err), -WEFT_E_INVALID_ARGUMENT);
+        assert_int_equal(n, 0);
+        assert_non_null(strstr(err.message, "leader time"));
+        msgpack_sbuffer_destroy(&r.sb);
+    }
 }
 
 static void expect_malformed(raw *r, uint32_t cap) {
@@ -309,7 +355,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_round_trip_limits),
         cmocka_unit_test(test_encode_refuses),  cmocka_unit_test(test_hostile_shapes),
-        cmocka_unit_test(test_padding_accepted),
+        cmocka_unit_test(test_padding_accepted), cmocka_unit_test(test_leader_time_bounded),
         cmocka_unit_test(test_hostile_lengths), cmocka_unit_test(test_fuzz_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,7 @@
  * distinct replicas, each node holds about S*R/N shards, preferred leaders spread evenly and are
  * replicas of their shard, a single node holds everything as before; the --peers parser and
  * its refusals; and the derived cluster id: the same on every node, different for any change.
- * weftd is an executable, not a library, so the pure node/placement.c is compiled in here. */
+ * node/placement.c is pure, and linked here from libweft_node. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "node/address.c"
-#include "node/placement.c"
+#include "node/address.h"
+#include "node/placement.h"
 
 /* Shard counts and cluster shapes the properties are checked for. */
 static const uint32_t shard_counts[] = {1, 2, 3, 7, 8, 16, 31, 64, 1024};
