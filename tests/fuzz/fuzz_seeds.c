@@ -373,23 +373,26 @@ static unsigned gen_activity_tasks(gen *g) {
     weft_ready_task t;
     unsigned ran = 0;
     while (weft_shard_dispatch_pop(g->s, q, WEFT_TASK_KIND_ACTIVITY, &t)) {
-        uint8_t *resp = NULL, *cmd = NULL;
-        size_t resp_len = 0, cmd_len = 0;
+        uint8_t *cmd = NULL;
+        size_t cmd_len = 0;
         weft_err err = {0};
-        if (weft_shard_activity_dispatch(g->s, &t, WEFT_STR_LIT("fuzz-worker"), g->now_ms, &resp,
-                                         &resp_len, &cmd, &cmd_len, &err) != 0)
-            continue;
+        if (weft_shard_activity_dispatch(g->s, &t, WEFT_STR_LIT("fuzz-worker"), &cmd, &cmd_len,
+                                         &err) != 0)
+            continue; /* no longer current */
         gen_poll_request(g, WEFT_MSG_POLL_ACTIVITY_TASK);
-        weft_reply started = {0};
-        gen_apply(g, cmd, cmd_len, &started);
-        weft_reply_reset(&started);
-        weft_reply answer = {.body = resp, .body_len = resp_len};
+        /* The Started entry's apply reply is the poll's answer (node/poll.c). */
+        weft_reply answer = {0};
+        gen_apply(g, cmd, cmd_len, &answer);
+        if (answer.err.code != 0) {
+            weft_reply_reset(&answer);
+            continue;
+        }
         gen_answer(g, WEFT_MSG_POLL_ACTIVITY_TASK, &answer);
         msgpack_unpacked up;
         msgpack_unpacked_init(&up);
         weft_poll_activity_resp a;
-        if (weft_schema_decode_buf(&weft_poll_activity_resp_schema, resp, resp_len, &a, &up,
-                                   &g->limits, &err) != 0)
+        if (weft_schema_decode_buf(&weft_poll_activity_resp_schema, answer.body, answer.body_len,
+                                   &a, &up, &g->limits, &err) != 0)
             gen_die("activity response", err.message);
         gen_activity_answer(g, &a);
         msgpack_unpacked_destroy(&up);
