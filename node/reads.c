@@ -255,7 +255,7 @@ static int fan_list_pack(fan_list *fl, msgpack_sbuffer *sb) {
     uint32_t n = fl->rows_count;
     bool more = false;
     if (!fl->token.has_only) {
-        qsort(fl->rows, fl->rows_count, sizeof *fl->rows, fan_row_cmp);
+        if (n > 1) qsort(fl->rows, n, sizeof *fl->rows, fan_row_cmp);
         more = n > fl->page;
         n = WEFT_MIN(n, fl->page);
     }
