@@ -330,7 +330,7 @@ static int fan_list_shard_body(weft_req *r, uint32_t shard, uint8_t **out, size_
 
 /* Appends one shard's runs (a local shard's answer, or a peer's for that one shard: the same
  * shape) to the rows gathered: each execution map with its position from the answer's
- * next_page_token. At most page + 1 runs are taken from it. */
+ * next_page_token. A shard gives at most page + 1 runs; more is a malformed answer. */
 static int fan_list_merge(fan_list *fl, uint32_t shard, const uint8_t *body, size_t len,
                           weft_err *err) {
     msgpack_unpacked up;
@@ -454,7 +454,7 @@ static void fan_barrier_cb(void *data, int status) {
 /* ---- shards read by the node that leads them ---- */
 
 /* The request for shard r->fan_shard alone, as sent to the node that reads it: the client's
- * filters with the token [shard, inner, true] (and this page's size, for a list). */
+ * filters with the token [start_ms, shard, run_key, only] (and this page's size, for a list). */
 static int fan_remote_body(weft_req *r, uint8_t **out, size_t *out_len, weft_err *err) {
     fan_list *fl = r->fan_state;
     msgpack_unpacked up;
