@@ -1,11 +1,13 @@
 /* reads.c: the read paths. Single-run reads route by workflow key; a read the shard cannot
  * answer yet (should_wait) parks in waits.c until its run changes or its wait times out. List
- * and count walk the shards in order, one barrier per shard for linearizable reads; a list
- * page token is msgpack [shard, inner token] so paging resumes where it stopped. A shard this
- * node cannot read (no replica here, or led elsewhere for a linearizable read) is read by the
- * node that leads it: this node sends it the same request for that one shard (the token
- * [shard, inner token, true] says "this shard only"), then goes on with the next shard, so one
- * answer covers the cluster. Single-run reads go to the leader the same way (forward.h). */
+ * and count walk the shards in order, one barrier per shard for linearizable reads. A list
+ * asks every shard for one run more than the page after the cursor, newest first, and answers
+ * the newest of them all in the global order (listtoken.h); its page token is the position of
+ * the page's last run, which every shard resumes from. A shard this node cannot read (no
+ * replica here, or led elsewhere for a linearizable read) is read by the node that leads it:
+ * this node sends it the same request for that one shard (the token [start_ms, shard, run_key,
+ * only] says "shard `only` alone"), then goes on with the next shard, so one answer covers the
+ * cluster. Single-run reads go to the leader the same way (forward.h). */
 #include "reads.h"
 
 #include <msgpack.h>
@@ -16,8 +18,10 @@
 #include "../proto/frame.h"
 #include "../proto/log.h"
 #include "../proto/partition.h"
+#include "../storage/keys.h"
 #include "cluster.h"
 #include "forward.h"
+#include "listtoken.h"
 #include "ops.h"
 #include "replica.h"
 #include "req.h"
@@ -181,21 +185,30 @@ void weft_reads_run(weft_req *r) {
 
 /* ---- list and count over every local shard ---- */
 
-/* A LIST page being assembled across shards. */
+/* A shard's row position in its list answer: be64 start_ms, be64 run_key (shards/read.c). */
+#define FAN_POS_BYTES 16u
+
+/* One run gathered for a LIST page: its place in the global order and its packed summary. */
+typedef struct fan_row {
+    weft_list_pos pos;
+    size_t off, len; /* the packed execution map in fan_list.items */
+} fan_row;
+
+/* A LIST page being assembled across shards: each shard gives up to page + 1 runs after the
+ * cursor, and the newest `page` of them all make the page (the extra one says more follow). */
 typedef struct fan_list {
     msgpack_sbuffer items; /* packed execution maps, concatenated */
-    uint32_t items_count;  /* maps in items */
-    uint32_t remaining;    /* executions still wanted for this page */
-    uint8_t *inner;        /* inner page token for the current shard (owned), or NULL */
-    size_t inner_len;      /* bytes in inner */
-    uint32_t consistency;  /* of the request */
+    fan_row *rows;         /* one per map in items */
+    uint32_t rows_count, rows_cap;
+    uint32_t page;         /* executions wanted for this page */
+    weft_list_token token; /* where the page resumes (WEFT_LIST_POS_TOP for the first) */
 } fan_list;
 
 static void fan_list_free(weft_req *r) {
     fan_list *fl = r->fan_state;
     if (fl == NULL) return;
     msgpack_sbuffer_destroy(&fl->items);
-    free(fl->inner);
+    free(fl->rows);
     free(fl);
     r->fan_state = NULL;
 }
@@ -205,116 +218,77 @@ static void fan_fail(weft_req *r, const weft_err *err, uint64_t hint) {
     weft_req_err(r, err, hint);
 }
 
-/* A page token is [shard, inner(, only)]: an array of scalars, one level of nesting. */
-#define FAN_TOKEN_DEPTH_MAX 1u
-
-/* Unpacks a page token that came from outside this process (a client's, or the one inside a
- * peer's answer). The raw pre-check runs first, so that no count or length the token declares
- * can make msgpack-c reserve memory its bytes cannot back (STYLE rule 12): a 155-byte token of
- * nested array32 headers would otherwise reserve gigabytes. `up` is initialised by the caller.
- * Returns 0, or -WEFT_E_INVALID_ARGUMENT with the reason in `why`. */
-static int fan_token_unpack(const uint8_t *tok, size_t len, msgpack_unpacked *up, weft_err *why) {
-    WEFT_ASSERT(up != NULL && why != NULL);
-    int rc = weft_msgpack_check(tok, len, FAN_TOKEN_DEPTH_MAX, "next_page_token", why);
-    if (rc != 0) return rc;
-    size_t off = 0;
-    if (msgpack_unpack_next(up, (const char *)tok, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-        off != len) {
-        return weft_err_set(why, WEFT_E_INVALID_ARGUMENT, "next_page_token",
-                            "next_page_token is not one msgpack value");
-    }
-    WEFT_ASSERT(up->data.type != MSGPACK_OBJECT_ARRAY || up->data.via.array.size <= len);
-    return 0;
-}
-
-/* True when `o` has the shape of a page token of a cluster with `shards` shards. */
-static bool fan_token_shaped(const msgpack_object *o, uint32_t shards) {
-    return o->type == MSGPACK_OBJECT_ARRAY &&
-           (o->via.array.size == 2 || o->via.array.size == 3) &&
-           o->via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-           o->via.array.ptr[0].via.u64 < shards &&
-           (o->via.array.ptr[1].type == MSGPACK_OBJECT_BIN ||
-            o->via.array.ptr[1].type == MSGPACK_OBJECT_NIL) &&
-           (o->via.array.size == 2 || o->via.array.ptr[2].type == MSGPACK_OBJECT_BOOLEAN);
-}
-
-/* Decodes the client's page token: msgpack [shard, inner token bytes]. */
+/* Decodes the client's (or a peer's) page token into where the fan-out starts and ends. */
 static int fan_token_decode(weft_req *r, weft_bytes tok, fan_list *fl, weft_err *err) {
-    msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
-    weft_err why = {0};
-    int rc = fan_token_unpack(tok.ptr, tok.len, &up, &why);
-    if (rc == 0 && !fan_token_shaped(&up.data, r->node->replicas_count)) {
-        rc = weft_err_set(&why, WEFT_E_INVALID_ARGUMENT, "next_page_token",
-                          "it is not [shard, inner token] for one of this cluster's %u shards",
-                          r->node->replicas_count);
+    weft_list_token t;
+    int rc = weft_list_token_decode(tok.ptr, tok.len, r->node->replicas_count, &t, err);
+    if (rc != 0) return rc;
+    if (t.has_only) {
+        r->fan_shard = t.only;
+        r->fan_end = t.only + 1;
     }
-    if (rc == 0) {
-        const msgpack_object *o = &up.data;
-        r->fan_shard = (uint32_t)o->via.array.ptr[0].via.u64;
-        r->fan_end = o->via.array.size == 3 && o->via.array.ptr[2].via.boolean
-                         ? r->fan_shard + 1
-                         : r->node->replicas_count;
-        const msgpack_object *in = &o->via.array.ptr[1];
-        if (fl != NULL && in->type == MSGPACK_OBJECT_BIN && in->via.bin.size > 0) {
-            fl->inner = malloc(in->via.bin.size);
-            WEFT_ASSERT(fl->inner != NULL);
-            memcpy(fl->inner, in->via.bin.ptr, in->via.bin.size);
-            fl->inner_len = in->via.bin.size;
-        }
-    }
-    msgpack_unpacked_destroy(&up);
-    if (rc != 0) {
-        return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "next_page_token",
-                            "next_page_token is not a token this cluster issued (%s); list "
-                            "again without it",
-                            why.message);
-    }
+    if (fl != NULL) fl->token = t;
     return 0;
 }
 
-/* Writes the page token's bytes, [shard, inner] (or [shard, inner, true]: that shard only),
- * into `tok` (initialised by the caller). */
-static int fan_token_build(uint32_t shard, const uint8_t *inner, size_t inner_len, bool only,
-                           msgpack_sbuffer *tok) {
-    msgpack_packer tp;
-    msgpack_packer_init(&tp, tok, msgpack_sbuffer_write);
-    int rc = msgpack_pack_array(&tp, only ? 3 : 2);
-    rc |= msgpack_pack_uint32(&tp, shard);
-    rc |= msgpack_pack_bin(&tp, inner_len);
-    if (inner_len > 0) rc |= msgpack_pack_bin_body(&tp, inner, inner_len);
-    if (only) rc |= msgpack_pack_true(&tp);
-    return rc;
-}
-
-/* Packs the page token [shard, inner] as a bin. */
-static int fan_token_encode(uint32_t shard, const uint8_t *inner, size_t inner_len,
-                            msgpack_packer *pk) {
+/* Packs the token `t` as a bin. */
+static int fan_token_pack(const weft_list_token *t, msgpack_packer *pk) {
     msgpack_sbuffer tok;
     msgpack_sbuffer_init(&tok);
-    int rc = fan_token_build(shard, inner, inner_len, false, &tok);
+    int rc = weft_list_token_encode(t, &tok);
     rc |= msgpack_pack_bin(pk, tok.size);
     rc |= msgpack_pack_bin_body(pk, tok.data, tok.size);
     msgpack_sbuffer_destroy(&tok);
     return rc;
 }
 
-/* Answers LIST with the executions gathered so far and, unless the listing is complete, a
- * token for (shard, inner). */
-static void fan_list_finish(weft_req *r, bool more, uint32_t shard) {
+static int fan_row_cmp(const void *a, const void *b) {
+    return weft_list_pos_cmp(&((const fan_row *)a)->pos, &((const fan_row *)b)->pos);
+}
+
+/* The rows of the answer, in order, with what follows "executions": the client's page is the
+ * newest fl->page rows and the token of the last one when more follow; a peer that asked for
+ * one shard gets every row, in the shard's order, and their positions (as a shard answers). */
+static int fan_list_pack(fan_list *fl, msgpack_sbuffer *sb) {
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    uint32_t n = fl->rows_count;
+    bool more = false;
+    if (!fl->token.has_only) {
+        if (n > 1) qsort(fl->rows, n, sizeof *fl->rows, fan_row_cmp);
+        more = n > fl->page;
+        n = WEFT_MIN(n, fl->page);
+    }
+    bool token = more || (fl->token.has_only && n > 0);
+    int rc = msgpack_pack_map(&pk, token ? 2 : 1);
+    rc |= weft_pack_cstr(&pk, "executions");
+    rc |= msgpack_pack_array(&pk, n);
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        rc = msgpack_sbuffer_write(sb, fl->items.data + fl->rows[i].off, fl->rows[i].len);
+    }
+    if (rc == 0 && more) {
+        rc |= weft_pack_cstr(&pk, "next_page_token");
+        weft_list_token next = {.after = fl->rows[n - 1].pos};
+        rc |= fan_token_pack(&next, &pk);
+    } else if (rc == 0 && token) {
+        rc |= weft_pack_cstr(&pk, "next_page_token");
+        rc |= msgpack_pack_bin(&pk, (size_t)n * FAN_POS_BYTES);
+        for (uint32_t i = 0; i < n; i++) {
+            uint8_t pos[FAN_POS_BYTES];
+            weft_be64_put(pos, fl->rows[i].pos.start_ms);
+            weft_be64_put(pos + 8, fl->rows[i].pos.run_key);
+            rc |= msgpack_pack_bin_body(&pk, pos, sizeof pos);
+        }
+    }
+    return rc;
+}
+
+/* Answers LIST with the page made of the executions gathered from every shard. */
+static void fan_list_finish(weft_req *r) {
     fan_list *fl = r->fan_state;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    int rc = msgpack_pack_map(&pk, more ? 2 : 1);
-    rc |= weft_pack_cstr(&pk, "executions");
-    rc |= msgpack_pack_array(&pk, fl->items_count);
-    if (fl->items.size > 0) rc |= msgpack_sbuffer_write(&sb, fl->items.data, fl->items.size);
-    if (more) {
-        rc |= weft_pack_cstr(&pk, "next_page_token");
-        rc |= fan_token_encode(shard, fl->inner, fl->inner_len, &pk);
-    }
+    int rc = fan_list_pack(fl, &sb);
     fan_list_free(r);
     if (rc != 0) {
         msgpack_sbuffer_destroy(&sb);
@@ -326,17 +300,26 @@ static void fan_list_finish(weft_req *r, bool more, uint32_t shard) {
     weft_req_ok(r, (uint8_t *)msgpack_sbuffer_release(&sb), len);
 }
 
-/* The request body for one shard: the client's filters with this page's size and token. */
-static int fan_list_shard_body(weft_req *r, uint8_t **out, size_t *out_len, weft_err *err) {
+/* The request body for one shard: the client's filters, one run more than the page (to learn
+ * whether more follow), and the shard's bound after the cursor as its token. */
+static int fan_list_shard_body(weft_req *r, uint32_t shard, uint8_t **out, size_t *out_len,
+                               weft_err *err) {
     fan_list *fl = r->fan_state;
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     weft_list_req q;
+    uint8_t bound[FAN_POS_BYTES];
     int rc = weft_schema_decode_buf(&weft_list_req_schema, r->body, r->body_len, &q, &up,
                                     &r->node->cfg.limits, err);
     if (rc == 0) {
-        q.page_size = fl->remaining;
-        q.next_page_token = (weft_bytes){.ptr = fl->inner, .len = (uint32_t)fl->inner_len};
+        uint64_t bound_ms = 0, bound_key = 0;
+        q.page_size = fl->page + 1;
+        q.next_page_token = (weft_bytes){0};
+        if (weft_list_cursor_bound(&fl->token.after, shard, &bound_ms, &bound_key)) {
+            weft_be64_put(bound, bound_ms);
+            weft_be64_put(bound + 8, bound_key);
+            q.next_page_token = (weft_bytes){.ptr = bound, .len = sizeof bound};
+        }
         rc = weft_schema_encode_buf(&weft_list_req_schema, &q, out, out_len);
         if (rc != 0)
             rc = weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "", "node is out of memory; retry");
@@ -345,94 +328,57 @@ static int fan_list_shard_body(weft_req *r, uint8_t **out, size_t *out_len, weft
     return rc;
 }
 
-/* Copies the inner token out of a page token [shard, inner(, only)] a peer answered with.
- * Returns false when the peer's token is malformed. */
-static bool fan_take_outer_token(fan_list *fl, const char *tok, size_t len) {
-    msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
-    weft_err why = {0};
-    bool ok = fan_token_unpack((const uint8_t *)tok, len, &up, &why) == 0 &&
-              up.data.type == MSGPACK_OBJECT_ARRAY && up.data.via.array.size >= 2;
-    if (ok && up.data.via.array.ptr[1].type == MSGPACK_OBJECT_BIN &&
-        up.data.via.array.ptr[1].via.bin.size > 0) {
-        const msgpack_object_bin *in = &up.data.via.array.ptr[1].via.bin;
-        fl->inner = malloc(in->size);
-        WEFT_ASSERT(fl->inner != NULL);
-        memcpy(fl->inner, in->ptr, in->size);
-        fl->inner_len = in->size;
-    }
-    msgpack_unpacked_destroy(&up);
-    if (!ok) {
-        WEFT_LOGF(WEFT_LOG_WARN, WEFT_LOG_NO_SHARD, "a peer answered a list with a malformed "
-                  "page token: %s", why.message[0] ? why.message : "not [shard, inner]");
-    }
-    return ok;
-}
-
-/* Appends one shard's page to the list being built and takes its inner token: the shard's own
- * token from a local read, or (`outer`) the one inside a peer's page token. */
-static int fan_list_merge(fan_list *fl, const uint8_t *body, size_t len, bool outer,
+/* Appends one shard's runs (a local shard's answer, or a peer's for that one shard: the same
+ * shape) to the rows gathered: each execution map with its position from the answer's
+ * next_page_token. A shard gives at most page + 1 runs; more is a malformed answer. */
+static int fan_list_merge(fan_list *fl, uint32_t shard, const uint8_t *body, size_t len,
                           weft_err *err) {
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     size_t off = 0;
-    int rc = 0;
-    free(fl->inner);
-    fl->inner = NULL;
-    fl->inner_len = 0;
-    if (msgpack_unpack_next(&up, (const char *)body, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-        up.data.type != MSGPACK_OBJECT_MAP) {
+    const msgpack_object *execs = NULL, *pos = NULL;
+    if (msgpack_unpack_next(&up, (const char *)body, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+        up.data.type == MSGPACK_OBJECT_MAP) {
+        const msgpack_object_map *m = &up.data.via.map;
+        for (uint32_t i = 0; i < m->size; i++) {
+            const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
+            if (k->type != MSGPACK_OBJECT_STR) continue;
+            weft_str key = {.ptr = k->via.str.ptr, .len = k->via.str.size};
+            if (weft_str_eq_c(key, "executions") && v->type == MSGPACK_OBJECT_ARRAY) execs = v;
+            if (weft_str_eq_c(key, "next_page_token") && v->type == MSGPACK_OBJECT_BIN) pos = v;
+        }
+    }
+    uint32_t n = execs != NULL ? execs->via.array.size : 0;
+    if (up.data.type != MSGPACK_OBJECT_MAP || n > fl->page + 1 ||
+        (n > 0 && (pos == NULL || pos->via.bin.size != (size_t)n * FAN_POS_BYTES))) {
         msgpack_unpacked_destroy(&up);
+        WEFT_LOGF(WEFT_LOG_WARN, WEFT_LOG_NO_SHARD,
+                  "shard %u answered a list with %u runs and %u position bytes", shard, n,
+                  pos != NULL ? pos->via.bin.size : 0u);
         return weft_err_set(err, WEFT_E_INTERNAL, "",
                             "a shard returned a malformed list page; see the server log");
     }
+    if (fl->rows_count + n > fl->rows_cap) {
+        uint32_t cap = WEFT_MAX(fl->rows_count + n, fl->rows_cap * 2);
+        fan_row *rows = realloc(fl->rows, (size_t)cap * sizeof *rows);
+        WEFT_ASSERT(rows != NULL);
+        fl->rows = rows;
+        fl->rows_cap = cap;
+    }
     msgpack_packer pk;
     msgpack_packer_init(&pk, &fl->items, msgpack_sbuffer_write);
-    const msgpack_object_map *m = &up.data.via.map;
-    for (uint32_t i = 0; i < m->size && rc == 0; i++) {
-        const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
-        if (k->type != MSGPACK_OBJECT_STR) continue;
-        weft_str key = {.ptr = k->via.str.ptr, .len = k->via.str.size};
-        if (weft_str_eq_c(key, "executions") && v->type == MSGPACK_OBJECT_ARRAY) {
-            for (uint32_t j = 0; j < v->via.array.size && rc == 0; j++) {
-                rc = msgpack_pack_object(&pk, v->via.array.ptr[j]);
-                fl->items_count++;
-            }
-        } else if (weft_str_eq_c(key, "next_page_token") && v->type == MSGPACK_OBJECT_BIN &&
-                   v->via.bin.size > 0 && outer) {
-            if (!fan_take_outer_token(fl, v->via.bin.ptr, v->via.bin.size)) {
-                msgpack_unpacked_destroy(&up);
-                return weft_err_set(err, WEFT_E_INTERNAL, "",
-                                    "a node answered a list page with a malformed page token; "
-                                    "see the server log");
-            }
-        } else if (weft_str_eq_c(key, "next_page_token") && v->type == MSGPACK_OBJECT_BIN &&
-                   v->via.bin.size > 0) {
-            fl->inner = malloc(v->via.bin.size);
-            WEFT_ASSERT(fl->inner != NULL);
-            memcpy(fl->inner, v->via.bin.ptr, v->via.bin.size);
-            fl->inner_len = v->via.bin.size;
-        }
+    int rc = 0;
+    for (uint32_t j = 0; j < n && rc == 0; j++) {
+        const uint8_t *p = (const uint8_t *)pos->via.bin.ptr + (size_t)j * FAN_POS_BYTES;
+        fan_row *row = &fl->rows[fl->rows_count++];
+        *row = (fan_row){.pos = {weft_be64_get(p), shard, weft_be64_get(p + 8)},
+                         .off = fl->items.size};
+        rc = msgpack_pack_object(&pk, execs->via.array.ptr[j]);
+        row->len = fl->items.size - row->off;
     }
     msgpack_unpacked_destroy(&up);
     if (rc != 0)
         return weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "", "node is out of memory; retry");
-    return 0;
-}
-
-/* After a shard's page (local or remote) merged `got` executions: finishes the request with a
- * token when the page is full or the shard has more (returns 1), else 0 to go on. */
-static int fan_list_after_page(weft_req *r, uint32_t shard, uint32_t got) {
-    fan_list *fl = r->fan_state;
-    fl->remaining = got >= fl->remaining ? 0 : fl->remaining - got;
-    if (fl->inner != NULL) {
-        fan_list_finish(r, true, shard);
-        return 1;
-    }
-    if (fl->remaining == 0 && shard + 1 < r->fan_end) {
-        fan_list_finish(r, true, shard + 1);
-        return 1;
-    }
     return 0;
 }
 
@@ -448,13 +394,14 @@ static int fan_count_add(weft_req *r, const uint8_t *body, size_t len, weft_err 
     return rc;
 }
 
-/* Reads the current shard: a count adds up, a list page merges. Returns 1 when the request
- * was finished here (page full), 0 to go on with the next shard, or a negative error. */
+/* Reads the current shard: a count adds up, a list page merges. Returns 0 to go on with the
+ * next shard, or a negative error. */
 static int fan_read_shard(weft_req *r, weft_replica *rep, weft_err *err) {
     uint8_t *body = r->body;
     size_t body_len = r->body_len;
     bool list = r->op->msg_type == WEFT_MSG_LIST_WORKFLOWS;
-    if (list && fan_list_shard_body(r, &body, &body_len, err) != 0) return -err->code;
+    if (list && fan_list_shard_body(r, rep->shard_id, &body, &body_len, err) != 0)
+        return -err->code;
     weft_reply reply = {0};
     weft_read_wait wait = {0};
     int rc = weft_shard_read(rep->shard, r->op->msg_type, body, body_len, true, &reply, &wait);
@@ -474,12 +421,9 @@ static int fan_read_shard(weft_req *r, weft_replica *rep, weft_err *err) {
         weft_reply_reset(&reply);
         return rc;
     }
-    fan_list *fl = r->fan_state;
-    uint32_t before = fl->items_count;
-    rc = fan_list_merge(fl, reply.body, reply.body_len, false, err);
+    rc = fan_list_merge(r->fan_state, rep->shard_id, reply.body, reply.body_len, err);
     weft_reply_reset(&reply);
-    if (rc != 0) return rc;
-    return fan_list_after_page(r, rep->shard_id, fl->items_count - before);
+    return rc;
 }
 
 static void fan_step(weft_req *r);
@@ -510,7 +454,7 @@ static void fan_barrier_cb(void *data, int status) {
 /* ---- shards read by the node that leads them ---- */
 
 /* The request for shard r->fan_shard alone, as sent to the node that reads it: the client's
- * filters with the token [shard, inner, true] (and this page's size, for a list). */
+ * filters with the token [start_ms, shard, run_key, only] (and this page's size, for a list). */
 static int fan_remote_body(weft_req *r, uint8_t **out, size_t *out_len, weft_err *err) {
     fan_list *fl = r->fan_state;
     msgpack_unpacked up;
@@ -520,12 +464,12 @@ static int fan_remote_body(weft_req *r, uint8_t **out, size_t *out_len, weft_err
     msgpack_sbuffer_init(&tok);
     int rc = weft_schema_decode_buf(&weft_list_req_schema, r->body, r->body_len, &q, &up,
                                     &r->node->cfg.limits, err);
-    if (rc == 0 && fan_token_build(r->fan_shard, fl != NULL ? fl->inner : NULL,
-                                   fl != NULL ? fl->inner_len : 0, true, &tok) != 0) {
-        rc = -WEFT_E_RESOURCE_EXHAUSTED;
-    }
+    weft_list_token t = {.after = fl != NULL ? fl->token.after : WEFT_LIST_POS_TOP,
+                         .has_only = true,
+                         .only = r->fan_shard};
+    if (rc == 0 && weft_list_token_encode(&t, &tok) != 0) rc = -WEFT_E_RESOURCE_EXHAUSTED;
     if (rc == 0) {
-        if (fl != NULL) q.page_size = fl->remaining;
+        if (fl != NULL) q.page_size = fl->page;
         q.next_page_token =
             (weft_bytes){.ptr = (const uint8_t *)tok.data, .len = (uint32_t)tok.size};
         rc = weft_schema_encode_buf(&weft_list_req_schema, &q, out, out_len);
@@ -558,13 +502,7 @@ static void fan_remote_cb(void *data, const weft_fwd_reply *reply) {
     }
     int rc;
     if (r->op->msg_type == WEFT_MSG_LIST_WORKFLOWS) {
-        fan_list *fl = r->fan_state;
-        uint32_t before = fl->items_count;
-        rc = fan_list_merge(fl, reply->body, reply->body_len, true, &err);
-        if (rc == 0) {
-            rc = fan_list_after_page(r, r->fan_shard, fl->items_count - before);
-            if (rc == 1) return;
-        }
+        rc = fan_list_merge(r->fan_state, r->fan_shard, reply->body, reply->body_len, &err);
     } else {
         rc = fan_count_add(r, reply->body, reply->body_len, &err);
     }
@@ -650,11 +588,10 @@ static void fan_step(weft_req *r) {
             fan_fail(r, &err, 0);
             return;
         }
-        if (rc == 1) return;
         r->fan_shard++;
     }
     if (r->op->msg_type == WEFT_MSG_LIST_WORKFLOWS) {
-        fan_list_finish(r, false, 0);
+        fan_list_finish(r);
         return;
     }
     weft_count_resp cr = {.count = r->fan_count};
@@ -684,7 +621,8 @@ void weft_reads_fanout(weft_req *r) {
             WEFT_ASSERT(fl != NULL);
             msgpack_sbuffer_init(&fl->items);
             uint32_t page = q.page_size ? q.page_size : WEFTD_LIST_PAGE_SIZE_DEFAULT;
-            fl->remaining = WEFT_MIN(page, WEFT_LIST_PAGE_SIZE_MAX);
+            fl->page = WEFT_MIN(page, WEFT_LIST_PAGE_SIZE_MAX);
+            fl->token.after = WEFT_LIST_POS_TOP;
             r->fan_state = fl;
         }
         /* A count has no pages; its token is only ever a peer's "this shard only", and the

@@ -1,6 +1,6 @@
 /* read.c: the read requests (DESIGN section 10): DescribeWorkflow, GetHistory (paged, with
  * wait-for-new-events), GetResult (with wait and continue-as-new following), ListWorkflows
- * and CountWorkflows (by status, type and start-time range, paged). All run in one LMDB read
+ * (by status, type and start-time range, newest first, paged by position) and CountWorkflows. All run in one LMDB read
  * transaction and never write. */
 #include <string.h>
 
@@ -10,9 +10,11 @@
 #define SH_RESULT_HOPS_MAX 1000u
 /* ListWorkflows page size when the request gives none. */
 #define SH_LIST_PAGE_SIZE_DEFAULT 100u
-/* A page token is the index key of the next row, behind this tag byte. */
-#define SH_LIST_TOKEN_TAG_STATUS 1u
-#define SH_LIST_TOKEN_TAG_TYPE 2u
+/* ListWorkflows page size at most: the node asks each shard for one more run than the
+ * client's page (WEFT_LIST_PAGE_SIZE_MAX at most) to learn whether more follow. */
+#define SH_LIST_PAGE_SIZE_MAX (WEFT_LIST_PAGE_SIZE_MAX + 1u)
+/* A row's position in a shard's listing: be64 start_ms, be64 run_key (the index key's tail). */
+#define SH_LIST_POS_BYTES 16u
 
 static int read_need_workflow_id(sh_ctx *c, weft_str wfid) {
     if (wfid.len > 0) return 0;
@@ -169,7 +171,6 @@ static int read_result(sh_ctx *c, const uint8_t *body, size_t len, bool final,
 
 typedef struct list_query {
     weft_table tbl;       /* which index */
-    uint8_t tag;          /* page-token tag of that index */
     weft_key prefix;      /* (ns, status-or-type) part of every key */
     uint32_t status;      /* filter when listing by type with a status too; 0 = any */
     uint64_t min_ms, max_ms;
@@ -182,12 +183,10 @@ static void list_plan(const weft_list_req *req, weft_str ns, list_query *q) {
     weft_key_ident(&q->prefix, ns);
     if (req->workflow_type.len > 0) {
         q->tbl = WEFT_TBL_VIS_TYPE;
-        q->tag = SH_LIST_TOKEN_TAG_TYPE;
         weft_key_ident(&q->prefix, req->workflow_type);
         q->status = req->status;
     } else {
         q->tbl = WEFT_TBL_VIS_STATUS;
-        q->tag = SH_LIST_TOKEN_TAG_STATUS;
         const char *name = req->status != 0 ? weft_status_names[req->status] : "*";
         weft_key_ident(&q->prefix, weft_str_c(name));
     }
@@ -195,67 +194,59 @@ static void list_plan(const weft_list_req *req, weft_str ns, list_query *q) {
     q->max_ms = req->start_time_max_ms;
 }
 
-/* The first key to read: the page token's, or the prefix plus the start-time minimum. */
-static int list_start(sh_ctx *c, const list_query *q, weft_bytes token, weft_key *start) {
-    if (token.len == 0) {
-        *start = q->prefix;
-        weft_key_u64(start, q->min_ms);
-        return 0;
-    }
-    if (token.len < 1 + q->prefix.len + 16 || token.len > 1 + WEFT_KEY_BYTES_MAX ||
-        token.ptr[0] != q->tag || memcmp(token.ptr + 1, q->prefix.bytes, q->prefix.len) != 0) {
-        return sh_reject(c, WEFT_E_INVALID_ARGUMENT, "next_page_token",
-                         "next_page_token does not belong to this query: pass the token from the "
-                         "previous page of the same query, with the same filters");
-    }
-    memcpy(start->bytes, token.ptr + 1, token.len - 1u);
-    start->len = token.len - 1u;
-    return 0;
+/* The first key to read for a count: the prefix plus the start-time minimum. */
+static void count_start(const list_query *q, weft_key *start) {
+    *start = q->prefix;
+    weft_key_u64(start, q->min_ms);
 }
 
 typedef struct list_walk {
-    uint32_t want;                 /* rows to collect; UINT32_MAX for count */
-    bool collect;                  /* keep the summaries (list) or only count */
+    uint32_t want;                 /* list: rows to collect */
     weft_execution_info *items;
+    uint8_t *positions;            /* list: SH_LIST_POS_BYTES per item collected */
     uint32_t count;
-    uint64_t total;
-    weft_bytes next_token;
+    uint64_t total;                /* count: rows that pass the filters */
 } list_walk;
 
-/* One index row: is it in range and does it pass the status filter? *stop past the range. */
-static int list_row(sh_ctx *c, const list_query *q, weft_val k, weft_val v, list_walk *w,
-                    bool *stop) {
+/* Checks that `k` is a row of the query's index: the prefix, then (start_ms, run_key). */
+static bool list_key_ours(const list_query *q, weft_val k) {
     size_t p = q->prefix.len;
-    if (k.len != p + 16 || memcmp(k.ptr, q->prefix.bytes, p) != 0) {
+    return k.len == p + SH_LIST_POS_BYTES && memcmp(k.ptr, q->prefix.bytes, p) == 0;
+}
+
+/* Decodes a row's summary and applies the status filter: *keep says whether it passes. */
+static int list_row_info(sh_ctx *c, const list_query *q, weft_val v, weft_execution_info *info,
+                         bool *keep) {
+    int rc = sh_decode(c, &weft_execution_info_schema, v.ptr, v.len, false, true, info);
+    if (rc != 0) {
+        c->err.code = WEFT_E_INTERNAL;
+        return -WEFT_E_INTERNAL;
+    }
+    *keep = q->status == 0 || info->status == q->status;
+    return 0;
+}
+
+/* One row of a count, oldest first: *stop past the range. */
+static int count_row(sh_ctx *c, const list_query *q, weft_val k, weft_val v, list_walk *w,
+                     bool *stop) {
+    if (!list_key_ours(q, k)) {
         *stop = true;
         return 0;
     }
-    uint64_t start_ms = weft_be64_get((const uint8_t *)k.ptr + p);
+    uint64_t start_ms = weft_be64_get((const uint8_t *)k.ptr + q->prefix.len);
     if (q->max_ms > 0 && start_ms > q->max_ms) {
         *stop = true;
         return 0;
     }
     weft_execution_info info;
-    int rc = sh_decode(c, &weft_execution_info_schema, v.ptr, v.len, false, true, &info);
-    if (rc != 0) {
-        c->err.code = WEFT_E_INTERNAL;
-        return -WEFT_E_INTERNAL;
-    }
-    if (q->status != 0 && info.status != q->status) return 0;
-    if (w->collect && w->count == w->want) {
-        uint8_t *tok = sh_alloc(c, k.len + 1);
-        tok[0] = q->tag;
-        memcpy(tok + 1, k.ptr, k.len);
-        w->next_token = (weft_bytes){.ptr = tok, .len = (uint32_t)k.len + 1};
-        *stop = true;
-        return 0;
-    }
-    if (w->collect) w->items[w->count++] = info;
-    w->total++;
-    return 0;
+    bool keep = false;
+    int rc = list_row_info(c, q, v, &info, &keep);
+    if (rc == 0 && keep) w->total++;
+    return rc;
 }
 
-static int list_walk_index(sh_ctx *c, const list_query *q, const weft_key *start, list_walk *w) {
+static int count_walk_index(sh_ctx *c, const list_query *q, const weft_key *start,
+                            list_walk *w) {
     weft_cursor *cur = NULL;
     int rc = weft_cursor_open(c->txn, q->tbl, &cur, &c->err);
     if (rc != 0) return -WEFT_E_INTERNAL;
@@ -265,7 +256,7 @@ static int list_walk_index(sh_ctx *c, const list_query *q, const weft_key *start
     int crc = weft_cursor_seek(cur, start->bytes, start->len, &k, &v, &scratch);
     bool stop = false;
     while (crc == 0 && rc == 0 && !stop) {
-        rc = list_row(c, q, k, v, w, &stop);
+        rc = count_row(c, q, k, v, w, &stop);
         if (rc == 0 && !stop) crc = weft_cursor_next(cur, &k, &v, &scratch);
     }
     weft_cursor_close(cur);
@@ -277,28 +268,120 @@ static int list_walk_index(sh_ctx *c, const list_query *q, const weft_key *start
     return 0;
 }
 
+/* The exclusive upper bound (start_ms, run_key) of a listing: the lower of the page token's
+ * position and the start-time maximum's successor. *bounded is false when neither is given. */
+static int list_bound(sh_ctx *c, const list_query *q, weft_bytes token, bool *bounded,
+                      uint64_t *bound_ms, uint64_t *bound_key) {
+    *bounded = false;
+    if (token.len != 0 && token.len != SH_LIST_POS_BYTES) {
+        return sh_reject(c, WEFT_E_INVALID_ARGUMENT, "next_page_token",
+                         "next_page_token is not a shard position (%u bytes, want %u): pass "
+                         "the last position of the previous page",
+                         token.len, SH_LIST_POS_BYTES);
+    }
+    if (token.len == SH_LIST_POS_BYTES) {
+        *bounded = true;
+        *bound_ms = weft_be64_get(token.ptr);
+        *bound_key = weft_be64_get(token.ptr + 8);
+    }
+    if (q->max_ms > 0 && q->max_ms < UINT64_MAX &&
+        (!*bounded || q->max_ms + 1 < *bound_ms ||
+         (q->max_ms + 1 == *bound_ms && *bound_key > 0))) {
+        *bounded = true;
+        *bound_ms = q->max_ms + 1;
+        *bound_key = 0;
+    }
+    return 0;
+}
+
+/* Positions the cursor at the newest row strictly below the bound (or the table's last row
+ * when unbounded): seek to the first key at or above it, then step back. */
+static int list_seek_newest(const list_query *q, bool bounded, uint64_t bound_ms,
+                            uint64_t bound_key, weft_cursor *cur, weft_val *k, weft_val *v,
+                            weft_err *err) {
+    weft_key at = q->prefix;
+    if (bounded) {
+        weft_key_u64(&at, bound_ms);
+        weft_key_u64(&at, bound_key);
+    } else {
+        /* Above every row of the prefix: no run has start time and run key UINT64_MAX. */
+        weft_key_u64(&at, UINT64_MAX);
+        weft_key_u64(&at, UINT64_MAX);
+    }
+    int crc = weft_cursor_seek(cur, at.bytes, at.len, k, v, err);
+    if (crc == 0) return weft_cursor_prev(cur, k, v, err);
+    if (crc == -WEFT_E_NOT_FOUND) return weft_cursor_last(cur, k, v, err);
+    return crc;
+}
+
+/* Collects up to w->want rows newest first, strictly below the bound, down to the start-time
+ * minimum, with each row's position (start_ms, run_key). */
+static int list_walk_newest(sh_ctx *c, const list_query *q, bool bounded, uint64_t bound_ms,
+                            uint64_t bound_key, list_walk *w) {
+    weft_cursor *cur = NULL;
+    int rc = weft_cursor_open(c->txn, q->tbl, &cur, &c->err);
+    if (rc != 0) return -WEFT_E_INTERNAL;
+    weft_val k, v;
+    weft_err scratch;
+    weft_err_clear(&scratch);
+    int crc = list_seek_newest(q, bounded, bound_ms, bound_key, cur, &k, &v, &scratch);
+    while (crc == 0 && rc == 0 && w->count < w->want && list_key_ours(q, k)) {
+        const uint8_t *pos = (const uint8_t *)k.ptr + q->prefix.len;
+        if (weft_be64_get(pos) < q->min_ms) break;
+        bool keep = false;
+        rc = list_row_info(c, q, v, &w->items[w->count], &keep);
+        if (rc == 0 && keep) {
+            memcpy(w->positions + (size_t)w->count * SH_LIST_POS_BYTES, pos, SH_LIST_POS_BYTES);
+            w->count++;
+        }
+        if (rc == 0) crc = weft_cursor_prev(cur, &k, &v, &scratch);
+    }
+    weft_cursor_close(cur);
+    if (rc != 0) return rc;
+    if (crc != 0 && crc != -WEFT_E_NOT_FOUND) {
+        c->err = scratch;
+        return -WEFT_E_INTERNAL;
+    }
+    return 0;
+}
+
+static int read_count(sh_ctx *c, const list_query *q) {
+    weft_key start;
+    count_start(q, &start);
+    list_walk w = {.want = UINT32_MAX};
+    int rc = count_walk_index(c, q, &start, &w);
+    if (rc != 0) return rc;
+    weft_count_resp resp = {.count = w.total};
+    return sh_reply_body(c, &weft_count_resp_schema, &resp);
+}
+
+/* A shard's list page, newest first. The node (node/reads.c) merges the shards' pages into
+ * the global order, so the page token here is a position, not a client's token: the request's
+ * is the exclusive bound (SH_LIST_POS_BYTES: be64 start_ms, be64 run_key), and the answer's
+ * holds the position of every row returned, in order, so the node can place each one. */
 static int read_list(sh_ctx *c, const uint8_t *body, size_t len, bool count_only) {
     weft_list_req req;
     int rc = sh_decode(c, &weft_list_req_schema, body, len, false, false, &req);
     if (rc != 0) return rc;
     list_query q;
     list_plan(&req, sh_namespace(req.namespace_), &q);
-    weft_key start;
-    rc = list_start(c, &q, req.next_page_token, &start);
+    if (count_only) return read_count(c, &q);
+    bool bounded = false;
+    uint64_t bound_ms = 0, bound_key = 0;
+    rc = list_bound(c, &q, req.next_page_token, &bounded, &bound_ms, &bound_key);
     if (rc != 0) return rc;
-    /* The page caps have no weft_limits field: the WEFT_LIST_PAGE_SIZE_MAX constant applies. */
-    uint32_t page = req.page_size > 0 ? WEFT_MIN(req.page_size, WEFT_LIST_PAGE_SIZE_MAX)
+    uint32_t page = req.page_size > 0 ? WEFT_MIN(req.page_size, SH_LIST_PAGE_SIZE_MAX)
                                       : SH_LIST_PAGE_SIZE_DEFAULT;
-    list_walk w = {.want = count_only ? UINT32_MAX : page, .collect = !count_only};
-    if (!count_only) w.items = sh_alloc(c, (size_t)page * sizeof *w.items);
-    rc = list_walk_index(c, &q, &start, &w);
+    list_walk w = {.want = page};
+    w.items = sh_alloc(c, (size_t)page * sizeof *w.items);
+    w.positions = sh_alloc(c, (size_t)page * SH_LIST_POS_BYTES);
+    rc = list_walk_newest(c, &q, bounded, bound_ms, bound_key, &w);
     if (rc != 0) return rc;
-    if (count_only) {
-        weft_count_resp resp = {.count = w.total};
-        return sh_reply_body(c, &weft_count_resp_schema, &resp);
-    }
-    weft_list_resp resp = {.executions = w.items, .executions_count = w.count,
-                           .next_page_token = w.next_token};
+    weft_list_resp resp = {
+        .executions = w.items,
+        .executions_count = w.count,
+        .next_page_token = {.ptr = w.positions, .len = w.count * SH_LIST_POS_BYTES},
+    };
     return sh_reply_body(c, &weft_list_resp_schema, &resp);
 }
 

@@ -165,8 +165,8 @@ const cli_command cli_commands[] = {
      .name = "list",
      .msg_type = WEFT_MSG_LIST_WORKFLOWS,
      .run = cli_workflow_list,
-     .details = "Prints one run per row (json: one execution object per line), shard by shard,\n"
-                "each shard's runs oldest first.\n" CLI_TIME_HELP,
+     .details = "Prints one run per row (json: one execution object per line), newest first\n"
+                "across the cluster.\n" CLI_TIME_HELP,
      .flags = {{"status", CLI_STATUS_LIST, false, "only runs with this status"},
                {"type", "T", false, "only runs of this workflow type"},
                CLI_FLAG_STARTED_AFTER,

@@ -148,10 +148,11 @@ static uint32_t fw_describe(fw *t, unsigned i, unsigned via, uint32_t consistenc
 }
 
 /* Lists every run of type "forwarded" through node `via`, page by page, and checks each of
- * the `expected` first runs appears exactly once. */
+ * the `expected` first runs appears exactly once, newest first. */
 static void fw_check_list(fw *t, unsigned via, unsigned expected, uint32_t consistency) {
     unsigned seen[FW_RUNS] = {0};
     unsigned pages = 0, total = 0;
+    uint64_t newest = UINT64_MAX; /* start time of the last run listed */
     uint8_t token[1024];
     uint32_t token_len = 0;
     for (;;) {
@@ -170,6 +171,13 @@ static void fw_check_list(fw *t, unsigned via, unsigned expected, uint32_t consi
         pages++;
         assert_true(r.executions_count <= FW_PAGE_SIZE);
         for (uint32_t k = 0; k < r.executions_count; k++) {
+            /* Newest first across the shards, those read here and those read by their leader. */
+            if (r.executions[k].start_time_ms > newest) {
+                fail_msg("node %u listed a run started at %llu after one started at %llu", via,
+                         (unsigned long long)r.executions[k].start_time_ms,
+                         (unsigned long long)newest);
+            }
+            newest = r.executions[k].start_time_ms;
             unsigned i = 0;
             assert_int_equal(sscanf(r.executions[k].workflow_id.ptr, "fw-%u", &i), 1);
             assert_true(i < expected);

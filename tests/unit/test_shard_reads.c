@@ -3,6 +3,8 @@
  * dispatch FIFOs across leadership changes, and snapshot/restore. */
 #include "test_shard_harness.h"
 
+#include "storage/keys.h"
+
 static int list(th *h, weft_list_req *req, weft_list_resp *resp) {
     return th_read(h, WEFT_MSG_LIST_WORKFLOWS, &weft_list_req_schema, req, &weft_list_resp_schema,
                    resp, false, NULL);
@@ -56,30 +58,45 @@ static void test_list_count(void **state) {
     weft_list_req other_ns = {.namespace_ = WEFT_STR_LIT("elsewhere")};
     assert_int_equal(count(h, &other_ns), 0);
 
-    /* Paging by 3 over everything: 3 + 3 + 1, in start-time order, no repeats. */
+    /* Paging by 3 over everything: 3 + 3 + 1, newest first, no repeats. The answer's token
+     * holds each run's position (16 bytes); the last one bounds the next page. */
     weft_list_req page = {.page_size = 3};
     weft_list_resp resp;
     uint32_t seen = 0;
-    uint64_t last_start = 0;
+    uint64_t last_start = UINT64_MAX;
+    uint8_t bound[16];
     for (int p = 0; p < 5; p++) {
         assert_int_equal(list(h, &page, &resp), 0);
+        assert_int_equal(resp.next_page_token.len, resp.executions_count * 16u);
         for (uint32_t i = 0; i < resp.executions_count; i++) {
-            assert_true(resp.executions[i].start_time_ms >= last_start);
+            assert_true(resp.executions[i].start_time_ms <= last_start);
             last_start = resp.executions[i].start_time_ms;
+            assert_int_equal(weft_be64_get(resp.next_page_token.ptr + 16u * i), last_start);
         }
         seen += resp.executions_count;
-        if (resp.next_page_token.len == 0) break;
-        assert_int_equal(resp.executions_count, 3);
-        page.next_page_token = resp.next_page_token;
+        if (resp.executions_count < 3) break;
+        memcpy(bound, resp.next_page_token.ptr + resp.next_page_token.len - 16, 16);
+        page.next_page_token = (weft_bytes){.ptr = bound, .len = sizeof bound};
     }
     assert_int_equal(seen, 7);
-    /* The first run listed is o0, completed, with its summary. */
+    /* The last run listed is o0, completed, with its summary; the first is a ship run. */
     weft_list_req first = {.page_size = 1};
     assert_int_equal(list(h, &first, &resp), 0);
+    assert_int_equal(resp.executions[0].start_time_ms, TH_T0_MS + 5000);
+    weft_list_req oldest = {.page_size = 1, .start_time_max_ms = TH_T0_MS};
+    assert_int_equal(list(h, &oldest, &resp), 0);
+    assert_int_equal(resp.executions_count, 1);
     assert_true(weft_str_eq_c(resp.executions[0].workflow_id, "o0"));
     assert_int_equal(resp.executions[0].status, WEFT_STATUS_COMPLETED);
-    /* A token from another query is refused. */
-    weft_list_req wrong = {.status = WEFT_STATUS_RUNNING, .next_page_token = resp.next_page_token};
+    /* The range is newest first too, and a position of another length is refused. */
+    weft_list_req range_list = {.start_time_min_ms = TH_T0_MS + 1000,
+                                .start_time_max_ms = TH_T0_MS + 3000};
+    assert_int_equal(list(h, &range_list, &resp), 0);
+    assert_int_equal(resp.executions_count, 3);
+    assert_int_equal(resp.executions[0].start_time_ms, TH_T0_MS + 3000);
+    assert_int_equal(resp.executions[2].start_time_ms, TH_T0_MS + 1000);
+    uint8_t short_tok[15] = {0};
+    weft_list_req wrong = {.next_page_token = {.ptr = short_tok, .len = sizeof short_tok}};
     assert_int_equal(list(h, &wrong, &resp), WEFT_E_INVALID_ARGUMENT);
     assert_string_equal(h->reply.err.field, "next_page_token");
     th_free(h);
