@@ -179,6 +179,14 @@ void weft_reads_run(weft_req *r) {
     reads_begin(r);
 }
 
+/* DescribeNamespace and ListNamespaces: linearizable reads of the registry shard. */
+void weft_reads_registry(weft_req *r) {
+    r->shard = WEFT_NAMESPACE_REGISTRY_SHARD;
+    r->stale = false;
+    r->wait_timeout_ms = 0;
+    reads_begin(r);
+}
+
 /* ---- list and count over every local shard ---- */
 
 /* A LIST page being assembled across shards. */
