@@ -51,7 +51,60 @@ static int ns_describe_body(const weft_req *r, uint8_t **out, size_t *len) {
     return weft_schema_encode_buf(&weft_describe_ns_req_schema, &q, out, len);
 }
 
+/* Edit distance of a and b (both at most WEFTD_NS_SIMILAR_BYTES_MAX bytes). */
+static uint32_t ns_distance(const char *a, size_t la, const char *b, size_t lb) {
+    uint32_t prev[WEFTD_NS_SIMILAR_BYTES_MAX + 1], cur[WEFTD_NS_SIMILAR_BYTES_MAX + 1];
+    WEFT_ASSERT(la <= WEFTD_NS_SIMILAR_BYTES_MAX && lb <= WEFTD_NS_SIMILAR_BYTES_MAX);
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = (uint32_t)j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = (uint32_t)i;
+        for (size_t j = 1; j <= lb; j++) {
+            uint32_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            cur[j] = WEFT_MIN(sub, WEFT_MIN(prev[j], cur[j - 1]) + 1u);
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof *prev);
+    }
+    return prev[lb];
+}
+
+static bool ns_similar(const char *refused, const char *known) {
+    size_t la = strlen(refused), lb = strlen(known);
+    if (la > WEFTD_NS_SIMILAR_BYTES_MAX || lb > WEFTD_NS_SIMILAR_BYTES_MAX) return false;
+    return ns_distance(refused, la, known, lb) <= WEFTD_NS_SIMILAR_EDITS_MAX;
+}
+
+/* Appends "; did you mean: a, b?" to a refusal, from the names this node knows. */
+static void ns_add_similar(const weft_node *n, const char *refused, weft_err *err) {
+    size_t used = strlen(err->message);
+    const char *sep = "; did you mean: ";
+    bool any = false;
+    uint32_t count = n->ns_cache != NULL ? n->ns_cache->count : 0;
+    for (uint32_t i = 0; i <= count; i++) {
+        const char *known = i < count ? n->ns_cache->names[i] : WEFT_DEFAULT_NAMESPACE;
+        if (!ns_similar(refused, known)) continue;
+        int w = snprintf(err->message + used, sizeof err->message - used, "%s%s", sep, known);
+        if (w < 0 || (size_t)w >= sizeof err->message - used) {
+            err->message[used] = '\0'; /* no room: leave the hint out */
+            break;
+        }
+        used += (size_t)w;
+        sep = ", ";
+        any = true;
+    }
+    if (any && used + 1 < sizeof err->message) {
+        err->message[used] = '?';
+        err->message[used + 1] = '\0';
+    }
+}
+
 static void ns_finish(weft_req *r, const weft_err *err) {
+    weft_err refused;
+    if (err != NULL && err->code == WEFT_E_NOT_FOUND) {
+        refused = *err;
+        ns_add_similar(r->node, r->ns_checked, &refused);
+        err = &refused;
+    }
     if (err == NULL) ns_cache_add(r->node, r->ns_checked);
     weft_err closed = {0};
     if (err == NULL && r->conn == NULL) { /* nobody to answer: propose nothing */

@@ -15,6 +15,12 @@
  * are looked up in the registry every time instead of cached. */
 #define WEFTD_NS_CACHE_MAX 1000u
 
+/* Names compared for the "did you mean" hint, at most this long: edit distance is quadratic in
+ * the length, and a typo hint for longer names is not worth it. */
+#define WEFTD_NS_SIMILAR_BYTES_MAX 64u
+/* Edits (insert, delete, replace a byte) that make a registered name "close" to a refused one. */
+#define WEFTD_NS_SIMILAR_EDITS_MAX 2u
+
 /* Checks that `ns` is registered, then calls done(r, NULL), or done(r, err) with the refusal
  * (NOT_FOUND naming "namespace", with the command that registers it) or why the registry could
  * not be read. `done` may run before this returns (a known name) or later, once. A request a

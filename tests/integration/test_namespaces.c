@@ -76,6 +76,35 @@ static void test_cli_register_then_start(void **state) {
     hcli_expect_in(r.out, "the shop");
     hcli_result_free(&r);
 
+    /* A typo of a namespace this node knows names it. */
+    CLI(&r, "--namespace", "shpo", "workflow", "signal", "--id", "n1", "--name", "s");
+    hcli_expect_code(&r, 1);
+    hcli_expect_in(r.err, "namespace 'shpo' is not registered");
+    hcli_expect_in(r.err, "did you mean: shop?");
+    hcli_result_free(&r);
+
+    /* A worker polling an unregistered namespace is told so instead of waiting forever. */
+    weft_client *c = NULL;
+    assert_int_equal(weftd_client(&ns_server, "test-namespaces", &c), 0);
+    weft_poll_req poll = {.namespace_ = weft_str_c("ghost"),
+                          .task_queue = weft_str_c("q"),
+                          .poll_timeout_ms = 30000};
+    weft_poll_wft_resp task;
+    weft_response holder = {0};
+    weft_err err;
+    weft_err_clear(&err);
+    assert_int_equal(weft_client_poll_workflow_task(c, &poll, &task, &holder, &err),
+                     -WEFT_E_NOT_FOUND);
+    assert_non_null(strstr(err.message, "register it with: weft namespace register --namespace "
+                                        "ghost"));
+    weft_response_free(&holder);
+    /* ...and a registered one polls as before: it gets the task of n1. */
+    poll.namespace_ = weft_str_c("shop");
+    assert_int_equal(weft_client_poll_workflow_task(c, &poll, &task, &holder, &err), 0);
+    assert_true(task.task_token.len > 0);
+    weft_response_free(&holder);
+    weft_client_close(c);
+
     CLI(&r, "--namespace", "shop", "namespace", "describe");
     hcli_expect_code(&r, 0);
     hcli_expect_in(r.out, "namespace: shop\n");
