@@ -36,7 +36,7 @@ typedef union call_req_copy {
 typedef enum call_routing {
     CALL_ROUTE_ANY,   /* the preferred node (polls, lists, ClusterStatus, unreadable tokens) */
     CALL_ROUTE_KEY,   /* the leader of the shard of (ns, workflow_id) */
-    CALL_ROUTE_SHARD, /* the leader of token_shard, read from the request's task token */
+    CALL_ROUTE_SHARD, /* the leader of token_shard: a task token's, or the namespace registry's */
     CALL_ROUTE_NODE,  /* node pinned_node only (weft_client_poll_*_on) */
 } call_routing;
 
