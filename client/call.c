@@ -23,6 +23,9 @@ typedef union call_req_copy {
     weft_fail_wft_req fail_wft;
     weft_activity_req activity;
     weft_cluster_status_req cluster_status;
+    weft_register_ns_req register_ns;
+    weft_describe_ns_req describe_ns;
+    weft_list_ns_req list_ns;
 } call_req_copy;
 
 /* Kinds of task tokens (proto/msg.h, weft_task_token.kind). */
@@ -33,7 +36,7 @@ typedef union call_req_copy {
 typedef enum call_routing {
     CALL_ROUTE_ANY,   /* the preferred node (polls, lists, ClusterStatus, unreadable tokens) */
     CALL_ROUTE_KEY,   /* the leader of the shard of (ns, workflow_id) */
-    CALL_ROUTE_SHARD, /* the leader of token_shard, read from the request's task token */
+    CALL_ROUTE_SHARD, /* the leader of token_shard: a task token's, or the namespace registry's */
     CALL_ROUTE_NODE,  /* node pinned_node only (weft_client_poll_*_on) */
 } call_routing;
 
@@ -158,6 +161,15 @@ static int call_prepare(const weft_client *c, call_plan *p, weft_err *err) {
     case WEFT_MSG_HEARTBEAT_ACTIVITY:
         call_set_token(c, p, r->activity.task_token);
         call_fill_identity(c, &r->activity.identity);
+        return 0;
+    case WEFT_MSG_REGISTER_NAMESPACE:
+        p->routing = CALL_ROUTE_SHARD;
+        p->token_shard = WEFT_NAMESPACE_REGISTRY_SHARD;
+        return call_fill_request_id(p, &r->register_ns.request_id, err);
+    case WEFT_MSG_DESCRIBE_NAMESPACE:
+    case WEFT_MSG_LIST_NAMESPACES:
+        p->routing = CALL_ROUTE_SHARD;
+        p->token_shard = WEFT_NAMESPACE_REGISTRY_SHARD;
         return 0;
     default:
         return 0; /* list, count, cluster status: no key, nothing to fill */

@@ -117,3 +117,20 @@ int weft_client_cluster_status(weft_client *c, weft_cluster_status_resp *resp,
     }
     return rc;
 }
+
+int weft_client_register_namespace(weft_client *c, const weft_register_ns_req *req,
+                                   weft_err *err) {
+    return weft_client_call(c, WEFT_MSG_REGISTER_NAMESPACE, req, NULL, NULL, err);
+}
+
+int weft_client_describe_namespace(weft_client *c, const weft_describe_ns_req *req,
+                                   weft_namespace_info *resp, weft_response *holder,
+                                   weft_err *err) {
+    return weft_client_call(c, WEFT_MSG_DESCRIBE_NAMESPACE, req, resp, holder, err);
+}
+
+int weft_client_list_namespaces(weft_client *c, weft_list_ns_resp *resp, weft_response *holder,
+                                weft_err *err) {
+    weft_list_ns_req req = {0};
+    return weft_client_call(c, WEFT_MSG_LIST_NAMESPACES, &req, resp, holder, err);
+}

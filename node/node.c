@@ -18,6 +18,7 @@
 #include "cluster.h"
 #include "disk.h"
 #include "forward.h"
+#include "namespaces.h"
 #include "ops.h"
 #include "poll.h"
 #include "replica.h"
@@ -392,6 +393,7 @@ void weft_node_free(weft_node *n) {
     free(n->server);
     n->server = NULL;
     weft_forward_free(n);
+    weft_namespaces_free(n);
     free(n->wakes);
     n->wakes = NULL;
     weft_datadir_close(&n->datadir);

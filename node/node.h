@@ -111,6 +111,7 @@ struct weft_node {
     uint32_t replicas_count;     /* == datadir.shard_count */
     struct weft_server *server;  /* client listener and connections */
     weft_forwarder *forwarder;   /* requests sent on to other nodes' leaders (forward.c) */
+    struct weft_ns_cache *ns_cache; /* namespaces known to be registered (namespaces.c) */
     weft_pollers pollers;        /* task long-polls */
     uint64_t proposals_inflight; /* proposals whose callback has not run yet */
     uint64_t barriers_inflight;  /* barriers whose callback has not run yet */

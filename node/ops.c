@@ -36,6 +36,9 @@ static const op_row op_rows[] = {
     {WEFT_MSG_FAIL_ACTIVITY, weft_writes_task},
     {WEFT_MSG_HEARTBEAT_ACTIVITY, weft_writes_task},
     {WEFT_MSG_CLUSTER_STATUS, weft_topology_cluster_status},
+    {WEFT_MSG_REGISTER_NAMESPACE, weft_writes_namespace},
+    {WEFT_MSG_DESCRIBE_NAMESPACE, weft_reads_registry},
+    {WEFT_MSG_LIST_NAMESPACES, weft_reads_registry},
 };
 
 static const op_row *ops_row(uint32_t msg_type) {

@@ -28,5 +28,7 @@ void weft_writes_task(weft_req *r);             /* writes.c: task completions by
 void weft_reads_run(weft_req *r);               /* reads.c: describe, history, result */
 void weft_reads_fanout(weft_req *r);            /* reads.c: list, count */
 void weft_poll_start(weft_req *r);              /* poll.c: workflow and activity polls */
+void weft_writes_namespace(weft_req *r);        /* writes.c: RegisterNamespace */
+void weft_reads_registry(weft_req *r);          /* reads.c: describe and list namespaces */
 
 #endif

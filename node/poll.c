@@ -13,6 +13,7 @@
 #include "../proto/base.h"
 #include "../proto/log.h"
 #include "ids.h"
+#include "namespaces.h"
 #include "ops.h"
 #include "replica.h"
 #include "req.h"
@@ -268,6 +269,18 @@ static char *poll_strdup(weft_str s) {
     return weft_str_copy(out, (size_t)s.len + 1, s);
 }
 
+/* The namespace check (namespaces.h) is done: try the FIFO, or park until the deadline. */
+static void poll_checked(weft_req *r, const weft_err *ns_err) {
+    if (ns_err != NULL) {
+        weft_req_err(r, ns_err, 0);
+        return;
+    }
+    uint64_t now = weft_mono_ms();
+    uint64_t timeout_ms = r->deadline_mono_ms > now ? r->deadline_mono_ms - now : 1;
+    if (poll_try(r)) return;
+    poll_park(r, timeout_ms);
+}
+
 void weft_poll_start(weft_req *r) {
     weft_node *n = r->node;
     msgpack_unpacked up;
@@ -288,18 +301,15 @@ void weft_poll_start(weft_req *r) {
         r->polled_queue = poll_strdup(q.task_queue);
         r->identity = poll_strdup(q.identity);
         if (q.poll_timeout_ms > 0) timeout_ms = WEFT_MIN(q.poll_timeout_ms, timeout_ms);
+        r->task_kind = r->op->msg_type == WEFT_MSG_POLL_WORKFLOW_TASK ? WEFT_TASK_KIND_WORKFLOW
+                                                                      : WEFT_TASK_KIND_ACTIVITY;
+        r->poll_bucket = poll_bucket_of(r->task_queue, r->task_kind);
+        r->deadline_mono_ms = weft_mono_ms() + timeout_ms;
+        /* A worker polling a mistyped namespace is told so, instead of waiting forever. */
+        weft_namespaces_check(r, q.namespace_, poll_checked); /* copies the name */
     }
     msgpack_unpacked_destroy(&up);
-    if (rc != 0) {
-        weft_req_err(r, &err, 0);
-        return;
-    }
-    r->task_kind = r->op->msg_type == WEFT_MSG_POLL_WORKFLOW_TASK ? WEFT_TASK_KIND_WORKFLOW
-                                                                  : WEFT_TASK_KIND_ACTIVITY;
-    r->poll_bucket = poll_bucket_of(r->task_queue, r->task_kind);
-    r->deadline_mono_ms = weft_mono_ms() + timeout_ms;
-    if (poll_try(r)) return;
-    poll_park(r, timeout_ms);
+    if (rc != 0) weft_req_err(r, &err, 0);
 }
 
 static void poll_mark_dirty(weft_pollers *p, uint32_t b) {

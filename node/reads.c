@@ -183,6 +183,14 @@ void weft_reads_run(weft_req *r) {
     reads_begin(r);
 }
 
+/* DescribeNamespace and ListNamespaces: linearizable reads of the registry shard. */
+void weft_reads_registry(weft_req *r) {
+    r->shard = WEFT_NAMESPACE_REGISTRY_SHARD;
+    r->stale = false;
+    r->wait_timeout_ms = 0;
+    reads_begin(r);
+}
+
 /* ---- list and count over every local shard ---- */
 
 /* A shard's row position in its list answer: be64 start_ms, be64 run_key (shards/read.c). */

@@ -39,6 +39,7 @@ static void req_free(weft_req *r) {
     free(r->task_queue);
     free(r->polled_queue);
     free(r->identity);
+    free(r->ns_checked);
     free(r);
 }
 

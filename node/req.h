@@ -57,6 +57,9 @@ struct weft_req {
     uint8_t forward_attempts; /* peers this request was sent to so far */
     uint64_t forward_node;    /* the last of them */
     uint64_t forward_wait_ms; /* its long-poll wait, for a second attempt */
+    /* namespace check (namespaces.c) */
+    char *ns_checked;                                   /* the name being looked up (owned) */
+    void (*ns_done)(weft_req *r, const weft_err *err); /* what runs after the check */
     /* list/count fan-out (reads.c) */
     uint32_t fan_shard;    /* next shard to read */
     uint32_t fan_end;      /* one past the last shard to read (a peer may ask for one shard) */

@@ -13,6 +13,7 @@
 #include "disk.h"
 #include "forward.h"
 #include "ids.h"
+#include "namespaces.h"
 #include "ops.h"
 #include "replica.h"
 #include "req.h"
@@ -94,18 +95,13 @@ static int writes_decode_key(weft_req *r, msgpack_unpacked *up, weft_str *ns, we
     return 0;
 }
 
-void weft_writes_workflow(weft_req *r) {
-    msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
-    weft_str ns = {0}, wid = {0};
-    weft_err err = {0};
-    int rc = writes_decode_key(r, &up, &ns, &wid, &err);
-    if (rc == 0) r->shard = weft_router_shard(r->node, ns, wid);
-    msgpack_unpacked_destroy(&up);
-    if (rc != 0) {
-        weft_req_err(r, &err, 0);
+/* The namespace check (namespaces.h) is done: propose, or answer its refusal. */
+static void writes_workflow_checked(weft_req *r, const weft_err *ns_err) {
+    if (ns_err != NULL) {
+        weft_req_err(r, ns_err, 0);
         return;
     }
+    int rc;
     char run_id[WEFTD_ID_HEX_BYTES + 1] = "";
     bool starts =
         r->op->msg_type == WEFT_MSG_START_WORKFLOW || r->op->msg_type == WEFT_MSG_SIGNAL_WITH_START;
@@ -115,6 +111,25 @@ void weft_writes_workflow(weft_req *r) {
         return;
     }
     writes_propose(r, weft_str_c(run_id));
+}
+
+void weft_writes_workflow(weft_req *r) {
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    weft_str ns = {0}, wid = {0};
+    weft_err err = {0};
+    int rc = writes_decode_key(r, &up, &ns, &wid, &err);
+    if (rc == 0) {
+        r->shard = weft_router_shard(r->node, ns, wid);
+        weft_namespaces_check(r, ns, writes_workflow_checked); /* copies ns */
+    }
+    msgpack_unpacked_destroy(&up);
+    if (rc != 0) weft_req_err(r, &err, 0);
+}
+
+void weft_writes_namespace(weft_req *r) {
+    r->shard = WEFT_NAMESPACE_REGISTRY_SHARD;
+    writes_propose(r, (weft_str){0});
 }
 
 void weft_writes_task(weft_req *r) {

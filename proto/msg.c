@@ -371,6 +371,41 @@ static const weft_field list_resp_rows[] = {
 };
 const weft_schema weft_list_resp_schema = WEFT_SCHEMA(weft_list_resp, list_resp_rows);
 
+/* ---- Namespaces ---- */
+
+/* Registered namespaces in one ListNamespaces answer: the registry holds at most this many
+ * (shards/namespace.c, SH_NAMESPACES_MAX). */
+#define WEFT_NAMESPACES_MAX 1000u
+
+static const weft_field register_ns_req_rows[] = {
+    ID_REQ(weft_register_ns_req, namespace_),
+    TEXT(weft_register_ns_req, description),
+    U64(weft_register_ns_req, retention_ms),
+    ID(weft_register_ns_req, request_id),
+};
+const weft_schema weft_register_ns_req_schema =
+    WEFT_SCHEMA(weft_register_ns_req, register_ns_req_rows);
+
+static const weft_field describe_ns_req_rows[] = {ID(weft_describe_ns_req, namespace_)};
+const weft_schema weft_describe_ns_req_schema =
+    WEFT_SCHEMA(weft_describe_ns_req, describe_ns_req_rows);
+
+static const weft_field namespace_info_rows[] = {
+    ID(weft_namespace_info, namespace_),
+    TEXT(weft_namespace_info, description),
+    U64(weft_namespace_info, retention_ms),
+    U64(weft_namespace_info, created_time_ms),
+};
+const weft_schema weft_namespace_info_schema = WEFT_SCHEMA(weft_namespace_info, namespace_info_rows);
+
+static const weft_field list_ns_req_rows[] = {U32(weft_list_ns_req, reserved)};
+const weft_schema weft_list_ns_req_schema = WEFT_SCHEMA(weft_list_ns_req, list_ns_req_rows);
+
+static const weft_field list_ns_resp_rows[] = {
+    ARR(weft_list_ns_resp, namespaces, weft_namespace_info_schema, WEFT_NAMESPACES_MAX + 1u),
+};
+const weft_schema weft_list_ns_resp_schema = WEFT_SCHEMA(weft_list_ns_resp, list_ns_resp_rows);
+
 static const weft_field count_resp_rows[] = {U64(weft_count_resp, count)};
 const weft_schema weft_count_resp_schema = WEFT_SCHEMA(weft_count_resp, count_resp_rows);
 

@@ -107,6 +107,7 @@ int sh_cmd_apply(sh_ctx *c, weft_bytes raw) {
     case WEFT_SC_ACT_HEARTBEAT: return sh_act_on_heartbeat(c, &cmd);
     case WEFT_SC_FIRE_TIMERS: return sh_timers_on_fire(c, &cmd);
     case WEFT_SC_TASK_REQUEUE: return cmd_requeue(c, &cmd);
+    case WEFT_SC_NS_REGISTER: return sh_ns_on_register(c, &cmd);
     }
     return sh_reject(c, WEFT_E_INVALID_ARGUMENT, "type",
                      "unknown shard command type %u: this replica runs an older weft than the "
@@ -134,6 +135,7 @@ static const cmd_route cmd_routes[] = {
     {WEFT_MSG_COMPLETE_ACTIVITY, WEFT_SC_ACT_COMPLETE},
     {WEFT_MSG_FAIL_ACTIVITY, WEFT_SC_ACT_FAIL},
     {WEFT_MSG_HEARTBEAT_ACTIVITY, WEFT_SC_ACT_HEARTBEAT},
+    {WEFT_MSG_REGISTER_NAMESPACE, WEFT_SC_NS_REGISTER},
 };
 
 /* The request checks that need no state, so a bad request is refused before it reaches the
@@ -145,6 +147,7 @@ static int client_validate(sh_ctx *c, uint32_t cmd_type, void *req, weft_str run
     case WEFT_SC_SIGNAL: return sh_signal_validate(c, req);
     case WEFT_SC_CANCEL:
     case WEFT_SC_TERMINATE: return sh_close_validate(c, req);
+    case WEFT_SC_NS_REGISTER: return sh_ns_validate(c, req);
     case WEFT_SC_WFT_COMPLETE: {
         weft_task_token t;
         return sh_token_parse(c, ((weft_complete_wft_req *)req)->task_token,

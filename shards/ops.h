@@ -202,6 +202,12 @@ int sh_dedup_on_expiry(sh_ctx *c, const sh_timer_row *row);
 int sh_seen_has(sh_ctx *c, uint64_t run_key, weft_str request_id, bool *found);
 int sh_seen_add(sh_ctx *c, sh_run *r, weft_str request_id);
 
+/* ---- namespace.c: the namespace registry ---- */
+int sh_ns_validate(sh_ctx *c, const weft_register_ns_req *req);
+int sh_ns_on_register(sh_ctx *c, const weft_shard_cmd *cmd);
+int sh_ns_read_describe(sh_ctx *c, const uint8_t *body, size_t len);
+int sh_ns_read_list(sh_ctx *c, const uint8_t *body, size_t len);
+
 /* ---- visibility.c ---- */
 int sh_vis_insert(sh_ctx *c, const sh_run *r);
 int sh_vis_close(sh_ctx *c, const sh_run *r);

@@ -395,6 +395,8 @@ static int read_route(sh_ctx *c, uint32_t msg_type, const uint8_t *body, size_t 
     case WEFT_MSG_GET_RESULT: return read_result(c, body, len, final, wait);
     case WEFT_MSG_LIST_WORKFLOWS: return read_list(c, body, len, false);
     case WEFT_MSG_COUNT_WORKFLOWS: return read_list(c, body, len, true);
+    case WEFT_MSG_DESCRIBE_NAMESPACE: return sh_ns_read_describe(c, body, len);
+    case WEFT_MSG_LIST_NAMESPACES: return sh_ns_read_list(c, body, len);
     }
     return sh_reject(c, WEFT_E_INVALID_ARGUMENT, "msg_type",
                      "message type %u is not a shard read request", msg_type);

@@ -38,7 +38,8 @@ typedef struct weft_shard weft_shard;
     X(ACT_FAIL, 11)         /* body: weft_activity_req */                                     \
     X(ACT_HEARTBEAT, 12)    /* body: weft_activity_req */                                     \
     X(FIRE_TIMERS, 13)      /* timers: the due entries the leader saw */                      \
-    X(TASK_REQUEUE, 14)     /* token: a dispatched task whose poller vanished before Started */
+    X(TASK_REQUEUE, 14)     /* token: a dispatched task whose poller vanished before Started */ \
+    X(NS_REGISTER, 15)      /* body: weft_register_ns_req (registry shard only) */
 
 enum weft_shard_cmd_type {
 #define WEFT_SHARD_CMD_ENUM(name, value) WEFT_SC_##name = value,
@@ -105,6 +106,13 @@ typedef struct weft_shard_observer {
     /* A run gained events or closed: wake GetHistory/GetResult long-polls on it. */
     void (*run_changed)(void *ctx, weft_shard *s, uint64_t run_key, bool closed);
 } weft_shard_observer;
+
+/* ---- Namespaces (namespace.c) ---- */
+/* True for WEFT_DEFAULT_NAMESPACE and the empty name (which means it). */
+bool weft_namespace_is_default(weft_str ns);
+/* Checks a namespace name for registration: non-empty, letters, digits, '.', '_', '-'.
+ * Returns 0 or -WEFT_E_INVALID_ARGUMENT naming "namespace". */
+int weft_namespace_name_check(weft_str ns, weft_err *err);
 
 /* ---- Lifecycle ---- */
 

@@ -177,3 +177,9 @@ void weft_key_dedup(weft_key *k, weft_str ns, weft_str request_id) {
     weft_key_ident(k, request_id);
     key_done(k);
 }
+
+void weft_key_namespace(weft_key *k, weft_str ns) {
+    weft_key_reset(k);
+    weft_key_ident(k, ns);
+    key_done(k);
+}

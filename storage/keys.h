@@ -46,5 +46,6 @@ void weft_key_ready(weft_key *k, weft_str task_queue, uint8_t kind, uint64_t seq
 void weft_key_vis(weft_key *k, weft_str ns, weft_str status_or_type, uint64_t start_ms,
                   uint64_t run_key);
 void weft_key_dedup(weft_key *k, weft_str ns, weft_str request_id);
+void weft_key_namespace(weft_key *k, weft_str ns);
 
 #endif

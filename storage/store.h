@@ -29,7 +29,8 @@
     X(READY, "ready")           /* (task queue, kind, seq) -> ready task */          \
     X(VIS_STATUS, "vis_status") /* (ns, status, start_ms, run key) -> summary */     \
     X(VIS_TYPE, "vis_type")     /* (ns, type, start_ms, run key) -> summary */       \
-    X(DEDUP, "dedup")           /* (ns, request id) -> outcome */
+    X(DEDUP, "dedup")           /* (ns, request id) -> outcome */                     \
+    X(NAMESPACES, "namespaces") /* (ns) -> registered namespace (registry shard only) */
 
 typedef enum weft_table {
 #define WEFT_TABLE_ENUM(name, str) WEFT_TBL_##name,

@@ -206,6 +206,9 @@ int cli_workflow_result(cli_ctx *ctx);            /* result.c */
 int cli_workflow_list(cli_ctx *ctx);              /* list.c */
 int cli_workflow_count(cli_ctx *ctx);             /* list.c */
 int cli_cluster_status(cli_ctx *ctx);             /* cluster.c */
+int cli_namespace_register(cli_ctx *ctx);         /* namespace.c */
+int cli_namespace_describe(cli_ctx *ctx);         /* namespace.c */
+int cli_namespace_list(cli_ctx *ctx);             /* namespace.c */
 int cli_completion_bash(cli_ctx *ctx);            /* completion.c */
 
 /* ---- Version (main.c) ---- */

@@ -34,6 +34,7 @@ typedef struct prober {
     uint32_t shard;
     char workflow_id[JEPSEN_ID_BYTES_MAX];
     bool started; /* the probe run exists */
+    bool ns_registered; /* JEPSEN_PROBE_NAMESPACE is known to be registered */
     uint64_t interval_ms;
     jepsen_log *out; /* loop mode: the file lines go to; NULL: stdout */
     pthread_t thread;
@@ -68,6 +69,18 @@ static void prober_pick_id(prober *p, const char *tag, uint32_t shards) {
 /* Starts the probe run if it is not known to exist yet. */
 static int prober_start(prober *p, weft_err *err) {
     if (p->started) return 0;
+    if (!p->ns_registered) {
+        /* Namespaces are registered before use; every prober sends the same request id, so
+         * whichever registers it first, the others' retries succeed too (G4). */
+        weft_register_ns_req reg = {
+            .namespace_ = weft_str_c(JEPSEN_PROBE_NAMESPACE),
+            .description = weft_str_c("weft-jepsen probes"),
+            .request_id = weft_str_c("weft-jepsen-probe-namespace"),
+        };
+        int rc = weft_client_register_namespace(p->client, &reg, err);
+        if (rc != 0 && rc != -WEFT_E_ALREADY_EXISTS) return rc;
+        p->ns_registered = true;
+    }
     weft_start_req req = {
         .namespace_ = weft_str_c(JEPSEN_PROBE_NAMESPACE),
         .workflow_id = weft_str_c(p->workflow_id),

@@ -28,6 +28,9 @@ static const struct {
     S(weft_shard_info_schema),       S(weft_replica_info_schema),
     S(weft_node_info_schema),
     S(weft_cluster_status_req_schema), S(weft_start_req_schema),
+    S(weft_register_ns_req_schema),  S(weft_describe_ns_req_schema),
+    S(weft_namespace_info_schema),   S(weft_list_ns_req_schema),
+    S(weft_list_ns_resp_schema),
     S(weft_start_resp_schema),       S(weft_signal_req_schema),
     S(weft_close_req_schema),        S(weft_empty_resp_schema),
     S(weft_describe_req_schema),     S(weft_describe_resp_schema),
@@ -494,6 +497,7 @@ static void test_required_fields_exactly(void **state) {
         {&weft_complete_wft_req_schema, "task_token"},
         {&weft_fail_wft_req_schema, "task_token"},  {&weft_activity_req_schema, "task_token"},
         {&weft_hello_req_schema, "protocol_version"}, {&weft_command_schema, "type"},
+        {&weft_register_ns_req_schema, "namespace"},
     };
     for (size_t i = 0; i < WEFT_ARRAY_LEN(all_schemas); i++) {
         const weft_schema *s = all_schemas[i].schema;

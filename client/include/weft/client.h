@@ -247,6 +247,19 @@ int weft_client_heartbeat_activity(weft_client *c, const weft_activity_req *req,
 int weft_client_cluster_status(weft_client *c, weft_cluster_status_resp *resp,
                                weft_response *holder, weft_err *err);
 
+/* RegisterNamespace: registers req->namespace_ (ALREADY_EXISTS when it is registered; a retry
+ * with the same request id succeeds again, G4). Requests naming an unregistered namespace are
+ * refused with NOT_FOUND; WEFT_DEFAULT_NAMESPACE always exists. */
+int weft_client_register_namespace(weft_client *c, const weft_register_ns_req *req,
+                                   weft_err *err);
+/* DescribeNamespace: its description, retention and creation time (NOT_FOUND if unknown). */
+int weft_client_describe_namespace(weft_client *c, const weft_describe_ns_req *req,
+                                   weft_namespace_info *resp, weft_response *holder,
+                                   weft_err *err);
+/* ListNamespaces: every registered namespace by name, the default one included. */
+int weft_client_list_namespaces(weft_client *c, weft_list_ns_resp *resp, weft_response *holder,
+                                weft_err *err);
+
 /* Fills `buf` (WEFT_CLIENT_REQUEST_ID_BYTES) with a fresh random request id, for callers that
  * want to know the id before sending (to retry it themselves later). Returns 0, or
  * -WEFT_E_INTERNAL if getrandom(2) fails. */

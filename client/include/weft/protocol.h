@@ -470,6 +470,37 @@ typedef struct weft_list_resp {
     weft_bytes next_page_token; /* empty when the listing is complete */
 } weft_list_resp;
 
+/* Namespaces (RegisterNamespace, DescribeNamespace, ListNamespaces). A request naming a
+ * namespace that is not registered is refused (NOT_FOUND, field "namespace");
+ * WEFT_DEFAULT_NAMESPACE exists without registration. The registry lives in shard
+ * WEFT_NAMESPACE_REGISTRY_SHARD. */
+typedef struct weft_register_ns_req {
+    weft_str namespace_;   /* wire name "namespace"; required: letters, digits, '.', '_', '-' */
+    weft_str description;  /* free text, may be empty */
+    uint64_t retention_ms; /* how long closed runs are kept; 0 = the server's default */
+    weft_str request_id;   /* a retry with the same id is answered as the first (G4) */
+} weft_register_ns_req;
+
+typedef struct weft_describe_ns_req {
+    weft_str namespace_; /* wire name "namespace"; empty = WEFT_DEFAULT_NAMESPACE */
+} weft_describe_ns_req;
+
+typedef struct weft_namespace_info {
+    weft_str namespace_;      /* wire name "namespace" */
+    weft_str description;
+    uint64_t retention_ms;    /* 0 = the server's default */
+    uint64_t created_time_ms; /* shard clock at registration; 0 for the built-in default */
+} weft_namespace_info;
+
+typedef struct weft_list_ns_req {
+    uint32_t reserved; /* no fields yet: every namespace fits one page */
+} weft_list_ns_req;
+
+typedef struct weft_list_ns_resp {
+    weft_namespace_info *namespaces; /* by name; WEFT_DEFAULT_NAMESPACE included */
+    uint32_t namespaces_count;
+} weft_list_ns_resp;
+
 typedef struct weft_count_resp {
     uint64_t count;
 } weft_count_resp;
@@ -574,7 +605,8 @@ extern const weft_schema weft_hello_req_schema, weft_hello_resp_schema, weft_sha
     weft_count_resp_schema, weft_poll_req_schema, weft_poll_wft_resp_schema,
     weft_complete_wft_req_schema, weft_fail_wft_req_schema, weft_poll_activity_resp_schema,
     weft_activity_req_schema, weft_heartbeat_resp_schema, weft_error_resp_schema,
-    weft_task_token_schema;
+    weft_task_token_schema, weft_register_ns_req_schema, weft_describe_ns_req_schema,
+    weft_namespace_info_schema, weft_list_ns_req_schema, weft_list_ns_resp_schema;
 
 /* ---- The operation table ---- */
 
@@ -618,7 +650,13 @@ extern const weft_schema weft_hello_req_schema, weft_hello_resp_schema, weft_sha
     X(HEARTBEAT_ACTIVITY, 36, weft_activity_req, weft_activity_req_schema,                         \
       weft_heartbeat_resp_schema, 1, 1, "Record progress; answers whether cancel was requested")   \
     X(CLUSTER_STATUS, 50, weft_cluster_status_req, weft_cluster_status_req_schema,                 \
-      weft_hello_resp_schema, 0, 1, "Show nodes; per shard leader, term, indexes and replica lag")
+      weft_hello_resp_schema, 0, 1, "Show nodes; per shard leader, term, indexes and replica lag") \
+    X(REGISTER_NAMESPACE, 60, weft_register_ns_req, weft_register_ns_req_schema,                   \
+      weft_empty_resp_schema, 1, 1, "Register a namespace, with a description and a retention")   \
+    X(DESCRIBE_NAMESPACE, 61, weft_describe_ns_req, weft_describe_ns_req_schema,                   \
+      weft_namespace_info_schema, 0, 1, "Show a namespace's description, retention and creation")  \
+    X(LIST_NAMESPACES, 62, weft_list_ns_req, weft_list_ns_req_schema, weft_list_ns_resp_schema, 0, \
+      1, "List the registered namespaces, the default one included")
 
 enum weft_msg_type {
 #define WEFT_OP_ENUM(name, wire, rt, rq, rs, w, i, doc) WEFT_MSG_##name = wire,
@@ -648,6 +686,8 @@ int weft_enum_lookup(const char *const *names, weft_str name);
 
 /* The namespace used when a request leaves it empty. */
 #define WEFT_DEFAULT_NAMESPACE "default"
+/* The shard that holds the namespace registry (until a cluster metadata group exists). */
+#define WEFT_NAMESPACE_REGISTRY_SHARD 0u
 
 WEFT_END_DECLS
 
