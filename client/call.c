@@ -23,6 +23,7 @@ typedef union call_req_copy {
     weft_fail_wft_req fail_wft;
     weft_activity_req activity;
     weft_cluster_status_req cluster_status;
+    weft_task_queue_req task_queue;
 } call_req_copy;
 
 /* Kinds of task tokens (proto/msg.h, weft_task_token.kind). */

@@ -117,3 +117,9 @@ int weft_client_cluster_status(weft_client *c, weft_cluster_status_resp *resp,
     }
     return rc;
 }
+
+int weft_client_describe_task_queue(weft_client *c, const weft_task_queue_req *req,
+                                    weft_task_queue_resp *resp, weft_response *holder,
+                                    weft_err *err) {
+    return weft_client_call(c, WEFT_MSG_DESCRIBE_TASK_QUEUE, req, resp, holder, err);
+}

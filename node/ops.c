@@ -36,6 +36,7 @@ static const op_row op_rows[] = {
     {WEFT_MSG_FAIL_ACTIVITY, weft_writes_task},
     {WEFT_MSG_HEARTBEAT_ACTIVITY, weft_writes_task},
     {WEFT_MSG_CLUSTER_STATUS, weft_topology_cluster_status},
+    {WEFT_MSG_DESCRIBE_TASK_QUEUE, weft_taskqueue_describe},
 };
 
 static const op_row *ops_row(uint32_t msg_type) {
