@@ -263,6 +263,7 @@ static const weft_field pending_activity_rows[] = {
     OBJ(weft_pending_activity, last_failure, weft_failure_schema),
     ID(weft_pending_activity, last_worker_identity),
     U64(weft_pending_activity, next_attempt_time_ms),
+    ID(weft_pending_activity, task_queue),
 };
 const weft_schema weft_pending_activity_schema =
     WEFT_SCHEMA(weft_pending_activity, pending_activity_rows);

@@ -7,6 +7,9 @@
 
 /* The server's window (node/pollseen.h WEFTD_POLLERS_WINDOW_MS), for the hint's wording. */
 #define TASKQ_WINDOW_S 60u
+/* Distinct activity queues one describe asks about: a hint is worth a few calls, not one per
+ * pending activity of a run that has thousands. */
+#define TASKQ_HINT_QUEUES_MAX 8u
 
 static int taskq_fetch(cli_ctx *ctx, weft_str queue, weft_task_queue_resp *resp,
                        weft_response *holder, weft_err *err) {
@@ -69,29 +72,41 @@ static bool taskq_has_kind(const weft_task_queue_resp *r, const char *kind) {
     return false;
 }
 
-void cli_task_queue_hint(cli_ctx *ctx, const weft_describe_resp *r) {
-    if (r->info.status != WEFT_STATUS_RUNNING || r->info.task_queue.len == 0) return;
-    /* A task on a sticky queue has its worker; only the shared queue needs a poller. */
-    bool wft_waits = r->workflow_task_pending && r->sticky_queue.len == 0 &&
-                     weft_str_eq_c(r->workflow_task_state, "scheduled");
-    bool act_waits = false;
-    for (uint32_t i = 0; i < r->pending_activities_count; i++)
-        act_waits = act_waits || weft_str_eq_c(r->pending_activities[i].state, "scheduled");
-    if (!wft_waits && !act_waits) return;
+/* Prints the hint when nobody polled `queue` for `kind` tasks. Errors are ignored. */
+static void taskq_hint_one(cli_ctx *ctx, weft_str queue, const char *kind) {
     weft_err err;
     weft_err_clear(&err);
     weft_task_queue_resp tq;
     weft_response holder = {0};
-    if (taskq_fetch(ctx, r->info.task_queue, &tq, &holder, &err) == 0) {
-        const char *kinds[] = {"workflow", "activity"};
-        const bool waits[] = {wft_waits, act_waits};
-        for (unsigned k = 0; k < WEFT_ARRAY_LEN(kinds); k++) {
-            if (!waits[k] || taskq_has_kind(&tq, kinds[k])) continue;
-            printf("hint: no worker has polled task queue '%.*s' (%s tasks) in the last %u s; "
-                   "start a worker for it (see: weft task-queue describe --task-queue %.*s)\n",
-                   CLI_STR(r->info.task_queue), kinds[k], TASKQ_WINDOW_S,
-                   CLI_STR(r->info.task_queue));
-        }
+    if (taskq_fetch(ctx, queue, &tq, &holder, &err) == 0 && !taskq_has_kind(&tq, kind)) {
+        printf("hint: no worker has polled task queue '%.*s' (%s tasks) in the last %u s; "
+               "start a worker for it (see: weft task-queue describe --task-queue %.*s)\n",
+               CLI_STR(queue), kind, TASKQ_WINDOW_S, CLI_STR(queue));
     }
     weft_response_free(&holder);
+}
+
+void cli_task_queue_hint(cli_ctx *ctx, const weft_describe_resp *r) {
+    if (r->info.status != WEFT_STATUS_RUNNING) return;
+    /* A task on a sticky queue has its worker; only the shared queue needs a poller. */
+    if (r->workflow_task_pending && r->sticky_queue.len == 0 &&
+        weft_str_eq_c(r->workflow_task_state, "scheduled") && r->info.task_queue.len > 0) {
+        taskq_hint_one(ctx, r->info.task_queue, "workflow");
+    }
+    /* Activities may name their own queues: one hint per queue, in order of first mention. */
+    uint32_t asked = 0;
+    for (uint32_t i = 0; i < r->pending_activities_count && asked < TASKQ_HINT_QUEUES_MAX; i++) {
+        const weft_pending_activity *a = &r->pending_activities[i];
+        weft_str queue = a->task_queue.len > 0 ? a->task_queue : r->info.task_queue;
+        if (!weft_str_eq_c(a->state, "scheduled") || queue.len == 0) continue;
+        bool earlier = false;
+        for (uint32_t j = 0; j < i && !earlier; j++) {
+            const weft_pending_activity *b = &r->pending_activities[j];
+            weft_str qb = b->task_queue.len > 0 ? b->task_queue : r->info.task_queue;
+            earlier = weft_str_eq_c(b->state, "scheduled") && weft_str_eq(qb, queue);
+        }
+        if (earlier) continue;
+        taskq_hint_one(ctx, queue, "activity");
+        asked++;
+    }
 }

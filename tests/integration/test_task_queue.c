@@ -64,22 +64,6 @@ static void tq_expect_json_poller(const char *out, const char *identity, const c
     json_decref(j);
 }
 
-static int tq_poll_wft(weft_client *c, uint64_t node_id, const char *queue, const char *identity,
-                       uint64_t timeout_ms) {
-    weft_poll_req q = {.task_queue = weft_str_c(queue),
-                       .identity = weft_str_c(identity),
-                       .poll_timeout_ms = timeout_ms};
-    weft_poll_wft_resp resp;
-    weft_response h = {0};
-    weft_err err;
-    int rc = node_id == 0 ? weft_client_poll_workflow_task(c, &q, &resp, &h, &err)
-                          : weft_client_poll_workflow_task_on(c, node_id, &q, &resp, &h, &err);
-    if (rc != 0) fail_msg("poll: %s", err.message);
-    int got = resp.task_token.len > 0;
-    weft_response_free(&h);
-    return got;
-}
-
 /* ---- One node: the hint, the pollers, and the hint gone ---- */
 
 static void test_hint_and_pollers(void **state) {
@@ -108,9 +92,31 @@ static void test_hint_and_pollers(void **state) {
     hcli_expect_in(r.out, "no worker has polled task queue 'q-idle' in the last 60 s");
     hcli_result_free(&r);
 
-    /* Worker w1 polls: it takes idle-1's task, and is listed with its kind and a recent time. */
+    /* Worker w1 polls: it takes idle-1's task, and is listed with its kind and a recent time.
+     * It schedules an activity on q-acts, which nobody polls: describe says so. */
     uint64_t before = weft_wall_ms();
-    assert_int_equal(tq_poll_wft(c, 0, "q-idle", "w1", TQ_POLL_MS), 1);
+    weft_poll_req pq = {.task_queue = weft_str_c("q-idle"),
+                        .identity = weft_str_c("w1"),
+                        .poll_timeout_ms = TQ_POLL_MS};
+    weft_poll_wft_resp task;
+    weft_response th = {0};
+    weft_err err;
+    if (weft_client_poll_workflow_task(c, &pq, &task, &th, &err) != 0) fail_msg("%s", err.message);
+    assert_true(task.task_token.len > 0);
+    weft_command act = {.type = WEFT_CMD_SCHEDULE_ACTIVITY,
+                        .activity_id = weft_str_c("a1"),
+                        .activity_type = weft_str_c("work"),
+                        .task_queue = weft_str_c("q-acts"),
+                        .start_to_close_timeout_ms = TQ_POLL_MS};
+    weft_complete_wft_req done = {
+        .task_token = task.task_token, .commands = &act, .commands_count = 1};
+    if (weft_client_complete_workflow_task(c, &done, &err) != 0) fail_msg("%s", err.message);
+    weft_response_free(&th);
+    TQ(&r, w.listen, w.dir, "workflow", "describe", "--id", "idle-1");
+    hcli_expect_code(&r, 0);
+    hcli_expect_in(r.out, "hint: no worker has polled task queue 'q-acts' (activity tasks)");
+    hcli_expect_not_in(r.out, "'q-idle'");
+    hcli_result_free(&r);
     TQ(&r, w.listen, w.dir, "task-queue", "describe", "--task-queue", "q-idle");
     hcli_expect_code(&r, 0);
     hcli_expect_in(r.out, "IDENTITY  KIND      NODE    LAST POLL");
@@ -137,6 +143,16 @@ static void test_hint_and_pollers(void **state) {
        "q-idle");
     hcli_expect_code(&r, 0);
     hcli_expect_not_in(r.out, "w1");
+    hcli_result_free(&r);
+    /* An activity worker polls q-acts: the activity's hint is gone too. */
+    pq.task_queue = weft_str_c("q-acts");
+    weft_poll_activity_resp at;
+    if (weft_client_poll_activity_task(c, &pq, &at, &th, &err) != 0) fail_msg("%s", err.message);
+    assert_true(at.task_token.len > 0);
+    weft_response_free(&th);
+    TQ(&r, w.listen, w.dir, "workflow", "describe", "--id", "idle-1");
+    hcli_expect_code(&r, 0);
+    hcli_expect_not_in(r.out, "hint:");
     hcli_result_free(&r);
 
     /* A missing flag is named. */

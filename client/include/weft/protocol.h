@@ -372,6 +372,7 @@ typedef struct weft_pending_activity {
     weft_failure last_failure;
     weft_str last_worker_identity;
     uint64_t next_attempt_time_ms; /* when in backoff */
+    weft_str task_queue;           /* where its tasks are dispatched */
 } weft_pending_activity;
 
 typedef struct weft_pending_timer {
