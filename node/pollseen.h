@@ -31,11 +31,13 @@ typedef struct weft_pollseen {
     uint32_t used; /* slots with a queue */
 } weft_pollseen;
 
-/* Records a poll of (queue, kind) by `identity` at wall clock `now_ms`. */
+/* Records a poll of (queue, kind) by `identity` at wall clock `now_ms`. The strings are
+ * borrowed, and copied only for a poller not in the table; when that copy fails (out of memory)
+ * the poll goes unrecorded, as a listing is only advice. */
 void weft_pollseen_note(weft_pollseen *t, const char *queue, uint8_t kind, const char *identity,
                         uint64_t now_ms);
 /* Calls `fn` for each poller of `queue` (any kind) seen within the window before `now_ms`, and
- * frees the entries that fell out of it. */
+ * frees the entries that fell out of it. `p` is valid until the table next changes. */
 void weft_pollseen_each(weft_pollseen *t, const char *queue, uint64_t now_ms,
                         void (*fn)(void *data, const weft_poller_seen *p), void *data);
 /* Frees every entry. */

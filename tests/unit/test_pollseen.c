@@ -18,11 +18,12 @@
 #define KIND_WF 1u
 #define KIND_ACT 2u
 
+/* What weft_pollseen_each reported: the first 8 entries, and how many there were. */
 typedef struct seen_list {
-    unsigned count;
-    char identity[8][64];
-    uint8_t kind[8];
-    uint64_t last[8];
+    unsigned count;       /* entries reported */
+    char identity[8][64]; /* their identities */
+    uint8_t kind[8];      /* their kinds */
+    uint64_t last[8];     /* their last poll times */
 } seen_list;
 
 static void collect(void *data, const weft_poller_seen *p) {
