@@ -17,13 +17,21 @@
  * identity (about 3 KB with the default id limits), so the table stays under 3 MB however many
  * identities hostile clients invent; real deployments have far fewer live workers. */
 #define WEFTD_POLLERS_MAX 1024u
+/* Bytes of an identity kept, NUL included: longer ones are cut at a UTF-8 character boundary,
+ * so a listing of WEFTD_POLLERS_LISTED_MAX pollers always fits one frame. Real identities
+ * ("host:pid", a pod name) are far shorter. */
+#define WEFTD_POLLER_IDENTITY_BYTES_MAX 256u
+/* Pollers one DescribeTaskQueue answer lists, newest first: every node's table, merged, stays
+ * within one frame even when hostile clients filled each node's table for one queue. */
+#define WEFTD_POLLERS_LISTED_MAX 1000u
 
 typedef struct weft_poller_seen {
     uint64_t hash;         /* of (queue, kind, identity); 0 with queue == NULL: a free slot */
     uint64_t last_poll_ms; /* wall clock of the last poll */
     uint8_t kind;          /* WEFT_TASK_KIND_WORKFLOW or _ACTIVITY */
     char *queue;           /* dispatch name (shard.h: namespace and queue), owned */
-    char *identity;        /* the poll request's identity, owned ("" when none was given) */
+    char *identity;        /* the poll request's identity, owned ("" when none was given), cut to
+                              WEFTD_POLLER_IDENTITY_BYTES_MAX */
 } weft_poller_seen;
 
 typedef struct weft_pollseen {
@@ -31,7 +39,8 @@ typedef struct weft_pollseen {
     uint32_t used; /* slots with a queue */
 } weft_pollseen;
 
-/* Records a poll of (queue, kind) by `identity` at wall clock `now_ms`. The strings are
+/* Records a poll of (queue, kind) by `identity` (cut to WEFTD_POLLER_IDENTITY_BYTES_MAX: two
+ * identities equal that far are one poller) at wall clock `now_ms`. The strings are
  * borrowed, and copied only for a poller not in the table; when that copy fails (out of memory)
  * the poll goes unrecorded, as a listing is only advice. */
 void weft_pollseen_note(weft_pollseen *t, const char *queue, uint8_t kind, const char *identity,

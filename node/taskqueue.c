@@ -2,16 +2,27 @@
  * WEFTD_POLLERS_WINDOW_MS, on any node. Each node knows only the polls that reached it
  * (pollseen.h), and workers poll every node, so the node asked merges its own pollers with its
  * peers' (weft_forward_gather, as ClusterStatus does); a peer that does not answer in time is
- * left out. Newest poll first. */
+ * left out. Newest poll first, at most WEFTD_POLLERS_LISTED_MAX. */
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../proto/base.h"
+#include "../proto/limits.h"
 #include "forward.h"
 #include "ops.h"
 #include "poll.h"
 #include "req.h"
+
+/* An answer lists at most WEFTD_POLLERS_LISTED_MAX pollers, each an identity of at most
+ * WEFTD_POLLER_IDENTITY_BYTES_MAX bytes plus a kind, a time, a node id and the map's keys (under
+ * 100 bytes): it must fit the smallest frame a client accepts by default, and a peer's answer
+ * (its whole table at worst) must decode. */
+_Static_assert((uint64_t)WEFTD_POLLERS_LISTED_MAX *(WEFTD_POLLER_IDENTITY_BYTES_MAX + 100u) <
+                   WEFT_FRAME_BYTES_MAX_DEFAULT,
+               "a DescribeTaskQueue answer fits one frame");
+_Static_assert(WEFTD_POLLERS_MAX <= WEFT_DECODE_ARRAY_ITEMS_MAX,
+               "a peer's pollers decode as one array");
 
 /* The pollers being listed; entries borrow their strings (from the table or peers' answers). */
 typedef struct taskq_list {
@@ -101,7 +112,8 @@ static void taskq_answer(weft_req *r, const weft_gather_peer *peers, uint32_t pe
     uint8_t *body = NULL;
     size_t len = 0;
     if (l.count > 1) qsort(l.items, l.count, sizeof l.items[0], taskq_newest_first);
-    weft_task_queue_resp out = {.pollers = l.items, .pollers_count = l.count};
+    weft_task_queue_resp out = {.pollers = l.items,
+                                .pollers_count = WEFT_MIN(l.count, WEFTD_POLLERS_LISTED_MAX)};
     rc = l.failed ? -WEFT_E_RESOURCE_EXHAUSTED
                   : weft_schema_encode_buf(&weft_task_queue_resp_schema, &out, &body, &len);
     free(l.items);

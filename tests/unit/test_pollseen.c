@@ -1,7 +1,8 @@
 /* test_pollseen.c: the bounded table of recent pollers behind DescribeTaskQueue (node/pollseen.h):
  * a poller is listed per (queue, kind, identity) with its last poll time; it drops out after
  * the window; a repeat poll updates its entry without growing the table; and a full table
- * evicts the oldest poller, so no number of invented identities grows it past its bound.
+ * evicts the oldest poller, so no number of invented identities grows it past its bound; and a
+ * long identity is kept cut at a character boundary.
  * weftd is an executable, not a library, so node/pollseen.c is compiled in here. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -110,10 +111,42 @@ static void test_bounded_evicts_oldest(void **state) {
     assert_int_equal(t.used, 0);
 }
 
+static void test_long_identity_is_cut_on_a_character(void **state) {
+    (void)state;
+    static weft_pollseen t;
+    memset(&t, 0, sizeof t);
+    /* 1 + 2*300 bytes: "x" then 300 two-byte characters, so byte 255 is mid-character. */
+    char a[1 + 600 + 1], b[1 + 600 + 2];
+    a[0] = 'x';
+    for (unsigned i = 0; i < 300; i++) {
+        a[1 + 2 * i] = (char)0xC3;
+        a[2 + 2 * i] = (char)0xA9; /* é */
+    }
+    a[601] = '\0';
+    memcpy(b, a, 601);
+    b[601] = 'z'; /* differs only past the kept prefix */
+    b[602] = '\0';
+    weft_pollseen_note(&t, "q", KIND_WF, a, T0_MS);
+    weft_pollseen_note(&t, "q", KIND_WF, b, T0_MS + 1);
+    assert_int_equal(t.used, 1); /* one poller, as far as the table can tell */
+    const char *kept = NULL;
+    for (uint32_t i = 0; i < WEFTD_POLLERS_MAX; i++) {
+        if (t.slots[i].queue != NULL) kept = t.slots[i].identity;
+    }
+    assert_non_null(kept);
+    size_t len = strlen(kept);
+    assert_true(len < WEFTD_POLLER_IDENTITY_BYTES_MAX);
+    assert_int_equal(len % 2, 1); /* "x" and whole two-byte characters */
+    assert_int_equal(len, 255u);  /* the longest such prefix */
+    assert_memory_equal(kept, a, len);
+    weft_pollseen_free(&t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_note_and_window),
         cmocka_unit_test(test_bounded_evicts_oldest),
+        cmocka_unit_test(test_long_identity_is_cut_on_a_character),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
