@@ -26,6 +26,7 @@ typedef union call_req_copy {
     weft_register_ns_req register_ns;
     weft_describe_ns_req describe_ns;
     weft_list_ns_req list_ns;
+    weft_task_queue_req task_queue;
 } call_req_copy;
 
 /* Kinds of task tokens (proto/msg.h, weft_task_token.kind). */

@@ -134,3 +134,9 @@ int weft_client_list_namespaces(weft_client *c, weft_list_ns_resp *resp, weft_re
     weft_list_ns_req req = {0};
     return weft_client_call(c, WEFT_MSG_LIST_NAMESPACES, &req, resp, holder, err);
 }
+
+int weft_client_describe_task_queue(weft_client *c, const weft_task_queue_req *req,
+                                    weft_task_queue_resp *resp, weft_response *holder,
+                                    weft_err *err) {
+    return weft_client_call(c, WEFT_MSG_DESCRIBE_TASK_QUEUE, req, resp, holder, err);
+}

@@ -618,3 +618,106 @@ bool weft_forward_req(weft_req *r, uint64_t node_id, uint64_t wait_ms) {
     r->async_pending++;
     return true;
 }
+
+/* ---- one request asked of every node ---- */
+
+/* One gathered request: the peers asked, and the timer that answers with whoever answered by
+ * then. Freed when the answer is sent and every peer's callback has run. */
+typedef struct fwd_gather {
+    weft_req *r;                                    /* answered once, by gather_answer */
+    weft_gather_fn fn;                              /* how */
+    bool answered;                                  /* r was answered */
+    uint32_t pending;                               /* peer callbacks still to run */
+    bool timer_open;                                /* timer not closed yet */
+    uv_timer_t timer;                               /* one election timeout, then answer */
+    weft_gather_peer peers[WEFT_CLUSTER_NODES_MAX]; /* every other node */
+    uint32_t peers_count;                           /* entries used */
+} fwd_gather;
+
+typedef struct fwd_gather_call {
+    fwd_gather *g;  /* owner */
+    uint32_t index; /* in g->peers */
+} fwd_gather_call;
+
+static void gather_free_maybe(fwd_gather *g) {
+    if (!g->answered || g->pending > 0 || g->timer_open) return;
+    for (uint32_t k = 0; k < g->peers_count; k++)
+        free(g->peers[k].body);
+    free(g);
+}
+
+static void gather_timer_closed_cb(uv_handle_t *h) {
+    fwd_gather *g = h->data;
+    g->timer_open = false;
+    gather_free_maybe(g);
+}
+
+static void gather_answer(fwd_gather *g) {
+    if (g->answered) return;
+    g->answered = true;
+    WEFT_ASSERT(g->r->async_pending > 0);
+    g->r->async_pending--;
+    g->fn(g->r, g->peers, g->peers_count);
+    uv_close((uv_handle_t *)&g->timer, gather_timer_closed_cb);
+}
+
+static void gather_timeout_cb(uv_timer_t *t) {
+    gather_answer(t->data);
+}
+
+static void gather_peer_cb(void *data, const weft_fwd_reply *reply) {
+    fwd_gather_call *call = data;
+    fwd_gather *g = call->g;
+    weft_gather_peer *p = &g->peers[call->index];
+    free(call);
+    WEFT_ASSERT(g->pending > 0);
+    g->pending--;
+    if (reply->err.code == 0 && !g->answered && reply->body_len > 0 &&
+        (p->body = malloc(reply->body_len)) != NULL) {
+        memcpy(p->body, reply->body, reply->body_len);
+        p->body_len = reply->body_len;
+        p->answered = true;
+    }
+    if (g->pending == 0) gather_answer(g);
+    gather_free_maybe(g);
+}
+
+bool weft_forward_gather(weft_req *r, weft_gather_fn fn) {
+    weft_node *n = r->node;
+    const weft_cluster *cl = &n->cfg.cluster;
+    if (cl->nodes_count == 1 || !weft_forward_from_client(r)) return false;
+    fwd_gather *g = calloc(1, sizeof *g);
+    if (g == NULL) {
+        weft_req_fail(r, WEFT_E_RESOURCE_EXHAUSTED, "", "node is out of memory; retry");
+        return true;
+    }
+    g->r = r;
+    g->fn = fn;
+    r->async_pending++;
+    int rc = uv_timer_init(n->loop, &g->timer);
+    WEFT_ASSERT(rc == 0);
+    g->timer.data = g;
+    g->timer_open = true;
+    for (uint32_t i = 0; i < cl->nodes_count; i++) {
+        if (cl->nodes[i].id == n->datadir.node_id) continue;
+        uint32_t index = g->peers_count++;
+        g->peers[index].node_id = cl->nodes[i].id;
+        fwd_gather_call *call = calloc(1, sizeof *call);
+        weft_err err = {0};
+        if (call == NULL) continue; /* shown as not answering */
+        *call = (fwd_gather_call){.g = g, .index = index};
+        if (weft_forward_call(n, cl->nodes[i].id, r->op->msg_type, r->body, r->body_len, 0,
+                              gather_peer_cb, call, &err) != 0) {
+            free(call);
+            continue;
+        }
+        g->pending++;
+    }
+    if (g->pending == 0) {
+        gather_answer(g);
+        gather_free_maybe(g);
+        return true;
+    }
+    uv_timer_start(&g->timer, gather_timeout_cb, n->cfg.election_timeout_ms, 0);
+    return true;
+}

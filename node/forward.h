@@ -74,4 +74,25 @@ bool weft_forward_allowed(const weft_req *r, uint64_t node_id);
  * normally with the NOT_LEADER that sent it here. */
 bool weft_forward_req(weft_req *r, uint64_t node_id, uint64_t wait_ms);
 
+/* ---- one request asked of every node (ClusterStatus, DescribeTaskQueue) ---- */
+
+/* What one peer answered a gathered request. */
+typedef struct weft_gather_peer {
+    uint64_t node_id; /* the peer */
+    bool answered;    /* it answered with success in time; body holds its response map */
+    uint8_t *body;    /* owned by the gather; valid during the weft_gather_fn */
+    size_t body_len;  /* bytes in body */
+} weft_gather_peer;
+
+/* Answers `r` from this node's own view merged with the peers' (`peers`, one per other node,
+ * answered or not). Called once; `peers` is freed after it returns. */
+typedef void (*weft_gather_fn)(weft_req *r, const weft_gather_peer *peers, uint32_t peers_count);
+
+/* Client request `r`, as received, is asked of every other node at once over forwarding
+ * connections (each peer answers from its own state alone: hop limit), and `fn` answers `r`
+ * once every peer answered, or after one election timeout with whoever answered by then.
+ * Returns false, calling nothing, when the cluster has one node or `r` may not be forwarded
+ * (weft_forward_from_client): the caller then answers from this node alone. */
+bool weft_forward_gather(weft_req *r, weft_gather_fn fn);
+
 #endif

@@ -394,6 +394,7 @@ void weft_node_free(weft_node *n) {
     n->server = NULL;
     weft_forward_free(n);
     weft_namespaces_free(n);
+    weft_pollseen_free(&n->pollseen);
     free(n->wakes);
     n->wakes = NULL;
     weft_datadir_close(&n->datadir);

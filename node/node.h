@@ -14,6 +14,7 @@
 #include "../shards/shard.h"
 #include "config.h"
 #include "datadir.h"
+#include "pollseen.h"
 #include "runstate.h"
 
 typedef struct weft_node weft_node;
@@ -113,6 +114,7 @@ struct weft_node {
     weft_forwarder *forwarder;   /* requests sent on to other nodes' leaders (forward.c) */
     struct weft_ns_cache *ns_cache; /* namespaces known to be registered (namespaces.c) */
     weft_pollers pollers;        /* task long-polls */
+    weft_pollseen pollseen;      /* who polled lately, for DescribeTaskQueue (pollseen.h) */
     uint64_t proposals_inflight; /* proposals whose callback has not run yet */
     uint64_t barriers_inflight;  /* barriers whose callback has not run yet */
     /* deferred work: observer callbacks run inside apply, so their effects run on a 0 ms timer */

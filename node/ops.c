@@ -39,6 +39,7 @@ static const op_row op_rows[] = {
     {WEFT_MSG_REGISTER_NAMESPACE, weft_writes_namespace},
     {WEFT_MSG_DESCRIBE_NAMESPACE, weft_reads_registry},
     {WEFT_MSG_LIST_NAMESPACES, weft_reads_registry},
+    {WEFT_MSG_DESCRIBE_TASK_QUEUE, weft_taskqueue_describe},
 };
 
 static const op_row *ops_row(uint32_t msg_type) {

@@ -23,6 +23,7 @@ void weft_ops_check(void);
 /* The handlers, one per concept file. */
 void weft_topology_hello(weft_req *r);          /* topology.c */
 void weft_topology_cluster_status(weft_req *r); /* topology.c */
+void weft_taskqueue_describe(weft_req *r);      /* taskqueue.c */
 void weft_writes_workflow(weft_req *r);         /* writes.c: start, signal, cancel, terminate */
 void weft_writes_task(weft_req *r);             /* writes.c: task completions by token */
 void weft_reads_run(weft_req *r);               /* reads.c: describe, history, result */

@@ -144,8 +144,8 @@ static void poll_started_cb(void *data, weft_reply *reply);
 
 /* Builds the Started command of a popped task: ACT_STARTED, or WFT_STARTED with a fresh poll id
  * (its replay answers like the first). */
-static int poll_started_cmd(weft_req *r, weft_replica *rep, const weft_ready_task *t,
-                            uint8_t **cmd, size_t *cmd_len, weft_err *err) {
+static int poll_started_cmd(weft_req *r, weft_replica *rep, const weft_ready_task *t, uint8_t **cmd,
+                            size_t *cmd_len, weft_err *err) {
     if (t->kind == WEFT_TASK_KIND_ACTIVITY) {
         return weft_shard_activity_dispatch(rep->shard, t, weft_str_c(r->identity), cmd, cmd_len,
                                             err);
@@ -275,6 +275,9 @@ static void poll_checked(weft_req *r, const weft_err *ns_err) {
         weft_req_err(r, ns_err, 0);
         return;
     }
+    /* A poll of a registered namespace: its queue's pollers list it (DescribeTaskQueue). */
+    weft_pollseen_note(&r->node->pollseen, r->task_queue, r->task_kind, r->identity,
+                       weft_wall_ms());
     uint64_t now = weft_mono_ms();
     uint64_t timeout_ms = r->deadline_mono_ms > now ? r->deadline_mono_ms - now : 1;
     if (poll_try(r)) return;
@@ -296,8 +299,8 @@ void weft_poll_start(weft_req *r) {
     if (rc == 0) {
         /* Queues are per namespace: waiters and FIFOs use the dispatch name (shard.h). */
         char name[WEFT_DISPATCH_QUEUE_BYTES_MAX];
-        r->task_queue = poll_strdup(weft_dispatch_queue_name(q.namespace_, q.task_queue, name,
-                                                             sizeof name));
+        r->task_queue =
+            poll_strdup(weft_dispatch_queue_name(q.namespace_, q.task_queue, name, sizeof name));
         r->polled_queue = poll_strdup(q.task_queue);
         r->identity = poll_strdup(q.identity);
         if (q.poll_timeout_ms > 0) timeout_ms = WEFT_MIN(q.poll_timeout_ms, timeout_ms);
@@ -377,6 +380,19 @@ void weft_poll_answer_all(weft_node *n) {
             weft_req *r = bk->head;
             weft_poll_remove(r);
             poll_answer_empty(r);
+        }
+    }
+}
+
+void weft_poll_note_parked(weft_node *n, const char *task_queue) {
+    if (n->pollers.waiting_count == 0) return;
+    uint64_t now = weft_wall_ms();
+    const uint8_t kinds[] = {WEFT_TASK_KIND_WORKFLOW, WEFT_TASK_KIND_ACTIVITY};
+    for (unsigned k = 0; k < WEFT_ARRAY_LEN(kinds); k++) {
+        for (weft_req *r = n->pollers.buckets[poll_bucket_of(task_queue, kinds[k])].head; r != NULL;
+             r = r->wait_next) {
+            if (r->task_kind == kinds[k] && strcmp(r->task_queue, task_queue) == 0)
+                weft_pollseen_note(&n->pollseen, r->task_queue, r->task_kind, r->identity, now);
         }
     }
 }

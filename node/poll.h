@@ -16,6 +16,9 @@ void weft_poll_wake_all(weft_node *n);
 void weft_poll_pump(weft_node *n);
 /* Takes a parked poll out of its bucket (its connection closed). */
 void weft_poll_remove(weft_req *r);
+/* Records as polling now every poll parked for dispatch queue `task_queue` (either kind): a
+ * poller waiting out a long poll is still polling (DescribeTaskQueue). */
+void weft_poll_note_parked(weft_node *n, const char *task_queue);
 /* Shutdown: every parked poll is answered with an empty response. */
 void weft_poll_answer_all(weft_node *n);
 

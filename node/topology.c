@@ -91,8 +91,7 @@ static void topology_shard(const weft_node *n, uint32_t i, bool status, weft_sha
 typedef struct topology_peer {
     uint64_t node_id;     /* the peer */
     bool answered;        /* its answer came and decoded */
-    uint8_t *body;        /* the answer (owned); resp borrows from it and from up */
-    msgpack_unpacked up;  /* decode zone of resp */
+    msgpack_unpacked up;  /* decode zone of resp, which also borrows the gathered body */
     weft_hello_resp resp; /* its view */
 } topology_peer;
 
@@ -215,112 +214,29 @@ void weft_topology_hello(weft_req *r) {
 
 /* ---- ClusterStatus merged across nodes ---- */
 
-/* One merged ClusterStatus: the peers asked, and the timer that answers with whoever answered
- * by then. Freed when the answer is sent and every peer's callback has run. */
-typedef struct topology_gather {
-    weft_req *r;                                 /* answered once, by gather_answer */
-    bool answered;                               /* r was answered */
-    uint32_t pending;                            /* peer callbacks still to run */
-    bool timer_open;                             /* timer not closed yet */
-    uv_timer_t timer;                            /* one election timeout, then answer */
-    topology_peer peers[WEFT_CLUSTER_NODES_MAX]; /* every other node */
-    uint32_t peers_count;                        /* entries used */
-} topology_gather;
-
-static void gather_free_maybe(topology_gather *g) {
-    if (!g->answered || g->pending > 0 || g->timer_open) return;
-    for (uint32_t k = 0; k < g->peers_count; k++) {
-        msgpack_unpacked_destroy(&g->peers[k].up);
-        free(g->peers[k].body);
-    }
-    free(g);
-}
-
-static void gather_timer_closed_cb(uv_handle_t *h) {
-    topology_gather *g = h->data;
-    g->timer_open = false;
-    gather_free_maybe(g);
-}
-
-static void gather_answer(topology_gather *g) {
-    if (g->answered) return;
-    g->answered = true;
-    WEFT_ASSERT(g->r->async_pending > 0);
-    g->r->async_pending--;
-    topology_answer(g->r, true, g->peers, g->peers_count);
-    uv_close((uv_handle_t *)&g->timer, gather_timer_closed_cb);
-}
-
-static void gather_timeout_cb(uv_timer_t *t) {
-    gather_answer(t->data);
-}
-
-typedef struct gather_call {
-    topology_gather *g; /* owner */
-    uint32_t index;     /* in g->peers */
-} gather_call;
-
-static void gather_peer_cb(void *data, const weft_fwd_reply *reply) {
-    gather_call *call = data;
-    topology_gather *g = call->g;
-    topology_peer *p = &g->peers[call->index];
-    free(call);
-    WEFT_ASSERT(g->pending > 0);
-    g->pending--;
-    if (reply->err.code == 0 && !g->answered && (p->body = malloc(reply->body_len)) != NULL) {
-        memcpy(p->body, reply->body, reply->body_len);
+/* Decodes the peers' own statuses and answers with the merged view. */
+static void topology_gathered(weft_req *r, const weft_gather_peer *gathered, uint32_t count) {
+    WEFT_ASSERT(count <= WEFT_CLUSTER_NODES_MAX);
+    topology_peer peers[WEFT_CLUSTER_NODES_MAX];
+    memset(peers, 0, sizeof peers);
+    for (uint32_t k = 0; k < count; k++) {
+        topology_peer *p = &peers[k];
+        p->node_id = gathered[k].node_id;
+        msgpack_unpacked_init(&p->up);
         weft_err err = {0};
         p->answered =
-            weft_schema_decode_buf(&weft_hello_resp_schema, p->body, reply->body_len, &p->resp,
-                                   &p->up, &g->r->node->cfg.limits, &err) == 0 &&
+            gathered[k].answered &&
+            weft_schema_decode_buf(&weft_hello_resp_schema, gathered[k].body, gathered[k].body_len,
+                                   &p->resp, &p->up, &r->node->cfg.limits, &err) == 0 &&
             p->resp.node_id == p->node_id;
     }
-    if (g->pending == 0) gather_answer(g);
-    gather_free_maybe(g);
+    topology_answer(r, true, peers, count);
+    for (uint32_t k = 0; k < count; k++)
+        msgpack_unpacked_destroy(&peers[k].up);
 }
 
 /* ClusterStatus from a client: this node's view, with each shard's row from its leader and
- * each peer up when it answered, asked of every other node at once. A peer's own view is
- * asked over a forwarding connection, which answers from that node alone (hop limit). */
+ * each peer up when it answered, asked of every other node at once (weft_forward_gather). */
 void weft_topology_cluster_status(weft_req *r) {
-    weft_node *n = r->node;
-    const weft_cluster *cl = &n->cfg.cluster;
-    if (cl->nodes_count == 1 || !weft_forward_from_client(r)) {
-        topology_answer(r, true, NULL, 0);
-        return;
-    }
-    topology_gather *g = calloc(1, sizeof *g);
-    if (g == NULL) {
-        weft_req_fail(r, WEFT_E_RESOURCE_EXHAUSTED, "", "node is out of memory; retry");
-        return;
-    }
-    g->r = r;
-    r->async_pending++;
-    int rc = uv_timer_init(n->loop, &g->timer);
-    WEFT_ASSERT(rc == 0);
-    g->timer.data = g;
-    g->timer_open = true;
-    for (uint32_t i = 0; i < cl->nodes_count; i++) {
-        if (cl->nodes[i].id == n->datadir.node_id) continue;
-        topology_peer *p = &g->peers[g->peers_count];
-        p->node_id = cl->nodes[i].id;
-        msgpack_unpacked_init(&p->up);
-        uint32_t index = g->peers_count++;
-        gather_call *call = calloc(1, sizeof *call);
-        weft_err err = {0};
-        if (call == NULL) continue; /* shown down */
-        *call = (gather_call){.g = g, .index = index};
-        if (weft_forward_call(n, p->node_id, r->op->msg_type, r->body, r->body_len, 0,
-                              gather_peer_cb, call, &err) != 0) {
-            free(call);
-            continue;
-        }
-        g->pending++;
-    }
-    if (g->pending == 0) {
-        gather_answer(g);
-        gather_free_maybe(g);
-        return;
-    }
-    uv_timer_start(&g->timer, gather_timeout_cb, n->cfg.election_timeout_ms, 0);
+    if (!weft_forward_gather(r, topology_gathered)) topology_answer(r, true, NULL, 0);
 }

@@ -263,6 +263,7 @@ static const weft_field pending_activity_rows[] = {
     OBJ(weft_pending_activity, last_failure, weft_failure_schema),
     ID(weft_pending_activity, last_worker_identity),
     U64(weft_pending_activity, next_attempt_time_ms),
+    ID(weft_pending_activity, task_queue),
 };
 const weft_schema weft_pending_activity_schema =
     WEFT_SCHEMA(weft_pending_activity, pending_activity_rows);
@@ -487,6 +488,28 @@ const weft_schema weft_activity_req_schema = WEFT_SCHEMA(weft_activity_req, acti
 static const weft_field heartbeat_resp_rows[] = {BOOL(weft_heartbeat_resp, cancel_requested)};
 const weft_schema weft_heartbeat_resp_schema =
     WEFT_SCHEMA(weft_heartbeat_resp, heartbeat_resp_rows);
+
+static const weft_field task_queue_req_rows[] = {
+    ID(weft_task_queue_req, namespace_),
+    ID_REQ(weft_task_queue_req, task_queue),
+};
+const weft_schema weft_task_queue_req_schema =
+    WEFT_SCHEMA(weft_task_queue_req, task_queue_req_rows);
+
+static const weft_field poller_info_rows[] = {
+    ID(weft_poller_info, identity),
+    ID(weft_poller_info, kind),
+    U64(weft_poller_info, last_poll_ms),
+    U64(weft_poller_info, node_id),
+};
+const weft_schema weft_poller_info_schema = WEFT_SCHEMA(weft_poller_info, poller_info_rows);
+
+/* The pollers list uses the codec's array cap: a merged answer lists every node's. */
+static const weft_field task_queue_resp_rows[] = {
+    ARR(weft_task_queue_resp, pollers, weft_poller_info_schema, 0),
+};
+const weft_schema weft_task_queue_resp_schema =
+    WEFT_SCHEMA(weft_task_queue_resp, task_queue_resp_rows);
 
 /* ---- Errors and tokens ---- */
 

@@ -57,6 +57,7 @@ static int describe_act(sh_ctx *c, uint64_t sub, const void *rec, void *data) {
         .last_failure = a->last_failure,
         .last_worker_identity = a->identity,
         .next_attempt_time_ms = a->state == SH_ACT_BACKOFF ? a->next_attempt_time_ms : 0,
+        .task_queue = a->task_queue,
     };
     return 0;
 }

@@ -209,6 +209,11 @@ int cli_cluster_status(cli_ctx *ctx);             /* cluster.c */
 int cli_namespace_register(cli_ctx *ctx);         /* namespace.c */
 int cli_namespace_describe(cli_ctx *ctx);         /* namespace.c */
 int cli_namespace_list(cli_ctx *ctx);             /* namespace.c */
+int cli_task_queue_describe(cli_ctx *ctx);        /* taskqueue.c */
+/* With `workflow describe` of an open run: prints a hint line for each kind of task (workflow,
+ * activity) that waits scheduled on the run's queue while no worker polled it within the
+ * server's window (taskqueue.c). Errors asking the server are ignored: it is only a hint. */
+void cli_task_queue_hint(cli_ctx *ctx, const weft_describe_resp *r);
 int cli_completion_bash(cli_ctx *ctx);            /* completion.c */
 
 /* ---- Version (main.c) ---- */

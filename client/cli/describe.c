@@ -1,5 +1,6 @@
 /* describe.c: `weft workflow describe`: a run's status, times and limits, its workflow task,
- * and its pending activities and timers. */
+ * and its pending activities and timers; and a hint when a task of the run waits on a queue
+ * that no worker polls (taskqueue.c). */
 #include <string.h>
 
 #include "cli.h"
@@ -112,6 +113,7 @@ int cli_workflow_describe(cli_ctx *ctx) {
                  ? cli_print_struct_json(&weft_describe_resp_schema, &resp, &err)
                  : describe_table(&resp, &err);
     }
+    if (rc == 0 && ctx->output == CLI_OUTPUT_TABLE) cli_task_queue_hint(ctx, &resp);
     weft_response_free(&holder);
     return rc == 0 ? CLI_EXIT_OK : cli_fail(&err);
 }

@@ -212,6 +212,14 @@ const cli_command cli_commands[] = {
      .run = cli_namespace_list,
      .details = "Prints one namespace per row, by name (json: one namespace object per line).\n",
      .flags = {{NULL, NULL, false, NULL}}},
+    {.group = "task-queue",
+     .name = "describe",
+     .msg_type = WEFT_MSG_DESCRIBE_TASK_QUEUE,
+     .run = cli_task_queue_describe,
+     .details = "Prints one poller per row, newest poll first: identity, kind (workflow or\n"
+                "activity), the node it polled, and how long ago (json: the DescribeTaskQueue\n"
+                "response). Workers poll every node; any node answers for the whole cluster.\n",
+     .flags = {{"task-queue", "Q", true, "task queue to describe"}}},
     {.group = "completion",
      .name = "bash",
      .msg_type = 0,

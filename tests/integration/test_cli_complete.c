@@ -394,7 +394,7 @@ static void cc_complete(const char *line, const char *expect) {
 
 static void test_bash_completion(void **state) {
     (void)state;
-    cc_complete("weft ", "workflow cluster namespace completion\n");
+    cc_complete("weft ", "workflow cluster namespace task-queue completion\n");
     cc_complete("weft workflow sig", "signal-with-start signal\n");
     cc_complete("weft --output json workflow start --id-con", "--id-conflict-policy\n");
     cc_complete("weft workflow start --id-conflict-policy ",

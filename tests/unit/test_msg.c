@@ -43,7 +43,8 @@ static const struct {
     S(weft_complete_wft_req_schema), S(weft_fail_wft_req_schema),
     S(weft_poll_activity_resp_schema), S(weft_activity_req_schema),
     S(weft_heartbeat_resp_schema),   S(weft_error_resp_schema),
-    S(weft_task_token_schema),
+    S(weft_task_token_schema),       S(weft_task_queue_req_schema),
+    S(weft_poller_info_schema),      S(weft_task_queue_resp_schema),
 #undef S
 };
 
@@ -498,6 +499,7 @@ static void test_required_fields_exactly(void **state) {
         {&weft_fail_wft_req_schema, "task_token"},  {&weft_activity_req_schema, "task_token"},
         {&weft_hello_req_schema, "protocol_version"}, {&weft_command_schema, "type"},
         {&weft_register_ns_req_schema, "namespace"},
+        {&weft_task_queue_req_schema, "task_queue"},
     };
     for (size_t i = 0; i < WEFT_ARRAY_LEN(all_schemas); i++) {
         const weft_schema *s = all_schemas[i].schema;

@@ -259,6 +259,13 @@ int weft_client_describe_namespace(weft_client *c, const weft_describe_ns_req *r
 /* ListNamespaces: every registered namespace by name, the default one included. */
 int weft_client_list_namespaces(weft_client *c, weft_list_ns_resp *resp, weft_response *holder,
                                 weft_err *err);
+/* DescribeTaskQueue: the pollers of (namespace, task_queue) that polled any node of the cluster
+ * within the server's window (60 s), each with its identity, kind ("workflow" or "activity"),
+ * last poll time and node. The node asked merges its peers' answers; a peer that does not
+ * answer within an election timeout is left out. `resp` borrows from `holder`. */
+int weft_client_describe_task_queue(weft_client *c, const weft_task_queue_req *req,
+                                    weft_task_queue_resp *resp, weft_response *holder,
+                                    weft_err *err);
 
 /* Fills `buf` (WEFT_CLIENT_REQUEST_ID_BYTES) with a fresh random request id, for callers that
  * want to know the id before sending (to retry it themselves later). Returns 0, or

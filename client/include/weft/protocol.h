@@ -372,6 +372,7 @@ typedef struct weft_pending_activity {
     weft_failure last_failure;
     weft_str last_worker_identity;
     uint64_t next_attempt_time_ms; /* when in backoff */
+    weft_str task_queue;           /* where its tasks are dispatched */
 } weft_pending_activity;
 
 typedef struct weft_pending_timer {
@@ -576,6 +577,24 @@ typedef struct weft_heartbeat_resp {
     bool cancel_requested;
 } weft_heartbeat_resp;
 
+/* DescribeTaskQueue: who polled a task queue lately, on any node of the cluster. */
+typedef struct weft_task_queue_req {
+    weft_str namespace_;
+    weft_str task_queue; /* required */
+} weft_task_queue_req;
+
+typedef struct weft_poller_info {
+    weft_str identity;     /* the poll request's identity ("" when it sent none) */
+    weft_str kind;         /* "workflow" or "activity": the tasks it polled for */
+    uint64_t last_poll_ms; /* wall clock of its last poll, on the node that saw it */
+    uint64_t node_id;      /* the node it polled */
+} weft_poller_info;
+
+typedef struct weft_task_queue_resp {
+    weft_poller_info *pollers; /* those that polled within the server's window (60 s) */
+    uint32_t pollers_count;
+} weft_task_queue_resp;
+
 /* Error body: sent instead of the response schema when code != 0. */
 typedef struct weft_error_resp {
     uint32_t code;         /* enum weft_error */
@@ -606,7 +625,8 @@ extern const weft_schema weft_hello_req_schema, weft_hello_resp_schema, weft_sha
     weft_complete_wft_req_schema, weft_fail_wft_req_schema, weft_poll_activity_resp_schema,
     weft_activity_req_schema, weft_heartbeat_resp_schema, weft_error_resp_schema,
     weft_task_token_schema, weft_register_ns_req_schema, weft_describe_ns_req_schema,
-    weft_namespace_info_schema, weft_list_ns_req_schema, weft_list_ns_resp_schema;
+    weft_namespace_info_schema, weft_list_ns_req_schema, weft_list_ns_resp_schema,
+    weft_task_queue_req_schema, weft_poller_info_schema, weft_task_queue_resp_schema;
 
 /* ---- The operation table ---- */
 
@@ -651,6 +671,8 @@ extern const weft_schema weft_hello_req_schema, weft_hello_resp_schema, weft_sha
       weft_heartbeat_resp_schema, 1, 1, "Record progress; answers whether cancel was requested")   \
     X(CLUSTER_STATUS, 50, weft_cluster_status_req, weft_cluster_status_req_schema,                 \
       weft_hello_resp_schema, 0, 1, "Show nodes; per shard leader, term, indexes and replica lag") \
+    X(DESCRIBE_TASK_QUEUE, 51, weft_task_queue_req, weft_task_queue_req_schema,                    \
+      weft_task_queue_resp_schema, 0, 1, "Show who polled a task queue in the last minute, and when") \
     X(REGISTER_NAMESPACE, 60, weft_register_ns_req, weft_register_ns_req_schema,                   \
       weft_empty_resp_schema, 1, 1, "Register a namespace, with a description and a retention")   \
     X(DESCRIBE_NAMESPACE, 61, weft_describe_ns_req, weft_describe_ns_req_schema,                   \
