@@ -36,11 +36,11 @@ echo "== fuzzing: each target for ${WEFT_FUZZ_SECONDS:-30}s" >&2
 # The chaos harness's smoke run (docs/jepsen.md): every workload on a 3-node cluster in network
 # namespaces, once under kill -9 of nodes and once under network partitions, each judged by
 # every checker. Fixed seeds, so a failure replays with the command the run prints; set
-# WEFT_JEPSEN_SEED to draw other schedules. About 2 minutes a run.
+# WEFT_JEPSEN_SEED to draw other schedules. About 2 minutes a run, draining and checks included.
 jepsen_smoke() {
   local nemesis=$1 seed=$2
   echo "== chaos harness smoke: --nemesis $nemesis --seed $seed" >&2
-  "$here/jepsen/run" --workload all --nemesis "$nemesis" --time "${WEFT_JEPSEN_SMOKE_S:-90}" \
+  "$here/jepsen/run" --workload all --nemesis "$nemesis" --time "${WEFT_JEPSEN_SMOKE_S:-60}" \
     --seed "$seed" --build-dir "$here/build" || status=1
 }
 jepsen_smoke kill "${WEFT_JEPSEN_SEED:-1}"
