@@ -38,16 +38,21 @@ static uint64_t disk_resume_bytes(uint64_t min_bytes) {
     return min_bytes > UINT64_MAX - margin ? UINT64_MAX : min_bytes + margin;
 }
 
+/* What ClusterStatus shows for a low disk: the path, the free bytes and the floor. */
+static void disk_health_set(weft_node *n, uint64_t free_bytes) {
+    snprintf(n->disk_health, sizeof n->disk_health,
+             "disk low: %s has %" PRIu64 " bytes free, under disk-free-bytes-min (%" PRIu64
+             "); refusing new work until space is freed",
+             n->datadir.path, free_bytes, n->cfg.disk_free_bytes_min);
+}
+
 /* The one place n->disk_low changes: logs the transition and moves leadership accordingly. */
 static void disk_low_set(weft_node *n, bool low, uint64_t free_bytes) {
     WEFT_ASSERT(n->disk_low != low);
     uint64_t min_bytes = n->cfg.disk_free_bytes_min;
     n->disk_low = low;
     if (low) {
-        snprintf(n->disk_health, sizeof n->disk_health,
-                 "disk low: %s has %" PRIu64 " bytes free, under disk-free-bytes-min (%" PRIu64
-                 "); refusing new work until space is freed",
-                 n->datadir.path, free_bytes, min_bytes);
+        disk_health_set(n, free_bytes);
         weft_log(WEFT_LOG_ERROR, WEFT_LOG_NO_SHARD,
                  "%s: starts and signals are refused (RESOURCE_EXHAUSTED) and leaderships go "
                  "to peers; reads, polls and completions go on",
@@ -74,10 +79,7 @@ static void disk_check(weft_node *n) {
         disk_low_set(n, false, free_bytes);
     } else if (n->disk_low) {
         /* Keep the numbers users see current while it stays low. */
-        snprintf(n->disk_health, sizeof n->disk_health,
-                 "disk low: %s has %" PRIu64 " bytes free, under disk-free-bytes-min (%" PRIu64
-                 "); refusing new work until space is freed",
-                 n->datadir.path, free_bytes, min_bytes);
+        disk_health_set(n, free_bytes);
     }
 }
 
