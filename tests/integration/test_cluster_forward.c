@@ -1,6 +1,8 @@
 /* test_cluster_forward.c: any node accepts any request (issue 4, routing). Every request here
- * is sent to exactly one node with hc_call_seed: no routing, no retries, no following of
- * NOT_LEADER, so what succeeds succeeded because that node forwarded it to the shard's leader.
+ * is sent to exactly one node with hc_call_seed: no routing and no following of NOT_LEADER, so
+ * what succeeds succeeded because that node forwarded it to the shard's leader. The one retry
+ * allowed is of UNAVAILABLE, to the same node and with the same request id, as every client
+ * does: on a busy machine a shard may hold an election at any moment (fw_call).
  *
  * Three nodes, eight shards, R = 3:
  *   - starts, signals, describes and results for runs on shards led by another node;
@@ -44,19 +46,27 @@
 /* Pause between attempts while a shard re-elects. */
 #define FW_RETRY_PAUSE_MS 100u
 
-/* Forward deadline of the hung-leader test: short, so that it ends well before the election
- * timeout replaces the hung leader. */
-#define FW_FORWARD_TIMEOUT_MS 500u
+/* Forward deadline of the hung-leader test: far shorter than its election timeout, so that its
+ * forwarded calls end long before the followers replace the hung leader (libraft's shortest
+ * election wait is half the flag: FW_HUNG_ELECTION_TIMEOUT_MS / 2). */
+#define FW_FORWARD_TIMEOUT_MS 1000
+#define FW_HUNG_ELECTION_TIMEOUT_MS 16000
+#define FW_STR_(x) #x
+#define FW_STR(x) FW_STR_(x)
 /* Slack on top of it: the deadline sweep's period and a loaded machine. */
-#define FW_FORWARD_SLACK_MS 700u
+#define FW_FORWARD_SLACK_MS 3000u
 
-static const char *const fw_flags[] = {"--election-timeout-ms",
-                                       "2000",
-                                       "--heartbeat-timeout-ms",
-                                       "100",
-                                       "--forward-timeout-ms",
-                                       "500",
-                                       NULL};
+/* The other tests keep the default forward-timeout-ms: a forwarded write on a loaded machine
+ * (ASan, a parallel suite) may well take longer than the hung-leader test's short deadline. */
+static const char *const fw_flags[] = {"--election-timeout-ms", "2000", "--heartbeat-timeout-ms",
+                                       "100", NULL};
+static const char *const fw_hung_flags[] = {"--election-timeout-ms",
+                                            FW_STR(FW_HUNG_ELECTION_TIMEOUT_MS),
+                                            "--heartbeat-timeout-ms",
+                                            "100",
+                                            "--forward-timeout-ms",
+                                            FW_STR(FW_FORWARD_TIMEOUT_MS),
+                                            NULL};
 
 typedef struct fw {
     hc_cluster c;
@@ -68,9 +78,10 @@ typedef struct fw {
 
 static fw fx;
 
-static int fw_start_cluster(fw *t, unsigned nodes, uint32_t shards, unsigned rf) {
+static int fw_start_cluster(fw *t, unsigned nodes, uint32_t shards, unsigned rf,
+                            const char *const *flags) {
     memset(t, 0, sizeof *t);
-    if (hc_start(&t->c, nodes, shards, rf, fw_flags) != 0) return -1;
+    if (hc_start(&t->c, nodes, shards, rf, flags) != 0) return -1;
     for (unsigned id = 1; id <= nodes; id++) {
         if (hc_node_client(&t->c, id, "fw-seed", &t->seed[id - 1]) != 0) return -1;
     }
@@ -85,6 +96,22 @@ static int fw_teardown(void **state) {
         weft_client_close(t->seed[k]);
     hc_destroy(&t->c);
     return 0;
+}
+
+/* One request to node `via` alone. UNAVAILABLE (an election under way, or an outcome lost with
+ * it) is retried there with the same request, as clients do, for up to FW_REELECT_TIMEOUT_MS;
+ * any other error, NOT_LEADER above all, is returned at once. */
+static int fw_call(fw *t, unsigned via, uint32_t msg_type, const void *req, void *resp,
+                   weft_response *holder, weft_err *err) {
+    uint64_t deadline = weft_mono_ms() + FW_REELECT_TIMEOUT_MS;
+    for (;;) {
+        int rc = hc_call_seed(t->seed[via - 1], msg_type, req, resp, holder, err);
+        if (rc != -WEFT_E_UNAVAILABLE || weft_mono_ms() > deadline) return rc;
+        fprintf(stderr, "retrying through node %u: %s\n", via, err->message);
+        weft_response_free(holder);
+        *holder = (weft_response){0};
+        weftd_sleep_ms(FW_RETRY_PAUSE_MS);
+    }
 }
 
 static uint32_t fw_shard_of(const fw *t, const char *id) {
@@ -121,7 +148,7 @@ static void fw_start_run(fw *t, unsigned i) {
     weft_start_resp r;
     weft_response h = {0};
     weft_err err;
-    int rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_START_WORKFLOW, &s, &r, &h, &err);
+    int rc = fw_call(t, via, WEFT_MSG_START_WORKFLOW, &s, &r, &h, &err);
     if (rc != 0) {
         fail_msg("start %s (shard %u, leader %llu) through node %u: %s %s", t->ids[i], shard,
                  (unsigned long long)leader, via, weft_error_name(rc), err.message);
@@ -136,7 +163,7 @@ static uint32_t fw_describe(fw *t, unsigned i, unsigned via, uint32_t consistenc
     weft_describe_resp d;
     weft_response h = {0};
     weft_err err;
-    int rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_DESCRIBE_WORKFLOW, &q, &d, &h, &err);
+    int rc = fw_call(t, via, WEFT_MSG_DESCRIBE_WORKFLOW, &q, &d, &h, &err);
     if (rc != 0) {
         fail_msg("describe %s through node %u: %s %s", t->ids[i], via, weft_error_name(rc),
                  err.message);
@@ -163,7 +190,7 @@ static void fw_check_list(fw *t, unsigned via, unsigned expected, uint32_t consi
         weft_list_resp r;
         weft_response h = {0};
         weft_err err;
-        int rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_LIST_WORKFLOWS, &q, &r, &h, &err);
+        int rc = fw_call(t, via, WEFT_MSG_LIST_WORKFLOWS, &q, &r, &h, &err);
         if (rc != 0) {
             fail_msg("list page %u through node %u: %s %s", pages, via, weft_error_name(rc),
                      err.message);
@@ -200,7 +227,7 @@ static void fw_check_list(fw *t, unsigned via, unsigned expected, uint32_t consi
     weft_count_resp cr = {0};
     weft_response h = {0};
     weft_err err;
-    int rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_COUNT_WORKFLOWS, &cq, &cr, &h, &err);
+    int rc = fw_call(t, via, WEFT_MSG_COUNT_WORKFLOWS, &cq, &cr, &h, &err);
     if (rc != 0) fail_msg("count through node %u: %s %s", via, weft_error_name(rc), err.message);
     weft_response_free(&h);
     assert_int_equal(cr.count, expected);
@@ -211,33 +238,50 @@ static void fw_check_list(fw *t, unsigned via, unsigned expected, uint32_t consi
 
 /* ClusterStatus through node `via` alone covers the cluster: every node's state (`down` is the
  * killed one, 0 for none), and every shard's row from its ready leader, with every replica's
- * lag known. */
-static void fw_check_status(fw *t, unsigned via, unsigned down) {
+ * lag known. NULL when it does, else what differs (in `why`). */
+static const char *fw_status_differs(fw *t, unsigned via, unsigned down, char *why, size_t cap) {
     weft_cluster_status_req q = {0};
     weft_cluster_status_resp s;
     weft_response h = {0};
     weft_err err;
-    int rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_CLUSTER_STATUS, &q, &s, &h, &err);
+    int rc = fw_call(t, via, WEFT_MSG_CLUSTER_STATUS, &q, &s, &h, &err);
     if (rc != 0) fail_msg("status through node %u: %s %s", via, weft_error_name(rc), err.message);
     assert_int_equal(s.nodes_count, t->c.nodes);
-    for (uint32_t k = 0; k < s.nodes_count; k++) {
+    assert_int_equal(s.shards_count, t->c.shards);
+    why[0] = '\0';
+    for (uint32_t k = 0; k < s.nodes_count && why[0] == '\0'; k++) {
         bool want_up = s.nodes[k].node_id != down;
-        if (s.nodes[k].up != want_up) {
-            fail_msg("node %u shows node %llu %s", via, (unsigned long long)s.nodes[k].node_id,
-                     s.nodes[k].up ? "up" : "down");
+        if (s.nodes[k].up != want_up)
+            snprintf(why, cap, "node %u shows node %llu %s", via,
+                     (unsigned long long)s.nodes[k].node_id, s.nodes[k].up ? "up" : "down");
+    }
+    for (uint32_t k = 0; k < s.shards_count && why[0] == '\0'; k++) {
+        const weft_shard_info *si = &s.shards[k];
+        if (!si->ready || si->leader_node != hc_leader(&t->c, si->shard_id)) {
+            snprintf(why, cap, "node %u shows shard %u led by node %llu, ready %d", via,
+                     si->shard_id, (unsigned long long)si->leader_node, si->ready);
+            continue;
+        }
+        assert_int_equal(si->replicas_count, t->c.replication_factor);
+        for (uint32_t j = 0; j < si->replicas_count && why[0] == '\0'; j++) {
+            if (!si->replicas[j].lag_known)
+                snprintf(why, cap, "node %u shows shard %u's replica on node %llu with no lag", via,
+                         si->shard_id, (unsigned long long)si->replicas[j].node_id);
         }
     }
-    assert_int_equal(s.shards_count, t->c.shards);
-    for (uint32_t k = 0; k < s.shards_count; k++) {
-        const weft_shard_info *si = &s.shards[k];
-        if (!si->ready || si->leader_node != hc_leader(&t->c, si->shard_id))
-            fail_msg("node %u shows shard %u led by node %llu, ready %d", via, si->shard_id,
-                     (unsigned long long)si->leader_node, si->ready);
-        assert_int_equal(si->replicas_count, t->c.replication_factor);
-        for (uint32_t j = 0; j < si->replicas_count; j++)
-            assert_true(si->replicas[j].lag_known);
-    }
     weft_response_free(&h);
+    return why[0] == '\0' ? NULL : why;
+}
+
+/* Waits until fw_status_differs finds nothing: on a busy machine a shard may be between
+ * leaders, or a new leader may not yet know its replicas' lags, for a moment. */
+static void fw_check_status(fw *t, unsigned via, unsigned down) {
+    char why[256];
+    uint64_t deadline = weft_mono_ms() + FW_REELECT_TIMEOUT_MS;
+    while (fw_status_differs(t, via, down, why, sizeof why) != NULL) {
+        if (weft_mono_ms() > deadline) fail_msg("%s", why);
+        weftd_sleep_ms(FW_RETRY_PAUSE_MS);
+    }
 }
 
 /* A GetResult long-poll sent through one node, on its own thread. */
@@ -264,7 +308,7 @@ static void *fw_wait_main(void *arg) {
 static void test_forward_three_nodes(void **state) {
     (void)state;
     fw *t = &fx;
-    assert_int_equal(fw_start_cluster(t, 3, 8, 3), 0);
+    assert_int_equal(fw_start_cluster(t, 3, 8, 3, fw_flags), 0);
     for (unsigned i = 0; i < FW_RUNS; i++)
         fw_start_run(t, i);
     for (unsigned id = 1; id <= 3; id++)
@@ -282,7 +326,7 @@ static void test_forward_three_nodes(void **state) {
         weft_empty_resp er;
         weft_response h = {0};
         weft_err err;
-        int rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_SIGNAL_WORKFLOW, &sq, &er, &h, &err);
+        int rc = fw_call(t, via, WEFT_MSG_SIGNAL_WORKFLOW, &sq, &er, &h, &err);
         if (rc != 0) fail_msg("signal %s: %s %s", t->ids[i], weft_error_name(rc), err.message);
         weft_response_free(&h);
     }
@@ -318,8 +362,7 @@ static void test_forward_three_nodes(void **state) {
                 .task_token = task.task_token, .commands = &done, .commands_count = 1};
             weft_empty_resp er;
             weft_response h2 = {0};
-            rc = hc_call_seed(t->seed[completer_via - 1], WEFT_MSG_COMPLETE_WORKFLOW_TASK, &cq, &er,
-                              &h2, &err);
+            rc = fw_call(t, completer_via, WEFT_MSG_COMPLETE_WORKFLOW_TASK, &cq, &er, &h2, &err);
             if (rc != 0)
                 fail_msg("complete through node %u: %s %s", completer_via, weft_error_name(rc),
                          err.message);
@@ -372,7 +415,7 @@ static void test_forward_three_nodes(void **state) {
 static void test_forward_partial_replicas(void **state) {
     (void)state;
     fw *t = &fx;
-    assert_int_equal(fw_start_cluster(t, 4, 4, 2), 0);
+    assert_int_equal(fw_start_cluster(t, 4, 4, 2, fw_flags), 0);
     for (unsigned i = 0; i < FW_RUNS; i++)
         fw_start_run(t, i);
     /* Every node describes every run: half of them live on shards it has no replica of. */
@@ -389,7 +432,7 @@ static void test_forward_partial_replicas(void **state) {
 static void test_forward_hung_leader(void **state) {
     (void)state;
     fw *t = &fx;
-    assert_int_equal(fw_start_cluster(t, 3, 8, 3), 0);
+    assert_int_equal(fw_start_cluster(t, 3, 8, 3, fw_hung_flags), 0);
     fw_start_run(t, 0);
     uint32_t shard = fw_shard_of(t, t->ids[0]);
     uint64_t leader = hc_leader(&t->c, shard);
