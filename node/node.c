@@ -113,6 +113,7 @@ static void node_host_closed(weft_node *n) {
     uv_close((uv_handle_t *)&n->rebalance_timer, node_handle_closed_cb);
     uv_close((uv_handle_t *)&n->disk_timer, node_handle_closed_cb);
     uv_close((uv_handle_t *)&n->clock_timer, node_handle_closed_cb);
+    uv_close((uv_handle_t *)&n->cut_off_timer, node_handle_closed_cb);
     weft_signals_close(n);
     weft_node_set_state(n, WEFT_NODE_STOPPED);
 }
@@ -336,6 +337,9 @@ int weft_node_start(weft_node *n, uv_loop_t *loop) {
     rc = uv_timer_init(loop, &n->clock_timer);
     WEFT_ASSERT(rc == 0);
     n->clock_timer.data = n;
+    rc = uv_timer_init(loop, &n->cut_off_timer);
+    WEFT_ASSERT(rc == 0);
+    n->cut_off_timer.data = n;
     n->pump_timer.data = n;
     n->drain_timer.data = n;
     n->rebalance_timer.data = n;
@@ -372,6 +376,7 @@ int weft_node_start(weft_node *n, uv_loop_t *loop) {
     weft_node_set_state(n, WEFT_NODE_RUNNING);
     n->served = true;
     weft_cluster_rebalance_start(n);
+    weft_poll_cut_off_start(n);
     weft_disk_start(n);
     weft_node_leadership_refresh(n);
     weft_log(WEFT_LOG_INFO, WEFT_LOG_NO_SHARD, "weftd listening on %s, data %s, %u shards",

@@ -135,6 +135,7 @@ struct weft_node {
     char disk_health[PATH_MAX + 256]; /* what ClusterStatus shows while disk_low */
     struct weft_clock *clock;   /* probes of the peers' clocks (raft/clock.h); NULL: none */
     uv_timer_t clock_timer;     /* judges this node's clock (clockcheck.c) */
+    uv_timer_t cut_off_timer;   /* answers parked polls once this node is cut off (poll.c) */
     weft_clock_state clock_state; /* changed only by clockcheck.c */
     int64_t clock_base_ms;      /* wall minus monotonic ms when last seen good (clockcheck.c) */
     char clock_health[WEFTD_CLOCK_HEALTH_BYTES_MAX]; /* what ClusterStatus shows while off */

@@ -12,6 +12,7 @@
 
 #include "../proto/base.h"
 #include "../proto/log.h"
+#include "cluster.h"
 #include "ids.h"
 #include "namespaces.h"
 #include "ops.h"
@@ -275,6 +276,12 @@ static void poll_checked(weft_req *r, const weft_err *ns_err) {
         weft_req_err(r, ns_err, 0);
         return;
     }
+    if (weft_cluster_cut_off(r->node)) {
+        weft_err err = {0};
+        weft_cluster_cut_off_err(r->node, &err);
+        weft_req_err(r, &err, 0);
+        return;
+    }
     /* A poll of a registered namespace: its queue's pollers list it (DescribeTaskQueue). */
     weft_pollseen_note(&r->node->pollseen, r->task_queue, r->task_kind, r->identity,
                        weft_wall_ms());
@@ -371,6 +378,35 @@ void weft_poll_pump(weft_node *n) {
         p->dirty[list[i]] = false;
     for (uint32_t i = 0; i < count; i++)
         poll_serve_bucket(n, list[i]);
+}
+
+static void poll_cut_off_cb(uv_timer_t *t) {
+    weft_node *n = t->data;
+    if (n->pollers.waiting_count == 0 || n->state >= WEFT_NODE_CLOSING || !weft_cluster_cut_off(n))
+        return;
+    weft_err err = {0};
+    weft_cluster_cut_off_err(n, &err);
+    uint64_t answered = 0;
+    for (uint32_t b = 0; b < WEFTD_POLL_BUCKETS; b++) {
+        weft_poll_bucket *bk = &n->pollers.buckets[b];
+        while (bk->head != NULL) {
+            weft_req *r = bk->head;
+            weft_poll_remove(r);
+            weft_req_err(r, &err, 0);
+            answered++;
+        }
+    }
+    weft_log(WEFT_LOG_WARN, WEFT_LOG_NO_SHARD,
+             "cut off from its peers: %llu parked polls answered UNAVAILABLE, so that their "
+             "workers poll the other nodes",
+             (unsigned long long)answered);
+}
+
+void weft_poll_cut_off_start(weft_node *n) {
+    const weft_cluster *cl = &n->cfg.cluster;
+    if (cl->nodes_count < 2 || cl->replication_factor < 2) return; /* never cut off */
+    uv_timer_start(&n->cut_off_timer, poll_cut_off_cb, WEFTD_POLL_CUT_OFF_CHECK_MS,
+                   WEFTD_POLL_CUT_OFF_CHECK_MS);
 }
 
 void weft_poll_answer_all(weft_node *n) {

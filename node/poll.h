@@ -19,6 +19,14 @@ void weft_poll_remove(weft_req *r);
 /* Records as polling now every poll parked for dispatch queue `task_queue` (either kind): a
  * poller waiting out a long poll is still polling (DescribeTaskQueue). */
 void weft_poll_note_parked(weft_node *n, const char *task_queue);
+/* How often a node of a multi-node cluster looks whether it is cut off from its peers while
+ * polls are parked on it. */
+#define WEFTD_POLL_CUT_OFF_CHECK_MS 250u
+/* Starts that look (n->cut_off_timer). A node cut off from its peers (cluster.h) can dispatch
+ * nothing, since no Started entry of its can commit: its parked polls are answered UNAVAILABLE,
+ * naming the other nodes, and so is every new poll, so that workers go to the rest of the
+ * cluster at once instead of after their long-poll wait. */
+void weft_poll_cut_off_start(weft_node *n);
 /* Shutdown: every parked poll is answered with an empty response. */
 void weft_poll_answer_all(weft_node *n);
 

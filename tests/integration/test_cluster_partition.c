@@ -11,6 +11,10 @@
  * clients on its side of a partition. (It is restarted into the partition because connections
  * it opened before could not be told apart from the others'.) Then:
  *   - its ClusterStatus says cut_off within PT_CUT_OFF_SEEN_MS_MAX of its restart;
+ *   - a task poll sent to it right after its restart, with a long-poll wait of PT_POLL_WAIT_MS,
+ *     is answered UNAVAILABLE "cut off" as soon as the node knows it is cut off (within
+ *     PT_CUT_OFF_SEEN_MS_MAX of the restart), not at the end of its wait: parked before that
+ *     moment, or refused at once after it;
  *   - a request sent to it alone, for any shard, is answered within PT_FAST_ANSWER_MS_MAX with
  *     UNAVAILABLE that says it is cut off and names the other nodes;
  *   - PT_STARTS starts through a client whose only seed is the isolated node, with the CLI's
@@ -55,6 +59,9 @@
 /* A request sent to the cut-off node is answered within this: at once, rather than after a
  * peer it cannot reach would have answered (forward-timeout-ms, 5 s by default). */
 #define PT_FAST_ANSWER_MS_MAX 1000u
+/* The long-poll wait asked for by the poll sent to the cut-off node: far longer than
+ * PT_CUT_OFF_SEEN_MS_MAX, so that an answer by then was not its wait running out. */
+#define PT_POLL_WAIT_MS 50000u
 /* The CLI's retry count (client/cli/cli.h, CLI_CALL_RETRIES). */
 #define PT_CLI_RETRIES 8u
 /* Starts through the isolated node, and the bound on each: the first attempt's fast UNAVAILABLE,
@@ -296,6 +303,33 @@ static void pt_check_fast_answers(pt *t, unsigned id) {
     weft_client_close(c);
 }
 
+/* A workflow-task poll sent to node `id` alone, right after its restart into the partition:
+ * answered UNAVAILABLE "cut off" within PT_CUT_OFF_SEEN_MS_MAX of `up_ms`. Before the fix the
+ * cut-off node held it for its whole wait and answered it empty. */
+static void pt_check_poll(pt *t, unsigned id, uint64_t up_ms) {
+    weft_client *c = NULL;
+    /* Not hc_node_client: its topology call would wait for the peers this node cannot reach. */
+    assert_int_equal(weftd_client_at(hc_address(&t->c, id), "partition-poller", &c), 0);
+    weft_poll_req q = {.task_queue = WEFT_STR_LIT("q-partition-poll"),
+                       .poll_timeout_ms = PT_POLL_WAIT_MS};
+    weft_poll_wft_resp task;
+    weft_response h = {0};
+    weft_err err;
+    weft_err_clear(&err);
+    uint64_t t0 = weft_mono_ms();
+    int rc = hc_call_seed(c, WEFT_MSG_POLL_WORKFLOW_TASK, &q, &task, &h, &err);
+    uint64_t now = weft_mono_ms();
+    weft_response_free(&h);
+    /* Answered after a while: it was parked until the node knew; at once: refused on entry. */
+    fprintf(stderr, "a poll on the cut-off node, sent %llu ms after its restart: %s after %llu ms: %s\n",
+            (unsigned long long)(t0 - up_ms), weft_error_name(rc), (unsigned long long)(now - t0),
+            err.message);
+    assert_int_equal(rc, -WEFT_E_UNAVAILABLE);
+    assert_non_null(strstr(err.message, "cut off"));
+    assert_true(now - up_ms <= PT_CUT_OFF_SEEN_MS_MAX);
+    weft_client_close(c);
+}
+
 /* Starts through a client that knows only node `id` at first, with the CLI's retries. */
 static void pt_check_starts(pt *t, unsigned id) {
     weft_client_opts o = {.client_name = "partition-cli", .retries_max = PT_CLI_RETRIES};
@@ -335,6 +369,8 @@ static void test_cluster_partition(void **state) {
     pt_rules_add();
     assert_int_equal(weftd_spawn(&t->c.node[PT_ISOLATED - 1]), 0);
     uint64_t up_ms = weft_mono_ms();
+    /* First thing, before it can know it is cut off: this poll is likely to be parked. */
+    pt_check_poll(t, PT_ISOLATED, up_ms);
     assert_int_equal(hc_wait_answers(&t->c, PT_ISOLATED, HC_READY_TIMEOUT_MS), 0);
     uint64_t seen_ms = pt_wait_cut_off(t, PT_ISOLATED, 1, up_ms, PT_CUT_OFF_SEEN_MS_MAX);
     fprintf(stderr, "node %u says it is cut off %llu ms after its restart\n", PT_ISOLATED,
