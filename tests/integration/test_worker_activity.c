@@ -419,6 +419,9 @@ static void test_result_and_info(void **state) {
     assert_string_equal(result, "completed:echo:hello");
     assert_int_equal(atomic_load(&t->seen.echo_calls), 1);
     assert_true(atomic_load(&t->seen.echo_info_ok));
+    /* Counters move once each call has returned, which may be after the run showed its
+     * effect: stop the worker (its threads joined) before reading them. */
+    (void)ta_worker_stop(t);
     weft_worker_stats s;
     weft_worker_stats_get(t->wk, &s);
     assert_int_equal(s.activities_completed, 1);
@@ -434,6 +437,9 @@ static void test_retry_with_heartbeat_details(void **state) {
     assert_string_equal(result, "completed:third time lucky");
     assert_int_equal(atomic_load(&t->seen.flaky_calls), 3);
     assert_true(atomic_load(&t->seen.flaky_details_ok));
+    /* Counters move once each call has returned, which may be after the run showed its
+     * effect: stop the worker (its threads joined) before reading them. */
+    (void)ta_worker_stop(t);
     weft_worker_stats s;
     weft_worker_stats_get(t->wk, &s);
     assert_int_equal(s.activities_failed, 2);
@@ -447,6 +453,9 @@ static void test_non_retryable_failure(void **state) {
     /* Five attempts allowed, but the failure is non-retryable: one attempt. */
     ta_run_workflow(t, "wa-fatal-1", "fatal|x|5", result, sizeof result);
     assert_string_equal(result, "failed:Fatal:the card is stolen");
+    /* Counters move once each call has returned, which may be after the run showed its
+     * effect: stop the worker (its threads joined) before reading them. */
+    (void)ta_worker_stop(t);
     weft_worker_stats s;
     weft_worker_stats_get(t->wk, &s);
     assert_int_equal(s.activities_failed, 1);

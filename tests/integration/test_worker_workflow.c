@@ -371,6 +371,9 @@ static void test_sticky_cache_on(void **state) {
     tw_worker_start(t, (weft_worker_opts){.workflow_concurrency = 2, .activity_concurrency = 2},
                     wf_order, "charge");
     tw_run_orders(t, "tw-sticky");
+    /* Counters move once each call has returned, which may be after the server showed its
+     * effect: stop the worker (its threads joined) before reading them. */
+    tw_worker_stop(t);
     weft_worker_stats s;
     weft_worker_stats_get(t->wk, &s);
     fprintf(stderr, "cache on: completed %llu failed %llu hits %llu misses %llu evictions %llu\n",
@@ -398,6 +401,9 @@ static void test_sticky_cache_off(void **state) {
                                        .sticky_cache_disabled = true},
                     wf_order, "charge");
     tw_run_orders(t, "tw-nocache");
+    /* Counters move once each call has returned, which may be after the server showed its
+     * effect: stop the worker (its threads joined) before reading them. */
+    tw_worker_stop(t);
     weft_worker_stats s;
     weft_worker_stats_get(t->wk, &s);
     assert_true(s.workflow_tasks_completed >= 5u * TW_RUNS);
@@ -414,6 +420,9 @@ static void test_cache_evictions(void **state) {
     tw *t = *state;
     tw_worker_start(t, (weft_worker_opts){.sticky_cache_runs = 1}, wf_order, "charge");
     tw_run_orders(t, "tw-evict");
+    /* Counters move once each call has returned, which may be after the server showed its
+     * effect: stop the worker (its threads joined) before reading them. */
+    tw_worker_stop(t);
     weft_worker_stats s;
     weft_worker_stats_get(t->wk, &s);
     assert_int_equal(s.workflow_tasks_failed, 0);
@@ -505,6 +514,9 @@ static void test_task_failures(void **state) {
     tw_signal(t, "tw-nondet", "go");
     tw_wait_task_failure(t, "tw-nondet", msg, sizeof msg);
     fprintf(stderr, "non-determinism failure: %s\n", msg);
+    /* Counters move once each call has returned, which may be after the server showed its
+     * effect: stop the worker (its threads joined) before reading them. */
+    tw_worker_stop(t);
     weft_worker_stats s;
     weft_worker_stats_get(t->wk, &s);
     assert_true(s.workflow_tasks_failed >= 1);
@@ -545,6 +557,9 @@ static void test_signal_burst(void **state) {
     snprintf(want, sizeof want, "%u", TW_TICKS);
     tw_expect_result(t, "tw-ticks", want);
     tw_expect_no_task_failure(t, "tw-ticks");
+    /* Counters move once each call has returned, which may be after the server showed its
+     * effect: stop the worker (its threads joined) before reading them. */
+    tw_worker_stop(t);
     weft_worker_stats s;
     weft_worker_stats_get(t->wk, &s);
     fprintf(stderr, "burst: completed %llu hits %llu misses %llu\n",
