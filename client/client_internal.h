@@ -19,6 +19,7 @@ struct weft_response_priv {
     uint8_t *frame;      /* the reply frame's bytes (malloc'd) */
     msgpack_zone *zone;  /* arrays of the decoded response, or NULL */
     msgpack_unpacked up; /* the unpacked frame; initialised */
+    uint64_t node_id;    /* the node that sent the frame (its connection's Hello); 0: unknown */
 };
 
 /* A reply frame smaller than this cannot hold [type, id, {}] and is refused. */
@@ -29,6 +30,7 @@ typedef struct client_conn {
     int fd;                 /* connected socket */
     uint64_t next_frame_id; /* correlation id of the next request on this connection */
     uint32_t node_index;    /* index into weft_client.nodes it belongs to */
+    uint64_t node_id;       /* the id its Hello reply gave; 0 before */
 } client_conn;
 
 /* Task tokens longer than this are not read by the client (the server's are a few dozen

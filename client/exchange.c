@@ -16,6 +16,10 @@ void weft_response_free(weft_response *h) {
     h->priv = NULL;
 }
 
+uint64_t weft_response_node(const weft_response *h) {
+    return h != NULL && h->priv != NULL ? h->priv->node_id : 0;
+}
+
 /* Parses `frame` (ownership moves into `holder`) and checks that it answers our request.
  * On success *body points at the body map inside holder. */
 static int exchange_unpack(weft_client *c, weft_response *holder, uint8_t *frame, size_t len,
@@ -112,6 +116,7 @@ int client_exchange(weft_client *c, client_conn *conn, uint32_t msg_type, const 
         out->conn_broken = true; /* a peer that breaks the protocol is not trusted again */
         return rc;
     }
+    holder->priv->node_id = conn->node_id;
     msgpack_zone *zone = msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE);
     holder->priv->zone = zone;
     if (zone == NULL) {

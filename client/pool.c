@@ -135,6 +135,7 @@ static int pool_hello(weft_client *c, client_conn *conn, const char *address, we
         (void)client_node_answered(c, conn->node_index, resp.node_id);
         client_topology_update(c, &resp);
         pthread_mutex_unlock(&c->mu);
+        conn->node_id = resp.node_id;
     } else {
         weft_err_prefix(err, "Hello to %s", address);
     }

@@ -85,22 +85,23 @@ const char *jepsen_outcome_name(jepsen_outcome o) {
     }
 }
 
+/* node_id 0: not known (an invoke: libweft picks the node; a completion: no reply came). */
 static json_t *history_line(const jepsen_history *h, const char *type, const char *f,
-                            uint64_t time_ms) {
+                            uint64_t time_ms, uint64_t node_id) {
     json_t *o = json_object();
     json_object_set_new(o, "process", json_string(h->process));
     json_object_set_new(o, "type", json_string(type));
     json_object_set_new(o, "f", json_string(f));
     json_object_set_new(o, "time_ms", json_integer((json_int_t)time_ms));
-    /* libweft routes each request to its shard's leader itself: which node took it is not
-     * known here (FORMAT.md allows null). */
-    json_object_set_new(o, "node", json_null());
+    char name[32];
+    snprintf(name, sizeof name, "n%llu", (unsigned long long)node_id);
+    json_object_set_new(o, "node", node_id != 0 ? json_string(name) : json_null());
     return o;
 }
 
 uint64_t jepsen_history_invoke(jepsen_history *h, const char *f, const json_t *value) {
     uint64_t now = jepsen_now_ms();
-    json_t *o = history_line(h, "invoke", f, now);
+    json_t *o = history_line(h, "invoke", f, now, 0);
     json_object_set(o, "value", (json_t *)value);
     json_object_set_new(o, "error", json_null());
     jepsen_log_write(&h->log, o);
@@ -109,9 +110,9 @@ uint64_t jepsen_history_invoke(jepsen_history *h, const char *f, const json_t *v
 }
 
 void jepsen_history_complete(jepsen_history *h, const char *f, int rc, const weft_err *err,
-                             const json_t *value) {
+                             const json_t *value, uint64_t node_id) {
     jepsen_outcome oc = jepsen_outcome_of(rc);
-    json_t *o = history_line(h, jepsen_outcome_name(oc), f, jepsen_now_ms());
+    json_t *o = history_line(h, jepsen_outcome_name(oc), f, jepsen_now_ms(), node_id);
     if (oc == JEPSEN_OK) {
         json_object_set_new(o, "value", value != NULL ? json_deep_copy(value) : json_object());
         json_object_set_new(o, "error", json_null());

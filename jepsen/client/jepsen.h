@@ -85,9 +85,10 @@ typedef struct jepsen_history {
 /* Writes the invoke line of operation `f` with `value` (borrowed). Returns its time_ms. */
 uint64_t jepsen_history_invoke(jepsen_history *h, const char *f, const json_t *value);
 /* Writes the completion of `f`: ok with `value` (borrowed; NULL = {}), or fail / info with the
- * error "CODE message" taken from rc and err. */
+ * error "CODE message" taken from rc and err. `node_id` is the node whose reply decided it
+ * (weft_response_node), written "n<id>" as the harness names its nodes; 0 (no reply) is null. */
 void jepsen_history_complete(jepsen_history *h, const char *f, int rc, const weft_err *err,
-                             const json_t *value);
+                             const json_t *value, uint64_t node_id);
 
 /* ---- Random numbers (seeded, so that a run replays from its seed) ---- */
 typedef struct jepsen_rng {

@@ -51,7 +51,7 @@ int jepsen_op_start(jepsen_history *h, weft_client *c, const char *ns, const jep
         json_object_set_new(ok, "run_id", json_string(run_id));
         json_object_set_new(ok, "started", json_boolean(resp.started));
     }
-    jepsen_history_complete(h, "start", rc, &err, ok);
+    jepsen_history_complete(h, "start", rc, &err, ok, weft_response_node(&holder));
     json_decref(ok);
     weft_response_free(&holder);
     return rc;
@@ -83,14 +83,18 @@ int jepsen_op_signal(jepsen_history *h, weft_client *c, const char *ns, const ch
     };
     weft_err err;
     weft_err_clear(&err);
-    int rc = weft_client_signal(c, &req, &err);
-    jepsen_history_complete(h, "signal", rc, &err, NULL);
+    /* weft_client_signal keeps no reply; the generic call does, naming the node that gave it. */
+    weft_empty_resp resp;
+    weft_response holder = {0};
+    int rc = weft_client_call(c, WEFT_MSG_SIGNAL_WORKFLOW, &req, &resp, &holder, &err);
+    jepsen_history_complete(h, "signal", rc, &err, NULL, weft_response_node(&holder));
+    weft_response_free(&holder);
     return rc;
 }
 
 /* One GetResult wait. *closed says whether the run closed; on success the ok value is built. */
 static int result_once(weft_client *c, const char *ns, const char *workflow_id, const char *run_id,
-                       bool *closed, json_t **ok, weft_err *err) {
+                       bool *closed, json_t **ok, uint64_t *node_id, weft_err *err) {
     weft_result_req req = {
         .namespace_ = weft_str_c(ns),
         .workflow_id = weft_str_c(workflow_id),
@@ -111,6 +115,7 @@ static int result_once(weft_client *c, const char *ns, const char *workflow_id, 
         json_object_set_new(*ok, "run_id",
                             json_string(weft_str_copy(rid, sizeof rid, resp.run_id)));
     }
+    *node_id = weft_response_node(&holder);
     weft_response_free(&holder);
     return rc;
 }
@@ -127,10 +132,11 @@ int jepsen_op_result(jepsen_history *h, weft_client *c, const char *ns, const ch
     weft_err err;
     weft_err_clear(&err);
     json_t *ok = NULL;
+    uint64_t node_id = 0;
     int rc;
     for (;;) {
         bool closed = false;
-        rc = result_once(c, ns, workflow_id, run_id, &closed, &ok, &err);
+        rc = result_once(c, ns, workflow_id, run_id, &closed, &ok, &node_id, &err);
         if (closed || jepsen_outcome_of(rc) == JEPSEN_FAIL) break;
         if (jepsen_now_ms() >= deadline_ms) {
             if (rc == 0) {
@@ -141,7 +147,7 @@ int jepsen_op_result(jepsen_history *h, weft_client *c, const char *ns, const ch
         }
         if (rc != 0) jepsen_sleep_ms(500); /* a failed call: do not spin */
     }
-    jepsen_history_complete(h, "result", rc, &err, ok);
+    jepsen_history_complete(h, "result", rc, &err, ok, node_id);
     json_decref(ok);
     return rc;
 }

@@ -154,7 +154,10 @@ static void fw_start_run(fw *t, unsigned i) {
                  (unsigned long long)leader, via, weft_error_name(rc), err.message);
     }
     weft_str_copy(t->run_ids[i], sizeof t->run_ids[i], r.run_id);
+    /* The reply came from the node it was sent to, which forwarded it (weft_response_node). */
+    assert_int_equal(weft_response_node(&h), via);
     weft_response_free(&h);
+    assert_int_equal(weft_response_node(&h), 0);
 }
 
 /* Describes run i through node `via`; returns the status. */

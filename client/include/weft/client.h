@@ -111,6 +111,11 @@ typedef struct weft_response {
  * Safe on a zeroed holder and on NULL. */
 void weft_response_free(weft_response *h);
 
+/* The id of the node whose reply `h` holds: the node this client sent the request to last
+ * (which may have forwarded it to the shard's leader), whether it answered with a result or an
+ * error. 0 when `h` holds no reply (none came, or `h` is NULL or zeroed). */
+uint64_t weft_response_node(const weft_response *h);
+
 /* Opens a client for the cluster reachable at `addresses` ("host:port[,host:port...]",
  * borrowed). Connects to the first seed that answers, sends Hello and keeps the topology from
  * the reply (shard ranges, leaders, node addresses), so later requests go straight to shard
