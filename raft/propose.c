@@ -358,7 +358,13 @@ static void leader_barrier_cb(struct raft_barrier *req, int status) {
     if (status != 0) {
         WEFT_LOGF(WEFT_LOG_INFO, g->id, "leader barrier failed: %s (%d)", raft_strerror(status),
                   status);
-        if (g->raft_open && raft_state(&g->raft) == RAFT_LEADER &&
+        /* libraft fails a stepping-down leader's requests with RAFT_LEADERSHIPLOST from inside
+         * the step-down, while raft_state() still says LEADER and the term is unchanged (a
+         * leader that lost contact with a majority: tick's check-quorum; notes). That is no
+         * storage failure: the next poll sees the follower. */
+        bool lost = status == RAFT_LEADERSHIPLOST || status == RAFT_NOTLEADER ||
+                    status == RAFT_SHUTDOWN;
+        if (!lost && g->raft_open && raft_state(&g->raft) == RAFT_LEADER &&
             g->raft.current_term == g->leader_term && !g->restart_wanted) {
             /* Still leading in the same term, so the entry itself failed (a disk write, with
              * raft_uv's own error codes): proposing it again each turn only spins (a full

@@ -570,6 +570,78 @@ static void test_libraft_stale_suffix_canary(void **state) {
     }
 }
 
+/* What a barrier's callback sees when its leader steps down. */
+typedef struct stepdown_seen {
+    struct raft *r;
+    int calls;
+    int status;
+    int state_in_cb;       /* raft_state() inside the callback */
+    raft_term term_in_cb;  /* current_term inside the callback */
+} stepdown_seen;
+
+static void stepdown_barrier_cb(struct raft_barrier *req, int status) {
+    stepdown_seen *seen = req->data;
+    seen->calls++;
+    seen->status = status;
+    seen->state_in_cb = raft_state(seen->r);
+    seen->term_in_cb = seen->r->current_term;
+}
+
+/* libraft 0.15 fails a stepping-down leader's requests from inside the step-down: a leader cut
+ * off from its majority (tick's check-quorum) calls a pending barrier back with
+ * RAFT_LEADERSHIPLOST while raft_state() still says LEADER, in the same term. raft/propose.c's
+ * leader_barrier_cb took that for a failed disk write and restarted the replica (the chaos
+ * harness, on a starved machine); it now goes by the status. If this canary fails, libraft
+ * changed, and that callback's reasoning should be looked at again. */
+static void test_libraft_stepdown_callback_canary(void **state) {
+    (void)state;
+    toy toys[3];
+    const weft_group_fsm *fsms[3];
+    sim *s = calloc(1, sizeof *s);
+    for (unsigned i = 0; i < 3; i++) {
+        memset(&toys[i], 0, sizeof toys[i]);
+        toys[i].s = &s;
+        toys[i].w = calloc(1, sizeof *toys[i].w);
+        toys[i].server = i;
+        toys[i].fsm = (weft_group_fsm){
+            .ctx = &toys[i], .apply = toy_apply, .snapshot = toy_snapshot, .restore = toy_restore};
+        fsms[i] = &toys[i].fsm;
+    }
+    /* One witness for all three, as a run has. */
+    for (unsigned i = 1; i < 3; i++) {
+        free(toys[i].w);
+        toys[i].w = toys[0].w;
+    }
+    sim_opts o;
+    sim_opts_default(&o);
+    sim_init(s, &o, fsms, 0x5709d0a1ull);
+    unsigned leader = sim_wait_ready_leader(s, 30000);
+    assert_true(leader != SIM_NONE);
+    struct raft *r = sim_raft(s, leader);
+    raft_term term = r->current_term;
+    stepdown_seen seen = {.r = r};
+    struct raft_barrier b = {.data = &seen};
+    assert_int_equal(raft_barrier(r, &b, stepdown_barrier_cb), 0);
+    sim_isolate(s, leader);
+    for (unsigned ms = 0; ms < 20u * o.election_timeout_ms && seen.calls == 0; ms += 10)
+        sim_run_ms(s, 10);
+    fprintf(stderr,
+            "libraft: the barrier of an isolated leader was answered %s (%d) while raft_state "
+            "was %d (leader: %d)\n",
+            raft_strerror(seen.status), seen.status, seen.state_in_cb, RAFT_LEADER);
+    assert_int_equal(seen.calls, 1);
+    assert_int_equal(seen.status, RAFT_LEADERSHIPLOST);
+    assert_int_equal(seen.state_in_cb, RAFT_LEADER);
+    assert_int_equal(seen.term_in_cb, term);
+    assert_int_equal(raft_state(r), RAFT_FOLLOWER);
+    sim_rejoin(s, leader);
+    sim_close(s);
+    free(toys[0].w->digest);
+    free(toys[0].w->chain);
+    free(toys[0].w);
+    free(s);
+}
+
 static void test_libraft_015_commit_stall_canary(void **state) {
     (void)state;
     uint64_t acked = 0, proposed = 0;
@@ -592,6 +664,7 @@ int main(void) {
         cmocka_unit_test(test_sim_snapshot_install),
         cmocka_unit_test(test_sim_lost_snapshot),
         cmocka_unit_test(test_libraft_015_commit_stall_canary),
+        cmocka_unit_test(test_libraft_stepdown_callback_canary),
         cmocka_unit_test(test_libraft_stale_suffix_canary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

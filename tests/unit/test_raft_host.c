@@ -20,6 +20,7 @@
 
 #include "proto/log.h"
 #include "raft/host.h"
+#include "raft/host_impl.h"
 #include "raft/transport.h"
 
 #define RUN_TIMEOUT_MS 20000u
@@ -356,8 +357,8 @@ static void fx_start(fx *x) {
     if (rc != 0) fail_msg("group start: %s", err.message);
 }
 
-static void fx_stop(fx *x) {
-    weft_raft_host_close(x->host, fx_host_closed, x);
+/* Runs the host's close, begun by the caller, to its end and checks nothing is left. */
+static void fx_finish_close(fx *x) {
     assert_true(run_until(&x->loop, fx_is_closed, x, RUN_TIMEOUT_MS));
     uv_run(&x->loop, UV_RUN_DEFAULT); /* drain: the host is freed only after the loop (host.h) */
     weft_raft_host_free(x->host);
@@ -367,6 +368,11 @@ static void fx_stop(fx *x) {
     assert_false(atomic_load(&x->fsm.snapshot_running));
     /* Everything the host opened is closed: the loop has nothing left. */
     assert_int_equal(uv_run(&x->loop, UV_RUN_NOWAIT), 0);
+}
+
+static void fx_stop(fx *x) {
+    weft_raft_host_close(x->host, fx_host_closed, x);
+    fx_finish_close(x);
 }
 
 static int fx_setup(void **state) {
@@ -779,6 +785,34 @@ static void test_storage_failure_restarts(void **state) {
     fx_stop(x);
 }
 
+/* The replica stopped by a storage failure has closed its raft and armed its restart. */
+static bool fx_restart_armed(void *arg) {
+    fx *x = arg;
+    return x->g->life == GROUP_STOPPED && uv_is_active((uv_handle_t *)&x->g->restart_timer);
+}
+
+/* A restart that comes due after the host began closing, before the groups are closed (that
+ * runs from the idle handle, after the loop turn's timers): the replica stays stopped and the
+ * host closes cleanly. The chaos harness hit it on a starved machine, where the restart
+ * callback asserted that the host was not closing. */
+static void test_close_while_restart_due(void **state) {
+    fx *x = *state;
+    fx_start(x);
+    assert_true(run_until(&x->loop, fx_ready, x, RUN_TIMEOUT_MS));
+    x->fsm.fail_applies = 1;
+    pending p = {0};
+    assert_int_equal(propose_text(x->g, "doomed", &p), 0);
+    pendings ps = {&p, 1};
+    assert_true(run_until(&x->loop, all_answered, &ps, RUN_TIMEOUT_MS));
+    assert_true(run_until(&x->loop, fx_restart_armed, x, RUN_TIMEOUT_MS));
+    weft_raft_host_close(x->host, fx_host_closed, x);
+    /* The loop does not run until the restart is due, so its timer fires before the idle
+     * handle that closes the groups. */
+    usleep((x->opts.restart_delay_ms + 50u) * 1000u);
+    fx_finish_close(x);
+    assert_int_equal(x->fsm.reopens, 0);
+}
+
 static void test_limits_and_splitting(void **state) {
     fx *x = *state;
     fx_start(x);
@@ -1158,6 +1192,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_snapshot_async_during_applies, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_storage_failure_restarts, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_close_while_restart_due, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_limits_and_splitting, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_start_errors, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_close_cancels_dials, fx_setup, fx_teardown),
