@@ -90,8 +90,17 @@ const char *weft_cluster_client_address(const weft_node *n, uint64_t node_id) {
 
 uint64_t weft_cluster_leader_guess(const weft_replica *rep) {
     WEFT_ASSERT(rep != NULL && rep->preferred_leader != 0);
-    if (!rep->hosted) return rep->preferred_leader;
-    return rep->group != NULL ? weft_group_leader_id(rep->group) : 0;
+    if (rep->hosted) return rep->group != NULL ? weft_group_leader_id(rep->group) : 0;
+    /* No view of this shard's leader here. Its preferred node leads it most of the time; while
+     * that node is down, another replica that is up will, or will name the node that does. */
+    const weft_node *n = rep->node;
+    if (weft_cluster_peer_up(n, rep->preferred_leader)) return rep->preferred_leader;
+    const weft_cluster *cl = &n->cfg.cluster;
+    for (uint32_t j = 0; j < cl->replication_factor; j++) {
+        uint64_t id = cl->nodes[weft_placement_node(rep->shard_id, j, cl->nodes_count)].id;
+        if (id != rep->preferred_leader && weft_cluster_peer_up(n, id)) return id;
+    }
+    return rep->preferred_leader;
 }
 
 /* ---- moving leadership ---- */
@@ -140,9 +149,10 @@ static void cluster_transfer(weft_replica *rep, uint64_t to, const char *why) {
 
 /* ---- the preferred leader (DESIGN section 5) ---- */
 
-/* Every WEFTD_REBALANCE_INTERVAL_MS: a ready leader of a shard whose preferred node is
- * another, up and caught-up member hands the shard to it. Only the leader acts, so two nodes
- * never pull one shard in two directions; the preferred node is never asked to act. */
+/* Every --rebalance-interval-ms: a ready leader of a shard whose preferred node is another,
+ * up and caught-up member hands the shard to it. Only the leader acts, so two nodes never pull
+ * one shard in two directions; the preferred node is never asked to act. With the moves off,
+ * the timer runs every WEFTD_SHED_CHECK_INTERVAL_MS for the leadership refusal alone. */
 static void cluster_rebalance_cb(uv_timer_t *t) {
     weft_node *n = t->data;
     if (!weft_node_serving(n)) return;
@@ -152,6 +162,7 @@ static void cluster_rebalance_cb(uv_timer_t *t) {
         weft_cluster_shed_leadership(n, why);
         return;
     }
+    if (n->cfg.rebalance_interval_ms == 0) return;
     uint64_t now_ms = weft_mono_ms();
     for (uint32_t i = 0; i < n->replicas_count; i++) {
         weft_replica *rep = &n->replicas[i];
@@ -177,8 +188,9 @@ void weft_cluster_shed_leadership(weft_node *n, const char *why) {
 void weft_cluster_rebalance_start(weft_node *n) {
     const weft_cluster *cl = &n->cfg.cluster;
     if (cl->nodes_count < 2 || cl->replication_factor < 2) return;
-    uv_timer_start(&n->rebalance_timer, cluster_rebalance_cb, WEFTD_REBALANCE_INTERVAL_MS,
-                   WEFTD_REBALANCE_INTERVAL_MS);
+    uint64_t every_ms = n->cfg.rebalance_interval_ms != 0 ? n->cfg.rebalance_interval_ms
+                                                          : WEFTD_SHED_CHECK_INTERVAL_MS;
+    uv_timer_start(&n->rebalance_timer, cluster_rebalance_cb, every_ms, every_ms);
 }
 
 void weft_cluster_rebalance_stop(weft_node *n) {

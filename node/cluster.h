@@ -15,10 +15,10 @@
  * timeout at most), so a live peer that shares a group with a leader on either side is heard
  * many times per window, while a dead one drops out within a few seconds. */
 #define WEFTD_PEER_UP_ELECTION_TIMEOUTS 2u
-/* How often a leader checks whether a shard it leads should move to its preferred node
- * (DESIGN section 5). Seconds, not turns: a transfer costs an election and holds the shard's
- * writes for up to half an election timeout (libraft base), so moves must stay rare. */
-#define WEFTD_REBALANCE_INTERVAL_MS 5000u
+/* How often a node checks whether it must shed the leaderships it holds (its disk is low, or
+ * its clock is off: weft_node_leadership_refusal). The moves to preferred nodes run on the
+ * same timer, at --rebalance-interval-ms (config.h) instead when that is set. */
+#define WEFTD_SHED_CHECK_INTERVAL_MS 5000u
 /* After a move towards the preferred node, the next one waits at least this long. A move that
  * did not take (the node refuses leadership: its disk is low, or it is stopping) held the
  * shard's writes for half an election timeout; retrying it every interval would do that
@@ -63,8 +63,9 @@ bool weft_cluster_peer_up(const weft_node *n, uint64_t node_id);
  * Borrowed from the node's config. */
 const char *weft_cluster_client_address(const weft_node *n, uint64_t node_id);
 /* The node a request for this shard should go to when this node cannot serve it: the leader
- * this node knows of (its own replica's view), else the shard's preferred leader when the
- * shard is not hosted here; 0 when a hosted shard has no leader yet. */
+ * this node knows of (its own replica's view); when the shard is not hosted here, its
+ * preferred leader, or while that node is down (weft_cluster_peer_up) the first replica in
+ * placement order that is up; 0 when a hosted shard has no leader yet. */
 uint64_t weft_cluster_leader_guess(const weft_replica *rep);
 
 /* Starts the preferred-leader check (a no-op timer with one node or R = 1). */

@@ -134,6 +134,9 @@ static const cfg_row cfg_rows[] = {
     ROW("disk-free-bytes-min", CFG_U64, disk_free_bytes_min, 0, U64_ALL,
         "free bytes the data dir's file system must keep; under it the node refuses new work "
         "(RESOURCE_EXHAUSTED) and hands its leaderships to peers until space is back (0: off)"),
+    ROW("rebalance-interval-ms", CFG_U32, rebalance_interval_ms, 0, 3600000,
+        "how often a leader moves the shards it leads to their preferred nodes when they are "
+        "up and caught up (0: never; leaderships stay where elections put them)"),
     ROW("max-clock-offset-ms", CFG_U32, max_clock_offset_ms, 0, WEFTD_MAX_CLOCK_OFFSET_MS_MAX,
         "how far this node's wall clock may be from its peers'; past it the node refuses "
         "leadership and hands its shards to peers until its clock is fixed (0: off)"),
@@ -166,6 +169,7 @@ void weft_config_default(weft_config *c) {
     c->forward_connect_timeout_ms = WEFTD_FORWARD_CONNECT_TIMEOUT_MS_DEFAULT;
     c->disk_free_bytes_min = WEFTD_DISK_FREE_BYTES_MIN_DEFAULT;
     c->max_clock_offset_ms = WEFTD_MAX_CLOCK_OFFSET_MS_DEFAULT;
+    c->rebalance_interval_ms = WEFTD_REBALANCE_INTERVAL_MS_DEFAULT;
 }
 
 /* Where a value came from, for error messages: "--shards" or "config weft.ini: key shards". */

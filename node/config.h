@@ -47,6 +47,11 @@
  * timers, so this bounds how early in real time a timer can fire. NTP keeps clocks within a few
  * ms; 500 ms is CockroachDB's default --max-offset. 0 turns the check off. */
 #define WEFTD_MAX_CLOCK_OFFSET_MS_DEFAULT 500u
+/* How often a leader checks whether a shard it leads should move to its preferred node
+ * (--rebalance-interval-ms; DESIGN section 5). Seconds, not turns: a transfer costs an
+ * election and holds the shard's writes for up to half an election timeout (libraft base), so
+ * moves must stay rare. 0: never move; leaderships stay where elections put them. */
+#define WEFTD_REBALANCE_INTERVAL_MS_DEFAULT 5000u
 /* The bound's upper limit: an hour is no longer a clock check. */
 #define WEFTD_MAX_CLOCK_OFFSET_MS_MAX 3600000u
 #define WEFTD_LISTEN_DEFAULT "127.0.0.1:7400"
@@ -96,6 +101,7 @@ typedef struct weft_config {
     uint32_t forward_connect_timeout_ms;
     uint64_t disk_free_bytes_min; /* --disk-free-bytes-min; 0: no floor */
     uint32_t max_clock_offset_ms; /* --max-clock-offset-ms; 0: no clock check */
+    uint32_t rebalance_interval_ms; /* --rebalance-interval-ms; 0: no moves to preferred nodes */
 } weft_config;
 
 /* Fills every default. */

@@ -12,6 +12,8 @@
 #include "replica.h"
 #include "req.h"
 
+_Static_assert(WEFT_CLUSTER_NODES_MAX <= 32, "weft_req.ns_asked has a bit per member");
+
 struct weft_ns_cache {
     char *names[WEFTD_NS_CACHE_MAX]; /* malloc'd, NUL-terminated */
     uint32_t count;
@@ -120,20 +122,6 @@ static void ns_fail(weft_req *r, int code, const char *fmt, const char *why) {
     ns_finish(r, &err);
 }
 
-static void ns_forward_cb(void *data, const weft_fwd_reply *reply) {
-    weft_req *r = data;
-    WEFT_ASSERT(r->async_pending > 0);
-    r->async_pending--;
-    if (reply->err.code == 0 || reply->err.code == WEFT_E_NOT_FOUND) {
-        ns_finish(r, reply->err.code == 0 ? NULL : &reply->err);
-        return;
-    }
-    ns_fail(r, WEFT_E_UNAVAILABLE,
-            "cannot check that namespace '%s' is registered: the namespace registry answered: "
-            "%s; retry",
-            reply->err.message);
-}
-
 static void ns_barrier_cb(void *data, int status) {
     weft_req *r = data;
     WEFT_ASSERT(r->async_pending > 0);
@@ -167,6 +155,89 @@ static void ns_barrier_cb(void *data, int status) {
     weft_reply_reset(&reply);
 }
 
+static void ns_ask(weft_req *r);
+static void ns_forward_cb(void *data, const weft_fwd_reply *reply);
+
+/* Asks shard 0's leader, as this node knows it, whether r->ns_checked is registered: through
+ * a barrier when this node leads the registry, else by forwarding DescribeNamespace to
+ * `target`. Each node is asked at most once per check (r->ns_asked), so the check ends after
+ * at most one question per member. When `target` was asked already, is 0 or cannot be called,
+ * the registry's other replicas are asked in placement order: a peer that does not lead it
+ * names the node that does. Returns true when an answer will come (ns_forward_cb). */
+static bool ns_forward(weft_req *r, uint64_t target, weft_err *err) {
+    weft_node *n = r->node;
+    const weft_cluster *cl = &n->cfg.cluster;
+    uint32_t next_replica = 0;
+    for (;;) {
+        uint32_t index = weft_cluster_index_of(cl, target);
+        if (target == 0 || index == UINT32_MAX || (r->ns_asked & (1u << index)) != 0 ||
+            !weft_forward_allowed(r, target)) {
+            if (next_replica >= cl->replication_factor) return false; /* err says why */
+            target = cl->nodes[weft_placement_node(WEFT_NAMESPACE_REGISTRY_SHARD, next_replica++,
+                                                   cl->nodes_count)]
+                         .id;
+            continue;
+        }
+        r->ns_asked |= 1u << index;
+        uint8_t *body = NULL;
+        size_t len = 0;
+        if (ns_describe_body(r, &body, &len) != 0) {
+            weft_err_set(err, WEFT_E_RESOURCE_EXHAUSTED, "", "node is out of memory");
+            return false;
+        }
+        int rc = weft_forward_call(n, target, WEFT_MSG_DESCRIBE_NAMESPACE, body, len, 0,
+                                   ns_forward_cb, r, err);
+        free(body);
+        if (rc == 0) {
+            r->async_pending++;
+            return true;
+        }
+        if (err->code == WEFT_E_RESOURCE_EXHAUSTED) return false;
+        target = 0;
+    }
+}
+
+static void ns_forward_cb(void *data, const weft_fwd_reply *reply) {
+    weft_req *r = data;
+    WEFT_ASSERT(r->async_pending > 0);
+    r->async_pending--;
+    if (reply->err.code == 0 || reply->err.code == WEFT_E_NOT_FOUND) {
+        ns_finish(r, reply->err.code == 0 ? NULL : &reply->err);
+        return;
+    }
+    /* DescribeNamespace is a read: asking again elsewhere is always safe. A peer that does not
+     * lead the registry names the node that does (or none, mid-election); one that failed or
+     * did not answer in time is passed over for the registry's next replica. */
+    weft_err err = reply->err;
+    if (reply->err.code == WEFT_E_NOT_LEADER || reply->err.code == WEFT_E_UNAVAILABLE) {
+        uint64_t hint = reply->leader_hint;
+        if (hint == r->node->datadir.node_id) {
+            ns_ask(r); /* it names this node: it has become the registry's leader meanwhile */
+            return;
+        }
+        if (ns_forward(r, hint, &err)) return;
+    }
+    ns_fail(r, WEFT_E_UNAVAILABLE,
+            "cannot check that namespace '%s' is registered: the namespace registry answered: "
+            "%s; retry",
+            err.message);
+}
+
+static void ns_ask(weft_req *r) {
+    weft_replica *rep = &r->node->replicas[WEFT_NAMESPACE_REGISTRY_SHARD];
+    weft_err err = {0};
+    uint64_t hint = 0;
+    if (weft_replica_check_leader(rep, &err, &hint) == 0) {
+        if (weft_replica_barrier(rep, ns_barrier_cb, r, &err) == 0) {
+            r->async_pending++;
+            return;
+        }
+    } else if (err.code == WEFT_E_NOT_LEADER && ns_forward(r, hint, &err)) {
+        return;
+    }
+    ns_fail(r, WEFT_E_UNAVAILABLE, "cannot check that namespace '%s' is registered: %s", err.message);
+}
+
 void weft_namespaces_check(weft_req *r, weft_str ns,
                            void (*done)(weft_req *r, const weft_err *err)) {
     WEFT_ASSERT(r != NULL && done != NULL && r->ns_checked == NULL);
@@ -177,6 +248,7 @@ void weft_namespaces_check(weft_req *r, weft_str ns,
         return;
     }
     r->ns_done = done;
+    r->ns_asked = 0;
     r->ns_checked = malloc((size_t)ns.len + 1);
     if (r->ns_checked == NULL) {
         weft_err err = {0};
@@ -185,29 +257,5 @@ void weft_namespaces_check(weft_req *r, weft_str ns,
         return;
     }
     weft_str_copy(r->ns_checked, (size_t)ns.len + 1, ns);
-    weft_replica *rep = &n->replicas[WEFT_NAMESPACE_REGISTRY_SHARD];
-    weft_err err = {0};
-    uint64_t hint = 0;
-    if (weft_replica_check_leader(rep, &err, &hint) == 0) {
-        if (weft_replica_barrier(rep, ns_barrier_cb, r, &err) == 0) {
-            r->async_pending++;
-            return;
-        }
-    } else if (err.code == WEFT_E_NOT_LEADER && weft_forward_allowed(r, hint)) {
-        uint8_t *body = NULL;
-        size_t len = 0;
-        if (ns_describe_body(r, &body, &len) != 0) {
-            ns_fail(r, WEFT_E_RESOURCE_EXHAUSTED, "cannot check namespace '%s': %s; retry",
-                    "node is out of memory");
-            return;
-        }
-        int rc = weft_forward_call(n, hint, WEFT_MSG_DESCRIBE_NAMESPACE, body, len, 0,
-                                   ns_forward_cb, r, &err);
-        free(body);
-        if (rc == 0) {
-            r->async_pending++;
-            return;
-        }
-    }
-    ns_fail(r, WEFT_E_UNAVAILABLE, "cannot check that namespace '%s' is registered: %s", err.message);
+    ns_ask(r);
 }

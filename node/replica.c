@@ -269,8 +269,9 @@ int weft_replica_check_leader(const weft_replica *rep, weft_err *err, uint64_t *
     }
     uint64_t leader = weft_cluster_leader_guess(rep);
     if (!rep->hosted) {
-        /* No replica here, so no view of its leader: its preferred leader is the best guess,
-         * and a node that holds the shard names the real leader if it is another. */
+        /* No replica here, so no view of its leader: its preferred leader (another replica
+         * while that one is down) is the best guess, and a node that holds the shard names the
+         * real leader if it is another. */
         *hint = leader;
         return weft_err_set(err, WEFT_E_NOT_LEADER, "",
                             "shard %u has no replica on node %llu; send the request to node %llu "

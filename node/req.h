@@ -60,6 +60,7 @@ struct weft_req {
     /* namespace check (namespaces.c) */
     char *ns_checked;                                   /* the name being looked up (owned) */
     void (*ns_done)(weft_req *r, const weft_err *err); /* what runs after the check */
+    uint32_t ns_asked; /* the members asked so far: bit i is cfg.cluster.nodes[i] */
     /* list/count fan-out (reads.c) */
     uint32_t fan_shard;    /* next shard to read */
     uint32_t fan_end;      /* one past the last shard to read (a peer may ask for one shard) */

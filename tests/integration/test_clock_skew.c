@@ -50,7 +50,8 @@
 /* Bound on node 3 being judged and handing off (probes every second, judged every 500 ms). */
 #define CS_CHECK_TIMEOUT_MS 30000u
 /* Bound on node 3 leading its preferred shard again after a clean restart: the leader's
- * rebalance runs every 5 s (WEFTD_REBALANCE_INTERVAL_MS); far below the 60 s backoff. */
+ * rebalance runs every 5 s (WEFTD_REBALANCE_INTERVAL_MS_DEFAULT); far below the 60 s
+ * backoff. */
 #define CS_LEADS_AGAIN_TIMEOUT_MS 40000u
 #define CS_POLL_MS 100u
 

@@ -28,7 +28,7 @@
 #define CC_NODES 3u
 #define CC_SHARDS 6u
 /* How long the cluster may take to agree on leaders (elections, then the preferred-leader
- * check every 5 s, WEFTD_REBALANCE_INTERVAL_MS). */
+ * check every 5 s, WEFTD_REBALANCE_INTERVAL_MS_DEFAULT). */
 #define CC_AGREE_TIMEOUT_MS 60000u
 /* Workflows per leader node in the R = 3 test. */
 #define CC_WORKFLOWS_PER_NODE 3u
