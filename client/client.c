@@ -131,6 +131,25 @@ int client_new(const char *addresses, const weft_client_opts *opts, weft_client 
     return 0;
 }
 
+/* A node's Hello names the leaders of the shards it holds a replica of only. With more nodes
+ * than the replication factor some shards stay unknown, and their calls would go to whichever
+ * node answered last: forwarded there, one hop longer, and failing whenever that node is slow
+ * or paused although the shard itself is healthy. One ClusterStatus, which every node answers
+ * for the shards it leads, fills them in. Best effort: on failure, calls still reach the
+ * leader through forwarding and NOT_LEADER. */
+static void client_learn_leaders(weft_client *c) {
+    pthread_mutex_lock(&c->mu);
+    bool unknown = c->nodes_count > 1 && client_leaders_unknown(c);
+    pthread_mutex_unlock(&c->mu);
+    if (!unknown) return;
+    weft_cluster_status_resp resp;
+    weft_response holder = {0};
+    weft_err err;
+    weft_err_clear(&err);
+    (void)weft_client_cluster_status(c, &resp, &holder, &err);
+    weft_response_free(&holder);
+}
+
 int weft_client_open(const char *addresses, const weft_client_opts *opts, weft_client **out,
                      weft_err *err) {
     if (addresses == NULL || out == NULL) {
@@ -145,6 +164,7 @@ int weft_client_open(const char *addresses, const weft_client_opts *opts, weft_c
         weft_client_close(c);
         return rc;
     }
+    client_learn_leaders(c);
     *out = c;
     return 0;
 }

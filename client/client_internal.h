@@ -134,9 +134,11 @@ void client_pool_discard(client_conn *conn);
 /* Closes every idle connection of a node, after one of them broke: when a node restarts, all
  * its pooled sockets are dead, and retrying on each would burn the retries. */
 void client_pool_drain(weft_client *c, uint32_t node_index);
-/* Replaces the topology with `hello` (called with c->mu held). Learns node addresses, ids
- * and up flags. */
+/* Merges `hello` into the topology (called with c->mu held): node addresses, ids and up flags,
+ * and the shard leaders it names (a 0 leaves the known one). */
 void client_topology_update(weft_client *c, const weft_hello_resp *hello);
+/* True when the topology names no leader for some shard (called with c->mu held). */
+bool client_leaders_unknown(const weft_client *c);
 /* Index of the node with this id (never an alias); UINT32_MAX if unknown or 0. Called with
  * c->mu held. */
 uint32_t client_node_by_id(const weft_client *c, uint64_t node_id);

@@ -102,10 +102,21 @@ void client_topology_update(weft_client *c, const weft_hello_resp *hello) {
         c->shard_leaders = leaders;
         c->shard_count = count;
     }
+    /* A node names the leaders of the shards it holds a replica of, and 0 for the others
+     * (and for a shard mid-election): 0 says "I do not know", so it never erases a leader
+     * learned from another node. A stale leader costs one NOT_LEADER or forward at most. */
     for (uint32_t i = 0; i < hello->shards_count; i++) {
         const weft_shard_info *s = &hello->shards[i];
-        if (s->shard_id < c->shard_count) c->shard_leaders[s->shard_id] = s->leader_node;
+        if (s->shard_id < c->shard_count && s->leader_node != 0)
+            c->shard_leaders[s->shard_id] = s->leader_node;
     }
+}
+
+bool client_leaders_unknown(const weft_client *c) {
+    for (uint32_t i = 0; i < c->shard_count; i++) {
+        if (c->shard_leaders[i] == 0) return true;
+    }
+    return false;
 }
 
 /* Sends Hello on a fresh connection and applies its reply to the topology. */

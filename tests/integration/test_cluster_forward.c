@@ -15,6 +15,8 @@
  *   - kill -9 of a leader: through a survivor, the shard's runs are reachable again once
  *     re-elected, and list and count still cover the cluster.
  * Four nodes, four shards, R = 2: every node lacks some shards and still answers for them.
+ * Four nodes, four shards, R = 3: libweft sends shard 0's calls to its leader, whichever node
+ * it met first and whichever node's Hello it read last.
  * A hung leader (SIGSTOP): a request forwarded to it is answered UNAVAILABLE once
  * forward-timeout-ms has passed, and ClusterStatus answers without it, showing it down; a start
  * whose answer was lost that way, re-sent with the same request id once it runs again
@@ -537,11 +539,122 @@ static void test_forward_hung_leader(void **state) {
     t->passed = true;
 }
 
+/* The node that holds no replica of shard 0 in a 4-node, R = 3 cluster (each node lacks one
+ * of the four shards). */
+static unsigned fw_outsider_of_shard0(fw *t) {
+    weft_cluster_status_resp s;
+    weft_response h = {0};
+    weft_err err;
+    assert_int_equal(hc_status(&t->c, 1, &s, &h, &err), 0);
+    assert_true(s.shards_count > 0 && s.shards[0].shard_id == 0);
+    bool holds[HC_NODES_MAX + 1] = {false};
+    for (uint32_t j = 0; j < s.shards[0].replicas_count; j++)
+        holds[s.shards[0].replicas[j].node_id] = true;
+    weft_response_free(&h);
+    for (unsigned id = 1; id <= t->c.nodes; id++)
+        if (!holds[id]) return id;
+    fail_msg("every node holds shard 0");
+    return 0;
+}
+
+/* "A,B,C,D" with node `first` first, then the others in id order. */
+static void fw_addresses_from(fw *t, unsigned first, char *out, size_t cap) {
+    int n = snprintf(out, cap, "%s", hc_address(&t->c, first));
+    for (unsigned id = 1; id <= t->c.nodes; id++)
+        if (id != first) n += snprintf(out + n, cap - (size_t)n, ",%s", hc_address(&t->c, id));
+    assert_true(n > 0 && (size_t)n < cap);
+}
+
+/* Starts a run of shard 0 through `c` (libweft routing) and returns the node the client sent
+ * it to (weft_response_node). */
+static uint64_t fw_start_shard0_via(fw *t, weft_client *c, const char *id) {
+    assert_int_equal(fw_shard_of(t, id), 0);
+    weft_start_req q = {.workflow_id = weft_str_c(id),
+                        .workflow_type = WEFT_STR_LIT("route"),
+                        .task_queue = WEFT_STR_LIT(FW_QUEUE),
+                        .request_id = weft_str_c(id)};
+    weft_start_resp r;
+    weft_response h = {0};
+    weft_err err;
+    int rc = weft_client_call(c, WEFT_MSG_START_WORKFLOW, &q, &r, &h, &err);
+    if (rc != 0) fail_msg("start %s: %s %s", id, weft_error_name(rc), err.message);
+    uint64_t node = weft_response_node(&h);
+    weft_response_free(&h);
+    return node;
+}
+
+/* A fresh id of shard 0. */
+static void fw_shard0_id(fw *t, const char *prefix, char *out, size_t cap) {
+    for (unsigned i = 0;; i++) {
+        assert_true(i < 10000);
+        snprintf(out, cap, "%s-%u", prefix, i);
+        if (fw_shard_of(t, out) == 0) return;
+    }
+}
+
+/* libweft sends a call to its shard's leader itself, not through whichever node it met first,
+ * also for a shard that node holds no replica of (that node's Hello names no leader for it).
+ * A call that goes through another node is forwarded: one hop longer, and failed whenever that
+ * node is slow or paused although the shard is healthy (the 5-node chaos run's
+ * untouched-shard-failed). Two ways the client lost the leader before:
+ *   - opened through the outsider, its Hello left shard 0 unknown;
+ *   - a later connection's Hello from the outsider erased the leader it had learnt. */
+static void test_client_routes_to_leaders_it_met_late(void **state) {
+    (void)state;
+    fw *t = &fx;
+    assert_int_equal(fw_start_cluster(t, 4, 4, 3, fw_flags), 0);
+    unsigned outsider = fw_outsider_of_shard0(t);
+    char addresses[HC_ADDRESSES_BYTES];
+    char id[32];
+    for (unsigned attempt = 0;; attempt++) {
+        assert_true(attempt < 3); /* an election moved shard 0 during each try: a broken box */
+        uint64_t leader = hc_leader(&t->c, 0);
+        assert_true(leader != 0 && leader != outsider);
+        unsigned other = fw_other_node(t, leader, outsider, 0);
+        assert_true(other != outsider && other != leader);
+
+        fw_addresses_from(t, outsider, addresses, sizeof addresses);
+        weft_client *via_outsider = NULL;
+        assert_int_equal(weft_client_open(addresses, NULL, &via_outsider, NULL), 0);
+        fw_shard0_id(t, "route-a", id, sizeof id);
+        uint64_t sent_a = fw_start_shard0_via(t, via_outsider, id);
+        weft_client_close(via_outsider);
+
+        fw_addresses_from(t, other, addresses, sizeof addresses);
+        weft_client *via_other = NULL;
+        assert_int_equal(weft_client_open(addresses, NULL, &via_other, NULL), 0);
+        /* A poll pinned to the outsider opens a connection there: its Hello. */
+        weft_poll_req poll = {.task_queue = WEFT_STR_LIT("fw-route-none"),
+                              .poll_timeout_ms = 50};
+        weft_poll_wft_resp pr;
+        weft_response h = {0};
+        weft_err err;
+        assert_int_equal(weft_client_poll_workflow_task_on(via_other, outsider, &poll, &pr, &h, &err),
+                         0);
+        weft_response_free(&h);
+        fw_shard0_id(t, "route-b", id, sizeof id);
+        uint64_t sent_b = fw_start_shard0_via(t, via_other, id);
+        weft_client_close(via_other);
+
+        fprintf(stderr, "shard 0 led by node %llu; outsider node %u; first seed outsider: sent to "
+                        "%llu; after the outsider's Hello: sent to %llu\n",
+                (unsigned long long)leader, outsider, (unsigned long long)sent_a,
+                (unsigned long long)sent_b);
+        if (hc_leader(&t->c, 0) != leader) continue;
+        assert_int_equal(sent_a, leader);
+        assert_int_equal(sent_b, leader);
+        break;
+    }
+    assert_int_equal(hc_stop_all(&t->c), 0);
+    t->passed = true;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_forward_hung_leader, fw_teardown),
         cmocka_unit_test_teardown(test_forward_three_nodes, fw_teardown),
         cmocka_unit_test_teardown(test_forward_partial_replicas, fw_teardown),
+        cmocka_unit_test_teardown(test_client_routes_to_leaders_it_met_late, fw_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
