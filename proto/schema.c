@@ -24,13 +24,22 @@
 _Static_assert(WEFT_DECODE_DEPTH_MAX < SCHEMA_DEPTH_STACK_MAX,
                "weft_msgpack_depth must measure beyond the decode limit");
 
-/* State of one weft_schema_decode call. */
+/* One step of the path to the value being decoded: a map key or an array index. */
+typedef struct path_step {
+    const char *key;  /* the field's wire key (schema storage), or NULL for an index */
+    uint32_t key_len; /* bytes of key */
+    uint32_t index;   /* the array index when key is NULL */
+} path_step;
+
+/* State of one weft_schema_decode call. The path to the value being decoded is kept as steps
+ * and written out as text only when an error names it: building it on every field cost more
+ * than the rest of the decode (issue 11's profile). */
 typedef struct decode_ctx {
-    const weft_limits *limits;       /* caps for identifiers and payloads */
-    msgpack_zone *zone;              /* where decoded arrays are allocated; borrowed */
-    weft_err *err;                   /* filled on the first error; may be NULL */
-    char path[SCHEMA_PATH_BYTES_MAX];/* dotted path of the value being decoded */
-    size_t path_len;                 /* bytes used in path, excluding the NUL */
+    const weft_limits *limits;             /* caps for identifiers and payloads */
+    msgpack_zone *zone;                    /* where decoded arrays are allocated; borrowed */
+    weft_err *err;                         /* filled on the first error; may be NULL */
+    path_step steps[SCHEMA_DEPTH_STACK_MAX]; /* the path, outermost first */
+    uint32_t depth;                        /* steps in use */
 } decode_ctx;
 
 /* ---- Small helpers ---- */
@@ -44,29 +53,40 @@ static weft_str field_wire_key(const weft_field *f) {
     return k;
 }
 
-/* Appends "[i]" or ".key" (just "key" at the top) to the path; returns the old length for
- * path_pop. Truncates rather than overflows. */
-static size_t path_push(decode_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static size_t path_push(decode_ctx *c, const char *fmt, ...) {
-    size_t old = c->path_len;
-    WEFT_ASSERT(old < sizeof c->path);
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(c->path + old, sizeof c->path - old, fmt, ap);
-    va_end(ap);
-    size_t added = n < 0 ? 0 : (size_t)n;
-    c->path_len = WEFT_MIN(old + added, sizeof c->path - 1);
-    return old;
+/* Enters map key `key` (borrowed for as long as the step stays pushed); returns the old depth
+ * for path_pop. The input's nesting was measured before the walk (WEFT_DECODE_DEPTH_MAX), so
+ * the stack cannot overflow. */
+static uint32_t path_push_key(decode_ctx *c, weft_str key) {
+    WEFT_ASSERT(c->depth < SCHEMA_DEPTH_STACK_MAX);
+    c->steps[c->depth] = (path_step){.key = key.ptr, .key_len = key.len};
+    return c->depth++;
 }
 
-static size_t path_push_key(decode_ctx *c, weft_str key) {
-    return path_push(c, "%s%.*s", c->path_len > 0 ? "." : "", (int)key.len, key.ptr);
+/* Enters array item `index`; returns the old depth for path_pop. */
+static uint32_t path_push_index(decode_ctx *c, uint32_t index) {
+    WEFT_ASSERT(c->depth < SCHEMA_DEPTH_STACK_MAX);
+    c->steps[c->depth] = (path_step){.key = NULL, .index = index};
+    return c->depth++;
 }
 
-static void path_pop(decode_ctx *c, size_t old) {
-    WEFT_ASSERT(old <= c->path_len);
-    c->path_len = old;
-    c->path[old] = '\0';
+static void path_pop(decode_ctx *c, uint32_t old) {
+    WEFT_ASSERT(old < c->depth);
+    c->depth = old;
+}
+
+/* Writes the path as "commands[4].retry_policy.initial_interval_ms" into `out` (NUL-terminated,
+ * truncated to SCHEMA_PATH_BYTES_MAX - 1 bytes). For error messages only. */
+static void path_text(const decode_ctx *c, char out[SCHEMA_PATH_BYTES_MAX]) {
+    size_t used = 0;
+    out[0] = '\0';
+    for (uint32_t i = 0; i < c->depth && used < SCHEMA_PATH_BYTES_MAX - 1; i++) {
+        const path_step *st = &c->steps[i];
+        int n = st->key != NULL
+                    ? snprintf(out + used, SCHEMA_PATH_BYTES_MAX - used, "%s%.*s",
+                               i > 0 ? "." : "", (int)st->key_len, st->key)
+                    : snprintf(out + used, SCHEMA_PATH_BYTES_MAX - used, "[%u]", st->index);
+        used = WEFT_MIN(used + (n < 0 ? 0 : (size_t)n), (size_t)SCHEMA_PATH_BYTES_MAX - 1);
+    }
 }
 
 /* Fails the decode with "field '<path>' <what>", naming the path in err->field. */
@@ -77,8 +97,9 @@ static int fail(decode_ctx *c, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return weft_err_set(c->err, WEFT_E_INVALID_ARGUMENT, c->path, "field '%s' %s", c->path,
-                        what);
+    char path[SCHEMA_PATH_BYTES_MAX];
+    path_text(c, path);
+    return weft_err_set(c->err, WEFT_E_INVALID_ARGUMENT, path, "field '%s' %s", path, what);
 }
 
 static int fail_type(decode_ctx *c, const char *expected, const msgpack_object *got) {
@@ -275,12 +296,14 @@ static int decode_array(decode_ctx *c, const weft_field *f, const msgpack_object
     WEFT_ASSERT(c->zone != NULL);
     uint8_t *items = msgpack_zone_malloc(c->zone, elem_bytes * n);
     if (items == NULL) {
-        return weft_err_set(c->err, WEFT_E_RESOURCE_EXHAUSTED, c->path,
-                            "field '%s': out of memory for %u items; retry later", c->path, n);
+        char path[SCHEMA_PATH_BYTES_MAX];
+        path_text(c, path);
+        return weft_err_set(c->err, WEFT_E_RESOURCE_EXHAUSTED, path,
+                            "field '%s': out of memory for %u items; retry later", path, n);
     }
     memset(items, 0, elem_bytes * n);
     for (uint32_t i = 0; i < n; i++) {
-        size_t old = path_push(c, "[%u]", i);
+        uint32_t old = path_push_index(c, i);
         int rc = decode_item(c, f, &v->via.array.ptr[i], items + elem_bytes * i);
         path_pop(c, old);
         if (rc != 0) return rc;
@@ -326,7 +349,7 @@ static int decode_map(decode_ctx *c, const weft_schema *s, const msgpack_object 
     for (unsigned i = 0; i < s->fields_count; i++) {
         const weft_field *f = &s->fields[i];
         weft_str key = field_wire_key(f);
-        size_t old = path_push_key(c, key);
+        uint32_t old = path_push_key(c, key);
         const msgpack_object *v = NULL;
         int rc = map_find(c, map, key, &v);
         if (rc == 0 && v == NULL && (f->flags & WEFT_FF_REQUIRED)) rc = fail(c, "is required");
@@ -358,8 +381,7 @@ int weft_schema_decode(const weft_schema *schema, const msgpack_object *obj, voi
         return weft_err_set(err, WEFT_E_INVALID_ARGUMENT, "body", "body must be a map, got %s",
                             weft_msgpack_type_name(obj));
     }
-    decode_ctx c = {.limits = limits, .zone = zone, .err = err, .path_len = 0};
-    c.path[0] = '\0';
+    decode_ctx c = {.limits = limits, .zone = zone, .err = err, .depth = 0};
     int rc = decode_map(&c, schema, obj, out);
     /* Never hand back a half-filled struct. */
     if (rc != 0) memset(out, 0, schema->size);
