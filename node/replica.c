@@ -23,7 +23,9 @@ static int replica_apply(void *ctx, uint64_t index, uint64_t leader_time_ms, con
                          uint32_t n, weft_reply *replies) {
     weft_replica *rep = ctx;
     WEFT_ASSERT(rep->shard != NULL);
-    int rc = weft_shard_apply(rep->shard, index, leader_time_ms, cmds, n, replies);
+    /* Replies only the proposer reads: a follower applies without building them. */
+    bool awaited = rep->group != NULL && weft_group_awaits_entry(rep->group, index);
+    int rc = weft_shard_apply(rep->shard, index, leader_time_ms, cmds, n, awaited ? replies : NULL);
     if (rc != 0) {
         weft_log(WEFT_LOG_ERROR, rep->shard_id,
                  "apply of entry %llu failed (%s); the replica stops", (unsigned long long)index,

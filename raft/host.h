@@ -154,6 +154,10 @@ uint64_t weft_group_commit_index(const weft_group *g);
 uint64_t weft_group_applied_index(const weft_group *g);
 /* Index of the last entry in the replica's log (appended, maybe not committed). */
 uint64_t weft_group_last_index(const weft_group *g);
+/* True when the entry at `index`, about to be applied, is one this replica proposed as leader
+ * and whose proposers' callbacks will get its replies. False on followers and for entries
+ * another leader appended: nobody here reads their replies, so the fsm need not build them. */
+bool weft_group_awaits_entry(weft_group *g, uint64_t index);
 uint32_t weft_group_id(const weft_group *g);
 
 /* Proposes one command. `cmd` (malloc'd) is transferred on success. The command joins the

@@ -46,6 +46,9 @@ typedef struct batch_req {
     struct raft_apply req;     /* must outlive raft's callback; req.data = this */
     weft_group *g;             /* the group it was appended to */
     read_waiter *reads;        /* reads answered once this entry applied */
+    bool appended;             /* raft_apply took it: linked in the group's appended list */
+    struct batch_req *prev;    /* the group's appended list, in index order */
+    struct batch_req *next;
     uint32_t n;                /* commands (waiters) in the entry */
     batch_waiter waiters[];    /* in command order */
 } batch_req;
@@ -112,6 +115,8 @@ struct weft_group {
     read_waiter *reads_tail;
     uint32_t reads_count;                   /* reads in that queue */
     uint32_t entries_inflight;              /* our entries appended, cb not yet run */
+    struct batch_req *appended_head;        /* those entries, oldest first */
+    struct batch_req *appended_tail;
     uint64_t last_leader_time_ms;           /* stamps never go backwards */
     bool restart_wanted;                    /* a storage failure asked for a restart */
     char restart_why[WEFT_RAFT_WHY_BYTES_MAX]; /* what failed, for the stop's log line */

@@ -153,10 +153,43 @@ static void batch_fail(batch_req *b, const weft_err *err, uint64_t hint, int rea
     free(b);
 }
 
+static void batch_link(batch_req *b) {
+    weft_group *g = b->g;
+    WEFT_ASSERT(!b->appended);
+    b->appended = true;
+    b->next = NULL;
+    b->prev = g->appended_tail;
+    if (g->appended_tail != NULL) g->appended_tail->next = b;
+    else g->appended_head = b;
+    g->appended_tail = b;
+}
+
+static void batch_unlink(batch_req *b) {
+    weft_group *g = b->g;
+    WEFT_ASSERT(b->appended);
+    if (b->prev != NULL) b->prev->next = b->next;
+    else g->appended_head = b->next;
+    if (b->next != NULL) b->next->prev = b->prev;
+    else g->appended_tail = b->prev;
+    b->appended = false;
+}
+
+bool weft_group_awaits_entry(weft_group *g, uint64_t index) {
+    WEFT_ASSERT(g != NULL);
+    /* What libraft 0.15 does before it calls a raft_apply's callback (replication.c,
+     * getRequest): only a leader, and only for a request appended at that index. */
+    if (!g->raft_open || raft_state(&g->raft) != RAFT_LEADER) return false;
+    for (const batch_req *b = g->appended_head; b != NULL; b = b->next) {
+        if (b->req.index == index) return true;
+    }
+    return false;
+}
+
 static void batch_apply_cb(struct raft_apply *req, int status, void *result) {
     batch_req *b = req->data;
     weft_group *g = b->g;
     WEFT_ASSERT(g->inflight_count >= b->n);
+    batch_unlink(b);
     if (status != 0) {
         if (status == RAFT_IOERR || status == RAFT_NOSPACE) {
             /* raft#320: a leader whose write failed would reuse the index; restart it. */
@@ -242,6 +275,7 @@ static void group_append_batch(weft_group *g) {
     }
     b->g = g;
     b->n = n;
+    b->appended = false;
     b->req.data = b;
     void *buf = NULL;
     size_t len = 0;
@@ -259,6 +293,7 @@ static void group_append_batch(weft_group *g) {
     int rv = raft_apply(&g->raft, &b->req, &rb, 1, batch_apply_cb);
     if (rv == 0) {
         g->entries_inflight++;
+        batch_link(b);
         return;
     }
     raft_free(buf); /* still ours when raft_apply fails (notes) */

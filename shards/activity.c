@@ -215,6 +215,7 @@ static int act_load_req(sh_ctx *c, const weft_shard_cmd *cmd, weft_activity_req 
  * committed). */
 static int act_poll_reply(sh_ctx *c, const sh_run *r, const sh_act *a, weft_bytes token) {
     WEFT_ASSERT(a->state == SH_ACT_STARTED && token.len > 0);
+    if (!c->reply_wanted) return 0; /* a follower: the poller waits on the leader */
     weft_poll_activity_resp p = {.task_token = token,
                                  .workflow_id = r->workflow_id,
                                  .run_id = r->run_id,

@@ -20,6 +20,7 @@ void sh_ctx_init(sh_ctx *c, weft_shard *s, weft_txn *txn, uint64_t now_ms, sh_ef
     c->now_ms = now_ms;
     c->lim = s->limits;
     c->fx = fx;
+    c->reply_wanted = true;
     bool ok = msgpack_zone_init(&c->zone, SH_ZONE_CHUNK_BYTES);
     WEFT_ASSERT(ok);
 }

@@ -78,6 +78,8 @@ typedef struct sh_ctx {
     sh_unpacked *unpacked;       /* decodes to destroy when the command ends */
     weft_err err;                /* why the command was rejected, or the storage failure */
     weft_reply *reply;           /* this command's outcome (apply), or the read's reply */
+    bool reply_wanted;           /* someone reads reply: false for a follower's apply, which
+                                    then skips outcomes that cost storage reads to build */
     uint64_t writes;             /* puts and deletes so far: rejections must not follow writes */
     sh_effects *fx;              /* post-commit effects; NULL for reads */
 } sh_ctx;

@@ -148,7 +148,10 @@ uint64_t weft_shard_clock_ms(const weft_shard *s);
  * also stores `index` as the applied index.
  *
  * `replies` (n entries, zeroed by the caller) receive each command's outcome: an invalid or
- * stale command is a recorded rejection, not an error.
+ * stale command is a recorded rejection, not an error. NULL when nobody waits for them (a
+ * follower; raft/host.h weft_group_awaits_entry): the state changes exactly as with replies,
+ * but outcomes that cost storage reads to build (a workflow task's history for its poller) are
+ * not built.
  * Returns 0, or a negative code for a storage failure: the replica must stop (STYLE rule 10). */
 int weft_shard_apply(weft_shard *s, uint64_t index, uint64_t leader_time_ms,
                      const weft_bytes *cmds, uint32_t n, weft_reply *replies);

@@ -437,6 +437,9 @@ static void wft_synthetic(const sh_run *r, weft_event *sched, weft_event *starte
 
 int sh_wft_poll_reply(sh_ctx *c, const sh_run *r, weft_str polled_queue) {
     WEFT_ASSERT(r->wft.state == SH_WFT_STARTED);
+    /* The history read below changes nothing: a replica whose poller is elsewhere skips it
+     * (a third of a follower's apply work before; issue 11). */
+    if (!c->reply_wanted) return 0;
     weft_poll_wft_resp resp = {
         .task_token = sh_token_make(c, r->run_key, r->wft.scheduled_event_id, r->wft.attempt,
                                     WEFT_TASK_KIND_WORKFLOW),
