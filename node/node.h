@@ -32,6 +32,7 @@ typedef struct weft_forwarder weft_forwarder;
 typedef struct weft_wake {
     uint32_t shard;   /* replica index */
     uint64_t run_key; /* the run whose waiters re-run their read */
+    bool closed;      /* the run closed: GetResult waiters wake only then */
 } weft_wake;
 
 /* ---- The timer gate of one replica (DESIGN section 9; timergate.c) ---- */

@@ -161,8 +161,7 @@ static void replica_timer_added(void *ctx, weft_shard *s, uint64_t fire_at_ms) {
 static void replica_run_changed(void *ctx, weft_shard *s, uint64_t run_key, bool closed) {
     weft_replica *rep = ctx;
     WEFT_ASSERT(rep->shard == s);
-    (void)closed;
-    weft_waits_run_changed(rep, run_key);
+    weft_waits_run_changed(rep, run_key, closed);
 }
 
 /* ---- lifecycle ---- */

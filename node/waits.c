@@ -52,12 +52,15 @@ static bool waits_has(const weft_replica *rep, uint64_t run_key) {
     return false;
 }
 
-void weft_waits_run_changed(weft_replica *rep, uint64_t run_key) {
+void weft_waits_run_changed(weft_replica *rep, uint64_t run_key, bool closed) {
     weft_node *n = rep->node;
     if (rep->waits_count == 0 || !waits_has(rep, run_key)) return;
     if (n->wakes_count > 0) {
-        const weft_wake *last = &n->wakes[n->wakes_count - 1];
-        if (last->shard == rep->shard_id && last->run_key == run_key) return;
+        weft_wake *last = &n->wakes[n->wakes_count - 1];
+        if (last->shard == rep->shard_id && last->run_key == run_key) {
+            last->closed |= closed;
+            return;
+        }
     }
     if (n->wakes_count == n->wakes_cap) {
         uint32_t cap = n->wakes_cap ? n->wakes_cap * 2 : 64;
@@ -66,17 +69,22 @@ void weft_waits_run_changed(weft_replica *rep, uint64_t run_key) {
         n->wakes = grown;
         n->wakes_cap = cap;
     }
-    n->wakes[n->wakes_count++] = (weft_wake){.shard = rep->shard_id, .run_key = run_key};
+    n->wakes[n->wakes_count++] =
+        (weft_wake){.shard = rep->shard_id, .run_key = run_key, .closed = closed};
     weft_node_pump_schedule(n);
 }
 
-/* Re-runs every read waiting on (rep, run_key). A re-run may finish the request (taking it out
- * of the list) or leave it parked; either way the walk restarts from a saved successor. */
-static void waits_wake(weft_replica *rep, uint64_t run_key) {
+/* Re-runs every read waiting on (rep, run_key) that the change concerns: a GetResult only
+ * once the run closed (an open run's result read would park again, after decoding the request
+ * and loading the run once per event: a seventh of weftd's instructions per workflow, issue
+ * 11), a GetHistory on any change. A re-run may finish the request (taking it out of the
+ * list) or leave it parked; either way the walk restarts from a saved successor. */
+static void waits_wake(weft_replica *rep, uint64_t run_key, bool closed) {
     weft_req *r = rep->waits[waits_bucket(run_key)];
     while (r != NULL) {
         weft_req *next = r->wait_next;
-        if (r->run_key == run_key) {
+        bool concerned = closed || r->op->msg_type != WEFT_MSG_GET_RESULT;
+        if (r->run_key == run_key && concerned) {
             weft_waits_remove(r);
             weft_reads_rerun(r, false);
         }
@@ -90,7 +98,7 @@ void weft_waits_pump(weft_node *n) {
     for (uint32_t i = 0; i < n->wakes_count; i++) {
         weft_wake w = n->wakes[i];
         WEFT_ASSERT(w.shard < n->replicas_count);
-        waits_wake(&n->replicas[w.shard], w.run_key);
+        waits_wake(&n->replicas[w.shard], w.run_key, w.closed);
     }
     n->wakes_count = 0;
 }

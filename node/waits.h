@@ -13,8 +13,9 @@
 void weft_waits_add(weft_replica *rep, weft_req *r, uint64_t run_key);
 /* Takes `r` out of its replica's list (it must be parked there). */
 void weft_waits_remove(weft_req *r);
-/* Apply reported a change to `run_key`: queue a wake-up if anyone waits on it. */
-void weft_waits_run_changed(weft_replica *rep, uint64_t run_key);
+/* Apply reported a change to `run_key` (`closed`: it closed): queue a wake-up if anyone waits
+ * on it. A GetResult waits for the close alone; a GetHistory for any new event. */
+void weft_waits_run_changed(weft_replica *rep, uint64_t run_key, bool closed);
 /* The pump: re-runs the reads of every queued wake-up. */
 void weft_waits_pump(weft_node *n);
 /* Leadership lost: linearizable waiters fail (NOT_LEADER with a hint, or UNAVAILABLE). */
