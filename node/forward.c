@@ -2,7 +2,9 @@
  * connection with a small state machine (idle, connecting, open, closing) changed only by
  * peer_set_state, a frame reader for the answers, and the calls not answered yet, oldest first.
  * A call is answered by the peer's frame with its id, by its deadline (the sweep timer), or by
- * the connection failing; whichever comes first takes it off the list, so it is answered once. */
+ * the connection failing; whichever comes first takes it off the list, so it is answered once.
+ * An idempotent call on a connection that broke is written once more on a new connection
+ * (peer_keep_for_resend) before the failure counts. */
 #include "forward.h"
 
 #include <msgpack.h>
@@ -38,8 +40,9 @@ struct fwd_call {
     fwd_peer *peer;            /* owner */
     uint64_t frame_id;         /* the answer's id */
     uint32_t msg_type;         /* the request's type */
-    msgpack_sbuffer frame;     /* the request frame, until written */
-    bool written;              /* handed to uv_write */
+    msgpack_sbuffer frame;     /* the request frame, kept until answered (a resend needs it) */
+    bool written;              /* handed to uv_write on the current connection */
+    bool resent;               /* written again on a new connection once already */
     uint64_t deadline_mono_ms; /* answered UNAVAILABLE when nothing came by then */
     weft_forward_cb cb;        /* the caller's */
     void *data;                /* the caller's */
@@ -166,22 +169,68 @@ static void peer_closed_cb(uv_handle_t *h) {
     if (p->head != NULL && !p->node->forwarder->closed) peer_dial(p);
 }
 
-/* Closes the socket and fails every call on it. */
-static void peer_close(fwd_peer *p, const char *why) {
+/* After an open connection broke (reset, closed, a failed write): the calls it had not
+ * written yet never left, and each written call whose op is idempotent (weft_op.idempotent:
+ * safe to repeat, as clients repeat it, G4) is written once more on a new connection. The
+ * others fail. A connection the peer dropped while idle, or that a restart of the peer left
+ * half-open behind a partition, is found broken only by the next call; failing that call
+ * would fail a client's request on a healthy shard. A resent call keeps its deadline. Returns
+ * how many calls stay for the new connection. */
+static uint32_t peer_keep_for_resend(fwd_peer *p, const char *why) {
+    uint32_t kept = 0;
+    fwd_call *c = p->head;
+    while (c != NULL) {
+        fwd_call *next = c->next;
+        const weft_op *op = weft_op_find(c->msg_type);
+        bool resend = c->written && !c->resent && op != NULL && op->idempotent;
+        if (!c->written || resend) {
+            c->resent = c->resent || resend;
+            c->written = false;
+            kept++;
+        } else {
+            call_unlink(c);
+            call_fail(c, why);
+            next = p->head; /* the list may have changed under the callback */
+            for (uint32_t k = 0; k < kept && next != NULL; k++) next = next->next;
+        }
+        c = next;
+    }
+    return kept;
+}
+
+/* Closes the socket. Every call on it fails, except, when `broken` (the transport failed
+ * under an open connection), those peer_keep_for_resend keeps: peer_closed_cb dials again
+ * for them. */
+static void peer_close_why(fwd_peer *p, const char *why, bool broken) {
     if (p->state != FWD_CONNECTING && p->state != FWD_OPEN) return;
-    weft_log(WEFT_LOG_WARN, WEFT_LOG_NO_SHARD, "forwarding connection to node %llu (%s): %s",
-             (unsigned long long)p->node_id, p->address, why);
+    bool was_open = p->state == FWD_OPEN;
     peer_set_state(p, FWD_CLOSING);
     uv_close((uv_handle_t *)&p->tcp, peer_closed_cb);
+    uint32_t kept = broken && was_open ? peer_keep_for_resend(p, why) : 0;
+    if (kept > 0) {
+        weft_log(WEFT_LOG_WARN, WEFT_LOG_NO_SHARD,
+                 "forwarding connection to node %llu (%s): %s; %u calls go again on a new "
+                 "connection",
+                 (unsigned long long)p->node_id, p->address, why, kept);
+        return;
+    }
+    weft_log(WEFT_LOG_WARN, WEFT_LOG_NO_SHARD, "forwarding connection to node %llu (%s): %s",
+             (unsigned long long)p->node_id, p->address, why);
     peer_fail_all(p, why);
 }
+
+/* Closes the socket and fails every call on it. */
+static void peer_close(fwd_peer *p, const char *why) { peer_close_why(p, why, false); }
+
+/* The transport broke under the connection (peer_close_why). */
+static void peer_broken(fwd_peer *p, const char *why) { peer_close_why(p, why, true); }
 
 static void peer_write_cb(uv_write_t *req, int status) {
     fwd_write *w = (fwd_write *)req;
     fwd_peer *p = req->data;
     free(w->data);
     free(w);
-    if (status < 0 && status != UV_ECANCELED) peer_close(p, uv_strerror(status));
+    if (status < 0 && status != UV_ECANCELED) peer_broken(p, uv_strerror(status));
 }
 
 /* Writes a frame (ownership of sb's data taken). */
@@ -203,12 +252,19 @@ static int peer_write(fwd_peer *p, msgpack_sbuffer *sb) {
     return rc;
 }
 
-/* Writes every call not written yet. */
+/* Writes every call not written yet, each from a copy of its frame (kept for a resend). */
 static void peer_flush(fwd_peer *p) {
     for (fwd_call *c = p->head; c != NULL && p->state == FWD_OPEN; c = c->next) {
         if (c->written) continue;
         c->written = true;
-        int rc = peer_write(p, &c->frame);
+        msgpack_sbuffer copy;
+        msgpack_sbuffer_init(&copy);
+        int rc = -WEFT_E_RESOURCE_EXHAUSTED;
+        if (msgpack_sbuffer_write(&copy, c->frame.data, c->frame.size) == 0) {
+            rc = peer_write(p, &copy); /* takes the copy, also when it fails */
+        } else {
+            msgpack_sbuffer_destroy(&copy);
+        }
         if (rc != 0) {
             peer_close(p, rc == -WEFT_E_RESOURCE_EXHAUSTED ? "out of memory" : uv_strerror(rc));
             return;
@@ -313,7 +369,7 @@ static void peer_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     fwd_peer *p = s->data;
     if (p->state != FWD_OPEN) return;
     if (nread < 0) {
-        peer_close(p, nread == UV_EOF ? "the peer closed it" : uv_strerror((int)nread));
+        peer_broken(p, nread == UV_EOF ? "the peer closed it" : uv_strerror((int)nread));
         return;
     }
     if (nread == 0) return;

@@ -10,7 +10,9 @@
  *
  * Guarantees: a forwarded write keeps its idempotency key (the body is sent as received), so
  * when the answer is lost (peer died, timeout) the client's retry with the same request id is
- * safe (G4). Nothing waits on a peer without a deadline: forward-timeout-ms plus the request's
+ * safe (G4). For the same reason the forwarder itself writes an idempotent request once more on
+ * a new connection when the open one breaks under it (reset, closed by the peer): a connection
+ * that died while idle is found broken only by the next request. Nothing waits on a peer without a deadline: forward-timeout-ms plus the request's
  * own long-poll wait. A stopping node does not wait for its forwarded requests: they are
  * answered UNAVAILABLE when raft closes, and clients retry elsewhere. Everything runs on the
  * loop thread. */

@@ -17,6 +17,8 @@
  * Four nodes, four shards, R = 2: every node lacks some shards and still answers for them.
  * Four nodes, four shards, R = 3: libweft sends shard 0's calls to its leader, whichever node
  * it met first and whichever node's Hello it read last.
+ * A forwarding connection reset under a call (an iptables REJECT on loopback; needs root): the
+ * call goes again on a new connection and succeeds, once.
  * A hung leader (SIGSTOP): a request forwarded to it is answered UNAVAILABLE once
  * forward-timeout-ms has passed, and ClusterStatus answers without it, showing it down; a start
  * whose answer was lost that way, re-sent with the same request id once it runs again
@@ -29,10 +31,13 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "helper_cluster.h"
 #include "helper_worker.h"
@@ -649,12 +654,132 @@ static void test_client_routes_to_leaders_it_met_late(void **state) {
     t->passed = true;
 }
 
+/* ---- a forwarding connection found broken by the next call ---- */
+
+/* The reset rule: on loopback, a packet from the forwarding connection that `via` had open to
+ * the leader (its source port, found with ss) that carries FW_RESET_ID is refused with a TCP
+ * reset delivered to the sender. So only that connection breaks, as one a peer dropped while
+ * idle does when the next call is written on it; a new connection has another port and
+ * passes. */
+#define FW_RESET_ID "fw-reset-target"
+
+static char fw_reset_sport[16];
+static bool fw_reset_installed;
+
+/* iptables -w OP OUTPUT <the reset rule>. Returns the exit status, or -1. */
+static int fw_reset_rule(const char *op) {
+    char *argv[] = {"iptables", "-w", (char *)op, "OUTPUT", "-o", "lo", "-p", "tcp", "--sport",
+                    fw_reset_sport, "-m", "string", "--algo", "bm", "--string", FW_RESET_ID,
+                    "-j", "REJECT", "--reject-with", "tcp-reset", NULL};
+    pid_t pid = fork();
+    if (pid == 0) {
+        execvp("iptables", argv);
+        _exit(127);
+    }
+    if (pid < 0) return -1;
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The local port of process `pid`'s established TCP connection to loopback port `dport`, from
+ * `ss -Htnp`. Fails the test when there is not exactly one. */
+static void fw_connection_sport(pid_t pid, const char *dport, char *out, size_t cap) {
+    char cmd[128], needle[32], peer[32];
+    snprintf(cmd, sizeof cmd, "ss -Htnp state established");
+    snprintf(needle, sizeof needle, "pid=%d,", (int)pid);
+    snprintf(peer, sizeof peer, ":%s ", dport);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    char line[1024];
+    unsigned found = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        /* "0 0 127.0.0.1:LOCAL 127.0.0.1:PEER users:((...,pid=N,fd=M))" */
+        if (strstr(line, needle) == NULL || strstr(line, peer) == NULL) continue;
+        char local[64] = "", remote[64] = "";
+        if (sscanf(line, "%*s %*s %63s %63s", local, remote) != 2) continue;
+        const char *rport = strrchr(remote, ':');
+        if (rport == NULL || strcmp(rport + 1, dport) != 0) continue;
+        snprintf(out, cap, "%s", strrchr(local, ':') + 1);
+        found++;
+    }
+    pclose(f);
+    if (found != 1) fail_msg("%u connections of pid %d to port %s (ss -Htnp)", found, (int)pid, dport);
+}
+
+static int fw_reset_teardown(void **state) {
+    if (fw_reset_installed) {
+        while (fw_reset_rule("-D") == 0) {
+        }
+        fw_reset_installed = false;
+    }
+    return fw_teardown(state);
+}
+
+/* A node forwards over one connection per peer, which may have broken while idle (the peer
+ * dropped it, or a restart behind a partition left it half-open). The next call finds it
+ * broken (a reset); that call never reached the peer's weftd, and failing it would fail a
+ * client's request on a healthy shard (the 5-node chaos run's untouched-shard-failed). The
+ * forwarder writes an idempotent call once more on a new connection: the start succeeds, one
+ * run exists, and the node says so. */
+static void test_forward_resends_on_a_reset_connection(void **state) {
+    (void)state;
+    fw *t = &fx;
+    assert_int_equal(fw_start_cluster(t, 3, 8, 3, fw_flags), 0);
+    uint32_t shard = fw_shard_of(t, FW_RESET_ID);
+    uint64_t leader = hc_wait_leader(&t->c, shard, HC_READY_TIMEOUT_MS);
+    assert_true(leader != 0);
+    unsigned via = fw_other_node(t, leader, 0, 0);
+    /* A describe through via opens its forwarding connection to the leader. */
+    weft_describe_req d = {.workflow_id = WEFT_STR_LIT("fw-reset-none")};
+    weft_describe_resp dr;
+    weft_response dh = {0};
+    weft_err derr;
+    assert_int_equal(fw_call(t, via, WEFT_MSG_DESCRIBE_WORKFLOW, &d, &dr, &dh, &derr),
+                     -WEFT_E_NOT_FOUND);
+    weft_response_free(&dh);
+    fw_connection_sport(t->c.node[via - 1].proc.pid,
+                        strrchr(hc_address(&t->c, (unsigned)leader), ':') + 1, fw_reset_sport,
+                        sizeof fw_reset_sport);
+
+    fw_reset_installed = true;
+    int rc = fw_reset_rule("-I");
+    if (rc != 0) fail_msg("iptables -I OUTPUT ... -j REJECT failed (%d): this test needs root, "
+                          "iptables and its connbytes and string matches", rc);
+    weft_start_req q = {.workflow_id = WEFT_STR_LIT(FW_RESET_ID),
+                        .workflow_type = WEFT_STR_LIT("reset"),
+                        .task_queue = WEFT_STR_LIT(FW_QUEUE),
+                        .request_id = WEFT_STR_LIT("fw-reset-request")};
+    weft_start_resp r;
+    weft_response h = {0};
+    weft_err err;
+    rc = hc_call_seed(t->seed[via - 1], WEFT_MSG_START_WORKFLOW, &q, &r, &h, &err);
+    weft_response_free(&h);
+    while (fw_reset_rule("-D") == 0) {
+    }
+    fw_reset_installed = false;
+    fprintf(stderr, "start through node %u, forwarded to node %llu over a connection reset "
+                    "under it: %s %s\n",
+            via, (unsigned long long)leader, weft_error_name(rc), rc != 0 ? err.message : "");
+    assert_int_equal(rc, 0);
+    assert_true(weftd_stderr_contains(&t->c.node[via - 1], "calls go again on a new connection"));
+    weft_list_req cq = {.workflow_type = WEFT_STR_LIT("reset")};
+    weft_count_resp cr = {0};
+    assert_int_equal(fw_call(t, via, WEFT_MSG_COUNT_WORKFLOWS, &cq, &cr, &h, &err), 0);
+    weft_response_free(&h);
+    assert_int_equal(cr.count, 1);
+    assert_int_equal(hc_stop_all(&t->c), 0);
+    t->passed = true;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_forward_hung_leader, fw_teardown),
         cmocka_unit_test_teardown(test_forward_three_nodes, fw_teardown),
         cmocka_unit_test_teardown(test_forward_partial_replicas, fw_teardown),
         cmocka_unit_test_teardown(test_client_routes_to_leaders_it_met_late, fw_teardown),
+        cmocka_unit_test_teardown(test_forward_resends_on_a_reset_connection, fw_reset_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
