@@ -80,6 +80,21 @@ _Noreturn void proc_exec_child(char *const *argv, int out_fd) {
     _exit(127);
 }
 
+int proc_run_quiet(char *const *argv) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null_fd = open("/dev/null", O_WRONLY);
+        if (null_fd >= 0) dup2(null_fd, STDERR_FILENO);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    if (pid < 0) return -1;
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 int proc_child_spawn(proc_child *c, char *const *argv, const char *log_path, const char *name) {
     WEFT_ASSERT(c->pid == 0);
     int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

@@ -47,6 +47,11 @@ int proc_exit_code(int status);
  * have threads (a libweft client, a worker). */
 _Noreturn void proc_exec_child(char *const *argv, int out_fd);
 
+/* Runs `argv` (argv[0] looked up in PATH) with stderr discarded, and waits for it. Returns its
+ * exit status, or -1. Only fork, exec and waitpid: a signal handler may call it (the iptables
+ * rules a test must not leave behind). */
+int proc_run_quiet(char *const *argv);
+
 /* Calls cleanup(obj) at exit, also after a failed cmocka assertion, unless obj was unregistered
  * first; the last registered is cleaned up first. Registering obj again changes nothing. */
 void proc_cleanup_register(void *obj, void (*cleanup)(void *obj));

@@ -31,13 +31,10 @@
 
 #include <cmocka.h>
 
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "helper_cluster.h"
 #include "helper_worker.h"
@@ -671,16 +668,7 @@ static int fw_reset_rule(const char *op) {
     char *argv[] = {"iptables", "-w", (char *)op, "OUTPUT", "-o", "lo", "-p", "tcp", "--sport",
                     fw_reset_sport, "-m", "string", "--algo", "bm", "--string", FW_RESET_ID,
                     "-j", "REJECT", "--reject-with", "tcp-reset", NULL};
-    pid_t pid = fork();
-    if (pid == 0) {
-        execvp("iptables", argv);
-        _exit(127);
-    }
-    if (pid < 0) return -1;
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return proc_run_quiet(argv);
 }
 
 /* The local port of process `pid`'s established TCP connection to loopback port `dport`, from

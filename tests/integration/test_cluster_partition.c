@@ -110,18 +110,7 @@ static int pt_iptables(const char *op, const pt_rule *r) {
     argv[n++] = (char *)"OUTPUT";
     for (unsigned i = 0; i < r->words_count; i++) argv[n++] = (char *)r->words[i];
     argv[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null_fd = open("/dev/null", O_WRONLY);
-        if (null_fd >= 0) dup2(null_fd, 2);
-        execvp("iptables", argv);
-        _exit(127);
-    }
-    if (pid < 0) return -1;
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return proc_run_quiet(argv);
 }
 
 /* Removes every rule of this run (each as many times as it is there). Async-signal-safe. */
