@@ -134,19 +134,27 @@ int client_new(const char *addresses, const weft_client_opts *opts, weft_client 
 /* A node's Hello names the leaders of the shards it holds a replica of only. With more nodes
  * than the replication factor some shards stay unknown, and their calls would go to whichever
  * node answered last: forwarded there, one hop longer, and failing whenever that node is slow
- * or paused although the shard itself is healthy. One ClusterStatus, which every node answers
- * for the shards it leads, fills them in. Best effort: on failure, calls still reach the
- * leader through forwarding and NOT_LEADER. */
+ * or paused although the shard itself is healthy. One ClusterStatus, which the node that just
+ * answered gathers from every node (each names the shards it leads), fills them in. Best
+ * effort, and one attempt only, to that node, so that opening a client in a degraded cluster
+ * waits at most one call timeout for it: on failure, calls still reach the leaders through
+ * forwarding and NOT_LEADER. */
 static void client_learn_leaders(weft_client *c) {
     pthread_mutex_lock(&c->mu);
     bool unknown = c->nodes_count > 1 && client_leaders_unknown(c);
+    uint64_t node_id = c->nodes[client_node_canonical(c, c->preferred_node)].node_id;
     pthread_mutex_unlock(&c->mu);
-    if (!unknown) return;
+    if (!unknown || node_id == 0) return;
+    weft_cluster_status_req req = {0};
     weft_cluster_status_resp resp;
     weft_response holder = {0};
     weft_err err;
     weft_err_clear(&err);
-    (void)weft_client_cluster_status(c, &resp, &holder, &err);
+    if (client_call_on(c, node_id, WEFT_MSG_CLUSTER_STATUS, &req, &resp, &holder, &err) == 0) {
+        pthread_mutex_lock(&c->mu);
+        client_topology_update(c, &resp);
+        pthread_mutex_unlock(&c->mu);
+    }
     weft_response_free(&holder);
 }
 
