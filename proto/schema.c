@@ -342,16 +342,46 @@ static int decode_field(decode_ctx *c, const weft_field *f, const msgpack_object
     return -WEFT_E_INTERNAL;
 }
 
+/* True when every key of `map` is a wire key of `s`, each once, in the schema's field order:
+ * what weft_schema_encode writes (it walks the fields in order and omits zero values), so
+ * every log entry and stored record decodes this way. Then field i's value is the key at a
+ * cursor or absent, and decode_map finds it without scanning the map once per field (the
+ * scans were a third of weftd's instructions; docs/benchmarks.md). Strictly increasing
+ * fields imply no key appears twice, so the result is the one map_find gives. Any other map
+ * (keys in another order, unknown or non-string keys, a key twice) takes the scans. */
+static bool map_in_schema_order(const weft_schema *s, const msgpack_object *map) {
+    uint32_t n = map->via.map.size, j = 0;
+    for (unsigned i = 0; i < s->fields_count && j < n; i++) {
+        const msgpack_object *k = &map->via.map.ptr[j].key;
+        if (k->type != MSGPACK_OBJECT_STR) return false;
+        weft_str key = {.ptr = k->via.str.ptr, .len = k->via.str.size};
+        if (weft_str_eq(key, field_wire_key(&s->fields[i]))) j++;
+    }
+    return j == n;
+}
+
 static int decode_map(decode_ctx *c, const weft_schema *s, const msgpack_object *map, void *out) {
     WEFT_ASSERT(s != NULL && s->fields != NULL);
     WEFT_ASSERT(map->type == MSGPACK_OBJECT_MAP);
     memset(out, 0, s->size);
+    bool in_order = map_in_schema_order(s, map);
+    uint32_t cursor = 0; /* in_order: the next key not yet taken */
     for (unsigned i = 0; i < s->fields_count; i++) {
         const weft_field *f = &s->fields[i];
         weft_str key = field_wire_key(f);
         uint32_t old = path_push_key(c, key);
         const msgpack_object *v = NULL;
-        int rc = map_find(c, map, key, &v);
+        int rc = 0;
+        if (!in_order) {
+            rc = map_find(c, map, key, &v);
+        } else if (cursor < map->via.map.size) {
+            const msgpack_object_kv *kv = &map->via.map.ptr[cursor];
+            weft_str k = {.ptr = kv->key.via.str.ptr, .len = kv->key.via.str.size};
+            if (weft_str_eq(k, key)) {
+                cursor++;
+                v = kv->val.type != MSGPACK_OBJECT_NIL ? &kv->val : NULL;
+            }
+        }
         if (rc == 0 && v == NULL && (f->flags & WEFT_FF_REQUIRED)) rc = fail(c, "is required");
         if (rc == 0 && v != NULL) rc = decode_field(c, f, v, out);
         /* Zero travels as "absent" (the encoder omits it), so a required field must also be

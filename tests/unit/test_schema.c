@@ -250,6 +250,52 @@ static void test_round_trip_every_field_type(void **state) {
     free(buf);
 }
 
+/* decode_map takes a fast path for maps whose keys follow the schema's order (what the encoder
+ * writes) and scans otherwise. The two must agree: the same record with its keys reversed
+ * decodes to the same struct, and a key repeated after others (so that the keys up to it look
+ * ordered) is still refused. */
+static void test_key_order_does_not_matter(void **state) {
+    (void)state;
+    t_rec in;
+    fill_rec(&in);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(weft_schema_encode_buf(&rec_schema, &in, &buf, &len), 0);
+    weft_limits l;
+    weft_limits_default(&l);
+    weft_err err;
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    assert_int_equal(msgpack_unpack_next(&up, (const char *)buf, len, &off), MSGPACK_UNPACK_SUCCESS);
+    msgpack_object_map *m = &up.data.via.map;
+    for (uint32_t i = 0, j = m->size - 1; i < j; i++, j--) {
+        msgpack_object_kv t = m->ptr[i];
+        m->ptr[i] = m->ptr[j];
+        m->ptr[j] = t;
+    }
+    t_rec out;
+    assert_int_equal(weft_schema_decode(&rec_schema, &up.data, &out, up.zone, &l, &err), 0);
+    assert_rec_eq(&in, &out);
+    msgpack_unpacked_destroy(&up);
+    free(buf);
+
+    mp mm;
+    mp_init(&mm);
+    msgpack_pack_map(&mm.pk, 3);
+    mp_str(&mm, "name");
+    mp_str(&mm, "a");
+    mp_str(&mm, "text");
+    mp_str(&mm, "x");
+    mp_str(&mm, "name");
+    mp_str(&mm, "b");
+    msgpack_unpacked_init(&up);
+    assert_int_equal(mp_decode(&mm, &rec_schema, &out, &up, &err), -WEFT_E_INVALID_ARGUMENT);
+    assert_string_equal(err.message, "field 'name' appears twice in one map: send it once");
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&mm.sb);
+}
+
 static void test_zero_values_are_omitted(void **state) {
     (void)state;
     t_rec r;
@@ -856,6 +902,7 @@ int main(void) {
         cmocka_unit_test(test_round_trip_every_field_type),
         cmocka_unit_test(test_zero_values_are_omitted),
         cmocka_unit_test(test_encoding_follows_schema_order),
+        cmocka_unit_test(test_key_order_does_not_matter),
         cmocka_unit_test(test_wire_key_strips_one_underscore),
         cmocka_unit_test(test_nil_and_unknown_keys),
         cmocka_unit_test(test_lenient_number_forms),
