@@ -189,7 +189,7 @@ static size_t fa_mutate_entry(uint8_t *rec, size_t len, size_t cap, uint64_t *rn
     uint8_t *body = malloc(cap);
     WEFT_ASSERT(cmd != NULL && body != NULL);
     size_t cmd_len = fa_mut_cmds[k].len;
-    memcpy(cmd, fa_mut_cmds[k].ptr, cmd_len);
+    if (cmd_len > 0) memcpy(cmd, fa_mut_cmds[k].ptr, cmd_len); /* an empty command has no ptr */
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     weft_shard_cmd sc;
