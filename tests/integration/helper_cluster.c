@@ -274,6 +274,27 @@ uint64_t hc_leader(hc_cluster *c, uint32_t shard) {
     return 0;
 }
 
+int hc_shard_replicas(hc_cluster *c, unsigned via, uint32_t shard, unsigned *ids, unsigned cap,
+                      unsigned *count) {
+    weft_cluster_status_resp s;
+    weft_response h = {0};
+    weft_err err;
+    weft_err_clear(&err);
+    *count = 0;
+    if (hc_status(c, via, &s, &h, &err) != 0) {
+        fprintf(stderr, "ClusterStatus from node %u: %s\n", via, err.message);
+        weft_response_free(&h);
+        return -1;
+    }
+    for (uint32_t k = 0; k < s.shards_count; k++) {
+        if (s.shards[k].shard_id != shard) continue;
+        for (uint32_t j = 0; j < s.shards[k].replicas_count && *count < cap; j++)
+            ids[(*count)++] = (unsigned)s.shards[k].replicas[j].node_id;
+    }
+    weft_response_free(&h);
+    return 0;
+}
+
 uint64_t hc_wait_leader(hc_cluster *c, uint32_t shard, uint32_t timeout_ms) {
     uint64_t deadline = weft_mono_ms() + timeout_ms;
     for (;;) {

@@ -78,6 +78,12 @@ int hc_status(const hc_cluster *c, unsigned id, weft_cluster_status_resp *resp,
  * 0 when none does. */
 uint64_t hc_leader(hc_cluster *c, uint32_t shard);
 
+/* The replicas of `shard` as node `via` lists them (placement order, the preferred leader
+ * first) into ids[0..*count), at most `cap`. Returns 0, or -1 when node `via` does not answer
+ * (printed). */
+int hc_shard_replicas(hc_cluster *c, unsigned via, uint32_t shard, unsigned *ids, unsigned cap,
+                      unsigned *count);
+
 /* hc_leader, waiting up to timeout_ms for a leader. 0 if none. */
 uint64_t hc_wait_leader(hc_cluster *c, uint32_t shard, uint32_t timeout_ms);
 

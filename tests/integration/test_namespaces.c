@@ -213,19 +213,15 @@ typedef struct ns_registry_view {
 } ns_registry_view;
 
 static void ns_registry_view_of(hc_cluster *c, ns_registry_view *v) {
-    weft_cluster_status_resp s;
-    weft_response h = {0};
-    weft_err err;
-    assert_int_equal(hc_status(c, 1, &s, &h, &err), 0);
-    assert_true(s.shards_count > 0 && s.shards[0].shard_id == 0);
-    assert_int_equal(s.shards[0].replicas_count, 3);
+    unsigned count = 0;
+    assert_int_equal(hc_shard_replicas(c, 1, WEFT_NAMESPACE_REGISTRY_SHARD, v->replicas, 3, &count),
+                     0);
+    assert_int_equal(count, 3);
     bool holds[5] = {false};
     for (unsigned j = 0; j < 3; j++) {
-        v->replicas[j] = (unsigned)s.shards[0].replicas[j].node_id;
         assert_true(v->replicas[j] >= 1 && v->replicas[j] <= 4);
         holds[v->replicas[j]] = true;
     }
-    weft_response_free(&h);
     v->outsider = 0;
     for (unsigned id = 1; id <= 4; id++)
         if (!holds[id]) v->outsider = id;
